@@ -1,0 +1,141 @@
+"""Shared CLI plumbing: exit codes, error mapping, output helpers, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import GmmsegError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+#: Documented exit codes of every command.
+EXIT_OK = 0
+EXIT_FOUND = 1  # defects found under --fail-on-defect
+EXIT_BAD_INPUT = 2  # bad input, usage or model file; nothing (more) was done
+EXIT_PARTIAL = 3  # a batch finished, but some items failed (listed at the end)
+EXIT_INTERNAL = 4  # an unexpected error: a bug, please report it
+EXIT_INTERRUPTED = 130
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FOUND: "defects found (only with --fail-on-defect)",
+    EXIT_BAD_INPUT: "bad input, bad usage or an unreadable model file",
+    EXIT_PARTIAL: "a batch finished but some items failed (they are listed)",
+    EXIT_INTERNAL: "internal error (a bug: please report it with GMMSEG_DEBUG=1 output)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class GmmsegGroup(click.Group):
+    """A Click group that turns every error into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except GmmsegError as exc:
+            click.echo(f"gmmseg: error: {_one_line(exc)}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("gmmseg: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except MemoryError:
+            click.echo("gmmseg: error: out of memory; use a smaller input or --bits/--k-max", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except Exception as exc:
+            if os.environ.get("GMMSEG_DEBUG"):
+                raise
+            click.echo(
+                f"gmmseg: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                "(a bug; rerun with GMMSEG_DEBUG=1 for details and please report it)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+def main_entry(group: click.Group, argv: list[str] | None = None) -> None:
+    try:
+        group.main(args=argv, prog_name="gmmseg")
+    except KeyboardInterrupt:
+        click.echo("gmmseg: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def is_quiet(ctx: click.Context, local_quiet: bool = False) -> bool:
+    root = ctx.find_root()
+    return bool(local_quiet or (root.obj or {}).get("quiet"))
+
+
+def quiet_option(func):
+    return click.option("-q", "--quiet", "quiet", is_flag=True, help="Hide progress and summaries.")(func)
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")(func)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Write JSON atomically."""
+    from ..core.persist import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8"))
+    return Path(path)
+
+
+def ensure_outdir(path) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from ..errors import InputError
+
+        raise InputError(f"cannot create output folder {out}: {exc.strerror}; choose another with -o") from None
+    return out
+
+
+def progress(items, *, label: str, quiet: bool, length: int | None = None):
+    """A progress bar on stderr (hidden when quiet or when there is one item)."""
+    seq = list(items) if length is None else items
+    n = len(seq) if length is None else length
+    if quiet or n <= 1:
+        return _NullBar(seq)
+    return click.progressbar(seq, length=n, label=label, file=sys.stderr, show_pos=True, show_eta=True)
+
+
+class _NullBar:
+    def __init__(self, items):
+        self.items = items
+
+    def __enter__(self):
+        return iter(self.items)
+
+    def __exit__(self, *exc):
+        return False

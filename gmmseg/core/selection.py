@@ -1,0 +1,242 @@
+"""Choose the number of components and the covariance type by BIC, AIC or ICL."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConvergenceWarning, FittingError, ParameterError
+from ._validation import check_array, check_choice, check_dtype, check_sample_weight
+from .covariance import COVARIANCE_TYPES
+from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, weighted_sample
+from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture
+
+__all__ = ["select_components", "SelectionResult", "CRITERIA"]
+
+CRITERIA = ("bic", "aic", "icl")
+
+
+@dataclass
+class SelectionResult:
+    """Outcome of :func:`select_components`.
+
+    Attributes
+    ----------
+    table : list of dict
+        One row per fitted (K, covariance type): ``n_components``, ``covariance_type``,
+        ``log_likelihood`` (weighted total), ``n_parameters``, ``bic``, ``aic``, ``icl``,
+        ``converged``, ``n_iter``, ``fit_seconds``.
+    criterion : str
+        The criterion used to choose (lower is better for all three).
+    best_model : GaussianMixture
+        The fitted model with the lowest criterion.
+    models : dict
+        Every fitted model, keyed by ``(n_components, covariance_type)`` (only when
+        ``keep_models=True``; the best is always kept).
+    """
+
+    table: list[dict[str, Any]]
+    criterion: str
+    best_model: GaussianMixture
+    models: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def best_n_components(self) -> int:
+        return int(self.best_model.n_components)
+
+    @property
+    def best_covariance_type(self) -> str:
+        return str(self.best_model.covariance_type)
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (pandas must be installed)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.table)
+
+    def criterion_values(self, covariance_type: str, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(K values, criterion values)`` of one covariance type, sorted by K."""
+        crit = criterion or self.criterion
+        rows = sorted(
+            (r for r in self.table if r["covariance_type"] == covariance_type), key=lambda r: r["n_components"]
+        )
+        return np.array([r["n_components"] for r in rows]), np.array([r[crit] for r in rows], dtype=float)
+
+    def has_interior_minimum(self, covariance_type: str | None = None) -> bool:
+        """True when the chosen criterion's minimum over K is not at the smallest or largest K tried."""
+        ks, values = self.criterion_values(covariance_type or self.best_covariance_type)
+        i = int(np.nanargmin(values))
+        return 0 < i < len(ks) - 1
+
+    def plot(self, path=None, *, ax=None, title: str | None = None):
+        """Draw the criterion against K, one line per covariance type; save a PNG to ``path`` if given.
+
+        Returns the matplotlib Figure.
+        """
+        from ..reports.plots import plot_criterion
+
+        return plot_criterion(self, path=path, ax=ax, title=title)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary: criterion, chosen model and the table."""
+        return {
+            "criterion": self.criterion,
+            "best_n_components": self.best_n_components,
+            "best_covariance_type": self.best_covariance_type,
+            "table": self.table,
+        }
+
+
+def select_components(
+    X,
+    n_components: int | Iterable[int] = range(1, 11),
+    covariance_types: str | Sequence[str] = COVARIANCE_TYPES,
+    criterion: str = "bic",
+    sample_weight=None,
+    random_state=None,
+    *,
+    n_init: int = 1,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    reg_covar_relative: bool = False,
+    dtype: str = "float64",
+    chunk_size: int | str = "auto",
+    n_threads: int | None = None,
+    keep_models: bool = False,
+    progress=None,
+) -> SelectionResult:
+    """Fit a grid of K × covariance type and pick the best by an information criterion.
+
+    Work is shared across the grid: one weighted k-means++ seeding for the largest
+    K (its first K seeds seed every smaller K, as k-means++ is sequential), one
+    k-means refinement per K shared by every covariance type, and one final
+    E-step per model for the log-likelihood and the responsibilities' entropy.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_components : int or iterable of int, default=range(1, 11)
+        Values of K to try; K larger than the number of distinct rows is skipped.
+    covariance_types : str or sequence of str, default all four
+    criterion : {"bic", "aic", "icl"}, default="bic"
+        Lower is better for all three. ICL is BIC plus twice the entropy of the
+        responsibilities (it prefers well-separated components).
+    sample_weight : array-like of shape (n_samples,), optional
+        Row weights; criteria count ``n = Σ w``.
+    random_state : int, Generator or None
+    n_init, max_iter, tol, reg_covar, reg_covar_relative, dtype, chunk_size, n_threads
+        Passed to every :class:`~gmmseg.GaussianMixture`.
+    keep_models : bool, default=False
+        Keep every fitted model in ``result.models`` (memory: one small model each).
+    progress : callable, optional
+        Called as ``progress(done, total, row)`` after each fit.
+
+    Returns
+    -------
+    SelectionResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))])
+    >>> result = select_components(X, range(1, 5), "full", random_state=0)
+    >>> result.best_n_components
+    2
+    """
+    criterion = check_choice(str(criterion).lower(), "criterion", CRITERIA)
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    covariance_types = tuple(covariance_types)
+    if not covariance_types:
+        raise ParameterError("covariance_types is empty; pass at least one of full, tied, diag, spherical")
+    for ct in covariance_types:
+        check_choice(ct, "covariance type", COVARIANCE_TYPES)
+    ks = [int(n_components)] if np.isscalar(n_components) else sorted({int(k) for k in n_components})
+    if not ks or ks[0] < 1:
+        raise ParameterError(f"n_components must be positive integers, got {list(ks)!r}")
+
+    names = getattr(X, "columns", None)
+    Xa = check_array(X, check_dtype(dtype))
+    w = check_sample_weight(sample_weight, Xa.shape[0])
+    rng = check_random_state(random_state)
+
+    distinct = count_distinct_rows(Xa, w, ks[-1])
+    usable = [k for k in ks if k <= distinct]
+    if not usable:
+        raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
+
+    # Shared seeding: k-means++ for the largest K on one weighted sample.
+    n_positive = Xa.shape[0] if w is None else int(np.count_nonzero(w))
+    if n_positive > KMEANS_MAX_SAMPLE:
+        sample, sw = weighted_sample(Xa, w, KMEANS_MAX_SAMPLE, rng)
+    else:
+        sample, sw = np.asarray(Xa, dtype=np.float64), w
+    k_seed = min(usable[-1], _distinct_in(sample))
+    seeds = kmeans_plusplus(sample, k_seed, sw, rng)
+
+    table: list[dict[str, Any]] = []
+    models: dict = {}
+    best_model, best_value = None, np.inf
+    total = len(usable) * len(covariance_types)
+    done = 0
+    for k in usable:
+        centers = kmeans(sample, seeds[:k], sw) if k <= k_seed else None
+        for ct in covariance_types:
+            model = GaussianMixture(
+                k,
+                covariance_type=ct,
+                tol=tol,
+                reg_covar=reg_covar,
+                reg_covar_relative=reg_covar_relative,
+                max_iter=max_iter,
+                n_init=n_init,
+                random_state=rng,
+                dtype=dtype,
+                chunk_size=chunk_size,
+                n_threads=n_threads,
+            )
+            if names is not None and all(isinstance(c, str) for c in names):
+                model.feature_names_in_ = np.asarray(list(names), dtype=object)
+            model.n_features_in_ = Xa.shape[1]
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model._fit(Xa, w, centers=centers if n_init == 1 else None)
+            stats = model.expectation(Xa, w, entropy=True)
+            seconds = time.perf_counter() - started
+            p = model.n_parameters_
+            loglik = stats.loglik
+            n = stats.weight_sum
+            row = {
+                "n_components": k,
+                "covariance_type": ct,
+                "log_likelihood": float(loglik),
+                "n_parameters": int(p),
+                "bic": float(-2.0 * loglik + p * np.log(n)),
+                "aic": float(-2.0 * loglik + 2.0 * p),
+                "icl": float(-2.0 * loglik + p * np.log(n) + 2.0 * stats.entropy),
+                "converged": bool(model.converged_),
+                "n_iter": int(model.n_iter_),
+                "fit_seconds": round(seconds, 4),
+            }
+            table.append(row)
+            if keep_models:
+                models[(k, ct)] = model
+            if row[criterion] < best_value:
+                best_value, best_model = row[criterion], model
+            done += 1
+            if progress is not None:
+                progress(done, total, row)
+    models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
+    return SelectionResult(table, criterion, best_model, models)
+
+
+def _distinct_in(sample: np.ndarray) -> int:
+    return int(np.unique(sample, axis=0).shape[0]) if sample.shape[0] <= 200_000 else sample.shape[0]

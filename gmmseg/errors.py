@@ -1,0 +1,85 @@
+"""Errors and warnings raised by gmmseg.
+
+Every error a user can cause derives from :class:`GmmsegError`, so one
+``except GmmsegError`` catches them all. Messages are one line that names the
+problem and the fix.
+
+::
+
+    GmmsegError                      base class; CLI exit code 2 unless noted
+    ├── InputError (ValueError)      bad data: empty, NaN/inf, wrong shape, unreadable file
+    │   ├── ImageError               an image that cannot be read or decoded
+    │   └── TableError               a table that cannot be read or used
+    ├── ParameterError (ValueError)  an invalid argument or option value
+    ├── FittingError (RuntimeError)  EM cannot proceed (e.g. too few distinct rows)
+    ├── ModelFileError               a model file that is missing, corrupt, of another
+    │                                kind or of an unsupported format version
+    └── NotFittedError               a model used before ``fit``
+
+    GmmsegWarning (UserWarning)
+    ├── ConvergenceWarning           EM stopped at max_iter before tol was reached
+    └── ComponentCollapseWarning     a component collapsed and was re-seeded
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GmmsegError",
+    "InputError",
+    "ImageError",
+    "TableError",
+    "ParameterError",
+    "FittingError",
+    "ModelFileError",
+    "NotFittedError",
+    "GmmsegWarning",
+    "ConvergenceWarning",
+    "ComponentCollapseWarning",
+]
+
+
+class GmmsegError(Exception):
+    """Base class of every error gmmseg raises on purpose."""
+
+    #: Exit code the command line uses for this error.
+    exit_code: int = 2
+
+
+class InputError(GmmsegError, ValueError):
+    """Input data that cannot be used as given."""
+
+
+class ImageError(InputError):
+    """An image file that cannot be opened, decoded or used."""
+
+
+class TableError(InputError):
+    """A table file that cannot be read or has no usable columns."""
+
+
+class ParameterError(GmmsegError, ValueError):
+    """An argument or option with an invalid value."""
+
+
+class FittingError(GmmsegError, RuntimeError):
+    """The model cannot be fitted to these data with these settings."""
+
+
+class ModelFileError(GmmsegError):
+    """A model file that is missing, corrupt, of another kind or version."""
+
+
+class NotFittedError(GmmsegError, AttributeError):
+    """A model used before it was fitted."""
+
+
+class GmmsegWarning(UserWarning):
+    """Base class of gmmseg's warnings."""
+
+
+class ConvergenceWarning(GmmsegWarning):
+    """EM stopped at ``max_iter`` before the change fell below ``tol``."""
+
+
+class ComponentCollapseWarning(GmmsegWarning):
+    """A component lost (almost) all its weight or became singular and was re-seeded."""

@@ -1,0 +1,1 @@
+"""Rendering of results (PNG, CSV, JSON, HTML, plots). Computes nothing new."""

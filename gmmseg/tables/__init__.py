@@ -1,0 +1,1 @@
+"""Tables: reading, feature preparation, RFM, customer segments and anomalies."""

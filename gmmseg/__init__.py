@@ -23,8 +23,36 @@ from .errors import (
     TableError,
 )
 
+# Application-level names, imported on first use so ``import gmmseg`` stays fast.
+_LAZY = {
+    "segment_image": "gmmseg.image.segment",
+    "Segmentation": "gmmseg.image.segment",
+    "read_image": "gmmseg.image.io",
+    "DefectModel": "gmmseg.image.defects",
+    "FeaturePrep": "gmmseg.tables.prepare",
+    "rfm_from_transactions": "gmmseg.tables.rfm",
+    "segment_customers": "gmmseg.tables.customers",
+    "TableAnomalyDetector": "gmmseg.tables.anomalies",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gmmseg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "__version__",
+    *_LAZY,
     "GaussianMixture",
     "select_components",
     "SelectionResult",

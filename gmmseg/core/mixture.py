@@ -297,6 +297,60 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels = np.repeat(np.arange(self.n_components), counts)
         return np.vstack(parts), labels
 
+    def component_log_prob(self, X) -> np.ndarray:
+        """``log w_k + log N(x | μ_k, Σ_k)`` for every row and component, shape ``(n_samples, n_components)``.
+
+        This is the input of any E-step that adds a prior over the labels (e.g. the
+        Markov random field of image smoothing).
+        """
+        self._check_is_fitted()
+        X = self._validate_X(X, reset=False)
+        out = np.empty((X.shape[0], self.n_components))
+        for start, stop, _, L in self._log_prob_chunks(X):
+            out[start:stop] = L.T
+        return out
+
+    @classmethod
+    def from_responsibilities(
+        cls, X, responsibilities, sample_weight=None, *, covariance_type: str = "full", **params
+    ) -> GaussianMixture:
+        """The M-step: a fitted mixture whose parameters maximise the expected log-likelihood
+        for given ``responsibilities`` ``(n_samples, n_components)`` (rows summing to 1).
+
+        Use it to alternate an E-step of your own (e.g. with a spatial prior) with the
+        exact weighted M-step of the core, instead of writing a second EM loop.
+        ``params`` are other :class:`GaussianMixture` parameters (``reg_covar``, ...).
+        """
+        R = np.asarray(responsibilities, dtype=np.float64)
+        model = cls(R.shape[1], covariance_type=covariance_type, **params)
+        X = model._validate_X(X, reset=True)
+        if R.ndim != 2 or R.shape[0] != X.shape[0]:
+            raise ParameterError(f"responsibilities must have shape ({X.shape[0]}, n_components), got {R.shape}")
+        model._check_parameters(X.shape[1])
+        w = check_sample_weight(sample_weight, X.shape[0])
+        funcs = COVARIANCE[covariance_type]
+        dtype = check_dtype(model.dtype)
+        chunk = model._chunk_rows(X.shape[1])
+        shift = _weighted_mean(X, w, chunk)
+        reg = model._regularisation(X, w, shift, chunk)
+        stats = moments(
+            X, lambda s, e: R[s:e].T, funcs.features, shift, w, n_components=R.shape[1], chunk_size=chunk, dtype=dtype
+        )
+        (weights, means_c, cov, prec_chol), _ = model._maximisation(
+            stats, reg, funcs, X, w, shift, check_random_state(model.random_state)
+        )
+        model.weights_ = weights
+        model.means_ = means_c + shift
+        model.covariances_ = cov
+        model.precisions_cholesky_ = prec_chol
+        model.precisions_ = funcs.precisions(prec_chol)
+        model.converged_ = True
+        model.n_iter_ = 0
+        model.lower_bound_ = -np.inf
+        model.lower_bounds_ = []
+        model.n_reseeded_ = 0
+        return model
+
     @property
     def n_parameters_(self) -> int:
         """Number of free parameters (scikit-learn's count)."""

@@ -1,0 +1,1 @@
+"""Images: safe reading/writing, colour-space features, segmentation, smoothing, defect detection."""

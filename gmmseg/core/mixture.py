@@ -27,6 +27,8 @@ KMEANS_MAX_SAMPLE = 100_000
 COLLAPSE_WEIGHT = 1e-9
 #: Expanded feature count from which the E-step splits rows over threads (measured).
 THREADED_MIN_FEATURES = 32
+#: A component whose variance along a feature is below this fraction of the data's is singular.
+SINGULAR_RELATIVE_VARIANCE = 1e-12
 #: How often one fit may re-seed collapsed components before giving up.
 MAX_RESEEDS = 20
 
@@ -332,7 +334,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         dtype = check_dtype(model.dtype)
         chunk = model._chunk_rows(X.shape[1])
         shift = _weighted_mean(X, w, chunk)
-        reg = model._regularisation(X, w, shift, chunk)
+        variance = _weighted_variance(X, w, shift, chunk)
+        reg = model._regularisation(variance)
+        model._variance_floor = SINGULAR_RELATIVE_VARIANCE * variance
         stats = moments(
             X, lambda s, e: R[s:e].T, funcs.features, shift, w, n_components=R.shape[1], chunk_size=chunk, dtype=dtype
         )
@@ -446,7 +450,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # centre, regularisation (both in float64)
         total_w = float(n if w is None else w.sum())
         shift = _weighted_mean(X, w, chunk)
-        reg = self._regularisation(X, w, shift, chunk)
+        variance = _weighted_variance(X, w, shift, chunk)
+        reg = self._regularisation(variance)
+        self._variance_floor = SINGULAR_RELATIVE_VARIANCE * variance
         rng = check_random_state(self.random_state)
         threads = _n_threads(self.n_threads)
 
@@ -526,12 +532,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 best = (lower_bound, params, n_iter, converged, lower_bounds, reseeds)
         return best
 
-    def _regularisation(self, X, w, shift, chunk) -> np.ndarray | float:
+    def _regularisation(self, var: np.ndarray) -> np.ndarray | float:
+        """``reg_covar`` (absolute), or ``reg_covar × var_d`` per feature when relative.
+
+        A constant feature (variance 0) gets ``reg_covar`` times the smallest positive
+        feature variance (or 1 when every feature is constant), so it stays regular.
+        """
         if not self.reg_covar_relative:
             return float(self.reg_covar)
-        var = _weighted_variance(X, w, shift, chunk)
-        floor = var.max() * 1e-12 if var.max() > 0 else 1.0
-        return self.reg_covar * np.maximum(var, floor)
+        positive = var[var > 0]
+        fallback = positive.min() if positive.size else 1.0
+        return self.reg_covar * np.where(var > 0, var, fallback)
 
     def _current_parameters(self, shift):
         return (self.weights_, self.means_ - shift, self.covariances_, self.precisions_cholesky_)
@@ -602,6 +613,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return seeds
         return kmeans(sample, seeds, sw)
 
+    def _singular_components(self, cov: np.ndarray, prec_chol: np.ndarray) -> list[int]:
+        """Components that are numerically singular (``[-1]`` for a singular tied covariance).
+
+        A component is singular when its variance along some feature, given the
+        features before it (the squared Cholesky pivot ``1 / diag(U)²``), is below
+        1e-12 of that feature's variance in the data: e.g. a component sitting on
+        identical rows, or on a line, with ``reg_covar=0``.
+        """
+        floor = getattr(self, "_variance_floor", None)
+        if floor is None:
+            return []
+        ct = self.covariance_type
+        if ct in ("full", "tied"):
+            pivots = np.diagonal(prec_chol, axis1=-2, axis2=-1)
+            conditional = 1.0 / np.atleast_2d(pivots) ** 2
+        elif ct == "diag":
+            conditional = cov
+        else:
+            conditional = np.broadcast_to(cov[:, None], (cov.shape[0], floor.shape[0]))
+            floor = np.full_like(floor, floor.mean())
+        bad = np.flatnonzero(np.any(conditional < floor[None, :], axis=1)).tolist()
+        if ct == "tied" and bad:
+            return [-1]
+        return bad
+
     def _maximisation(self, stats: Stats, reg, funcs, X, w, shift, rng):
         """M-step with collapse handling; returns ``(params, n_reseeded)``."""
         d = X.shape[1]
@@ -612,8 +648,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         cov = funcs.covariances(n_k, s, S, reg)
         weights = n_k / n_k.sum()
         try:
+            prec_chol = funcs.precision_cholesky(cov)
+            singular = self._singular_components(cov, prec_chol)
+            if singular == [-1]:
+                raise SingularCovarianceError([-1])
+            collapsed.update(singular)
             if not collapsed:
-                return (weights, means_c, cov, funcs.precision_cholesky(cov)), 0
+                return (weights, means_c, cov, prec_chol), 0
         except SingularCovarianceError as exc:
             if exc.components == [-1]:
                 raise FittingError(
@@ -625,7 +666,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.covariance_type != "tied":
             pooled = Stats(stats.raw.sum(axis=0, keepdims=True))
             global_cov = funcs.covariances(*funcs.unpack(pooled, d), reg)
-        extra = weighted_sample(X, w, len(collapsed), rng)[0] if len(collapsed) > 1 else None
+        extra = weighted_sample(X, w, len(collapsed), rng)[0]
         for i, comp in enumerate(collapsed):
             row = stats.worst_row if i == 0 and stats.worst_row is not None else extra[i % len(extra)]
             means_c[comp] = np.asarray(row, dtype=np.float64) - shift
@@ -633,7 +674,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 cov[comp] = global_cov[0]
             n_k[comp] = stats.weight_sum / self.n_components
             warnings.warn(
-                f"component {comp} collapsed (weight {weights[comp]:.3g}); re-seeded at an unlikely row. "
+                f"component {comp} collapsed (weight {weights[comp]:.3g}, or a singular covariance); "
+                "re-seeded at an unlikely row. "
                 "If this repeats, lower n_components or raise reg_covar",
                 ComponentCollapseWarning,
                 stacklevel=4,

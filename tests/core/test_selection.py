@@ -1,0 +1,89 @@
+"""select_components: BIC recovers a known K; the table matches explicit formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gmmseg import GaussianMixture, ParameterError, select_components
+from tests.conftest import make_mixture
+
+
+@pytest.mark.parametrize(
+    "k, d, elongation, seed",
+    [(1, 2, 1.0, 0), (2, 3, 1.0, 1), (3, 2, 3.0, 2), (4, 5, 2.0, 3), (6, 4, 1.0, 4)],
+)
+def test_bic_recovers_the_true_number_of_components(k, d, elongation, seed):
+    X, _, _, _ = make_mixture(300 * k, k, d, separation=12.0, seed=seed, elongation=elongation)
+    result = select_components(X, range(1, 9), ("full",), random_state=seed)
+    assert result.best_n_components == k
+
+
+def test_table_rows_match_the_criteria_formulas(blobs):
+    X, _ = blobs
+    result = select_components(X, range(1, 5), ("full", "diag"), criterion="bic", random_state=0, keep_models=True)
+    assert len(result.table) == 8
+    n = X.shape[0]
+    for row in result.table:
+        model = result.models[(row["n_components"], row["covariance_type"])]
+        loglik = float(model.score_samples(X).sum())
+        np.testing.assert_allclose(row["log_likelihood"], loglik, rtol=1e-10)
+        np.testing.assert_allclose(row["bic"], model.bic(X), rtol=1e-10)
+        np.testing.assert_allclose(row["aic"], model.aic(X), rtol=1e-10)
+        proba = model.predict_proba(X)
+        entropy = -np.sum(np.where(proba > 0, proba * np.log(np.where(proba > 0, proba, 1)), 0))
+        np.testing.assert_allclose(row["icl"], model.bic(X) + 2 * entropy, rtol=1e-8)
+        assert row["icl"] >= row["bic"] - 1e-9
+        assert row["n_parameters"] == model.n_parameters_
+        assert {"converged", "n_iter", "fit_seconds"} <= set(row)
+        assert row["bic"] == pytest.approx(-2 * loglik + row["n_parameters"] * np.log(n))
+    best = min(result.table, key=lambda r: r["bic"])
+    assert (best["n_components"], best["covariance_type"]) == (result.best_n_components, result.best_covariance_type)
+
+
+def test_weights_count_as_repeats_in_selection():
+    X, _, _, _ = make_mixture(200, 3, 2, separation=10.0, seed=5)
+    w = np.random.default_rng(0).integers(1, 4, size=len(X))
+    a = select_components(X, range(1, 6), "full", sample_weight=w, random_state=0)
+    b = select_components(np.repeat(X, w, axis=0), range(1, 6), "full", random_state=0)
+    assert a.best_n_components == b.best_n_components == 3
+    for ra, rb in zip(a.table, b.table):
+        np.testing.assert_allclose(ra["bic"], rb["bic"], rtol=1e-8)
+
+
+def test_same_seed_same_table(blobs):
+    X, _ = blobs
+    a = select_components(X, range(1, 5), random_state=3)
+    b = select_components(X, range(1, 5), random_state=3)
+    assert [r["bic"] for r in a.table] == [r["bic"] for r in b.table]
+
+
+def test_criteria_and_plot(tmp_path, blobs):
+    X, _ = blobs
+    result = select_components(X, [1, 2, 3, 4, 5], ("full", "spherical"), criterion="icl", random_state=0)
+    assert result.criterion == "icl"
+    assert result.has_interior_minimum()
+    fig = result.plot(tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(fig.axes[0].lines) >= 2
+    frame = result.to_frame()
+    assert list(frame["n_components"]) == [r["n_components"] for r in result.table]
+
+
+def test_k_beyond_distinct_rows_is_skipped_and_bad_arguments_fail():
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0], [10.0, 0.0]]), 30, axis=0)
+    X = X + np.random.default_rng(0).normal(scale=1e-3, size=X.shape)
+    X[:5] = X[0]
+    result = select_components(np.unique(X[:6], axis=0), range(1, 10), "spherical", random_state=0)
+    assert max(r["n_components"] for r in result.table) == 2
+    with pytest.raises(ParameterError, match="criterion"):
+        select_components(X, range(1, 3), criterion="mdl")
+    with pytest.raises(ParameterError, match="covariance"):
+        select_components(X, range(1, 3), covariance_types=("round",))
+
+
+def test_best_model_is_a_usable_gaussian_mixture(blobs):
+    X, _ = blobs
+    model = select_components(X, range(1, 4), "full", random_state=0).best_model
+    assert isinstance(model, GaussianMixture)
+    assert model.predict(X).shape == (len(X),)

@@ -8,6 +8,7 @@ problem and the fix.
 
     GmmsegError                      base class; CLI exit code 2 unless noted
     ├── InputError (ValueError)      bad data: empty, NaN/inf, wrong shape, unreadable file
+    │   ├── InputTypeError (TypeError)  values that are not numbers
     │   ├── ImageError               an image that cannot be read or decoded
     │   └── TableError               a table that cannot be read or used
     ├── ParameterError (ValueError)  an invalid argument or option value
@@ -26,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "GmmsegError",
     "InputError",
+    "InputTypeError",
     "ImageError",
     "TableError",
     "ParameterError",
@@ -49,6 +51,10 @@ class InputError(GmmsegError, ValueError):
     """Input data that cannot be used as given."""
 
 
+class InputTypeError(InputError, TypeError):
+    """Input of a type that cannot be converted (e.g. objects that are not numbers)."""
+
+
 class ImageError(InputError):
     """An image file that cannot be opened, decoded or used."""
 
@@ -69,7 +75,15 @@ class ModelFileError(GmmsegError):
     """A model file that is missing, corrupt, of another kind or version."""
 
 
-class NotFittedError(GmmsegError, AttributeError):
+try:  # scikit-learn's NotFittedError (ValueError, AttributeError), so sklearn tools recognise ours
+    from sklearn.exceptions import NotFittedError as _SklearnNotFitted
+except ImportError:  # pragma: no cover - scikit-learn is a dependency
+
+    class _SklearnNotFitted(ValueError, AttributeError):
+        pass
+
+
+class NotFittedError(GmmsegError, _SklearnNotFitted):
     """A model used before it was fitted."""
 
 

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
+from ..errors import InputError, InputTypeError, ParameterError
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -19,8 +19,16 @@ def check_dtype(dtype) -> type:
     return _DTYPES[key]
 
 
-def check_array(X, dtype=np.float64, *, name: str = "X", n_features: int | None = None) -> np.ndarray:
-    """Validate a 2-D numeric, finite, non-empty array; convert to ``dtype`` (copying only if needed)."""
+def check_array(
+    X, dtype=np.float64, *, name: str = "X", n_features: int | None = None, estimator: str = "the model"
+) -> np.ndarray:
+    """Validate a 2-D numeric, finite, non-empty array; convert to ``dtype`` (copying only if needed).
+
+    Messages contain the phrases scikit-learn's estimator checks look for, so gmmseg's
+    estimators behave like scikit-learn's in pipelines and search tools.
+    """
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise InputError(f"{name} is a sparse matrix: sparse input is not supported; convert it with X.toarray()")
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
         try:
             X = X.to_numpy(dtype=np.float64)
@@ -30,18 +38,32 @@ def check_array(X, dtype=np.float64, *, name: str = "X", n_features: int | None 
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise InputError(f"{name} could not be read as an array ({exc}); pass a 2-D numeric array") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InputError(f"{name} must be numeric, got dtype {arr.dtype}; convert or drop non-numeric columns")
     if np.iscomplexobj(arr):
-        raise InputError(f"{name} is complex; pass real-valued features")
+        raise InputError(f"{name} is complex: Complex data not supported; pass real-valued features")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(
+                f"{name} must be numeric ({exc}; argument must be a string or a number); "
+                "convert or drop non-numeric columns"
+            ) from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InputError(f"{name} must be numeric, got dtype {arr.dtype}; convert or drop non-numeric columns")
     if arr.ndim != 2:
-        hint = " (reshape a single feature with X.reshape(-1, 1))" if arr.ndim == 1 else ""
+        hint = "; Reshape your data with X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else ""
         raise InputError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}{hint}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one row and one column")
+    if arr.shape[1] == 0:
+        raise InputError(
+            f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required; pass at least one column"
+        )
+    if arr.shape[0] == 0:
+        raise InputError(
+            f"{name} is empty: 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required; pass at least one row"
+        )
     if n_features is not None and arr.shape[1] != n_features:
         raise InputError(
-            f"{name} has {arr.shape[1]} features but the model was fitted on {n_features}; "
+            f"{name} has {arr.shape[1]} features, but {estimator} is expecting {n_features} features as input; "
             "pass data with the same columns"
         )
     arr = np.asarray(arr, dtype=dtype)
@@ -67,7 +89,7 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     if np.any(w < 0):
         raise InputError("sample_weight has negative values; weights must be >= 0 (0 drops a row)")
     if not w.sum() > 0:
-        raise InputError("sample_weight sums to 0; at least one row needs a positive weight")
+        raise InputError("sample_weight is all zero (every weight is zero); at least one row needs a positive weight")
     return w
 
 

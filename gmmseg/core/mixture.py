@@ -186,7 +186,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
         names = getattr(X, "columns", None)
-        arr = check_array(X, check_dtype(self.dtype), n_features=None if reset else self.n_features_in_)
+        arr = check_array(
+            X,
+            check_dtype(self.dtype),
+            n_features=None if reset else self.n_features_in_,
+            estimator=type(self).__name__,
+        )
         if reset:
             self.n_features_in_ = arr.shape[1]
             if names is not None and all(isinstance(c, str) for c in names):

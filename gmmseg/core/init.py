@@ -64,11 +64,14 @@ def weighted_sample(
 
 
 def _sq_dist(X: np.ndarray, centers: np.ndarray, x_sq: np.ndarray | None = None) -> np.ndarray:
-    """Squared distances ``(n, k)`` by the expanded form, clipped at 0."""
+    """Squared distances ``(k, n)`` (centres × rows: reductions over centres run along
+    contiguous memory), by the expanded form, clipped at 0."""
     if x_sq is None:
         x_sq = np.einsum("ij,ij->i", X, X)
-    c_sq = np.einsum("ij,ij->i", centers, centers)
-    d = x_sq[:, None] - 2.0 * (X @ centers.T) + c_sq[None, :]
+    d = centers @ X.T
+    d *= -2.0
+    d += np.einsum("ij,ij->i", centers, centers)[:, None]
+    d += x_sq[None, :]
     np.maximum(d, 0.0, out=d)
     return d
 
@@ -89,7 +92,7 @@ def kmeans_plusplus(
     first = _draw(np.cumsum(w), rng.random(1))[0]
     centers[0] = X[first]
     x_sq = np.einsum("ij,ij->i", X, X)
-    closest = _sq_dist(X, centers[:1], x_sq)[:, 0]
+    closest = _sq_dist(X, centers[:1], x_sq)[0]
     potential = float(w @ closest)
     for c in range(1, n_clusters):
         if potential <= 0.0:
@@ -99,13 +102,21 @@ def kmeans_plusplus(
             )
         candidates = _draw(np.cumsum(w * closest), rng.random(n_trials))
         dist = _sq_dist(X, X[candidates], x_sq)
-        np.minimum(dist, closest[:, None], out=dist)
-        pots = w @ dist
+        np.minimum(dist, closest[None, :], out=dist)
+        pots = dist @ w
         best = int(np.argmin(pots))
         centers[c] = X[candidates[best]]
-        closest = dist[:, best]
+        closest = dist[best]
         potential = float(pots[best])
     return centers
+
+
+def _nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (``‖c‖² − 2 c·x`` is enough: ``‖x‖²`` is common to all)."""
+    scores = centers @ X.T
+    scores *= -2.0
+    scores += np.einsum("ij,ij->i", centers, centers)[:, None]
+    return scores.argmin(axis=0)
 
 
 def nearest_center(X: np.ndarray, centers: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
@@ -114,7 +125,7 @@ def nearest_center(X: np.ndarray, centers: np.ndarray, chunk_size: int = 65536) 
     centers = np.asarray(centers, dtype=np.float64)
     for start in range(0, X.shape[0], chunk_size):
         block = np.asarray(X[start : start + chunk_size], dtype=np.float64)
-        labels[start : start + chunk_size] = _sq_dist(block, centers).argmin(axis=1)
+        labels[start : start + chunk_size] = _nearest(block, centers)
     return labels
 
 
@@ -134,24 +145,24 @@ def kmeans(
     """
     X = np.asarray(X, dtype=np.float64)
     w = _weights_or_ones(X, sample_weight)
-    k = centers.shape[0]
+    k, d = centers.shape
     mean = (w @ X) / w.sum()
     threshold = tol * float(np.mean((w @ (X - mean) ** 2) / w.sum()))
-    x_sq = np.einsum("ij,ij->i", X, X)
+    wX = X * w[:, None]
     centers = np.array(centers, dtype=np.float64)
     for _ in range(max_iter):
-        dist = _sq_dist(X, centers, x_sq)
-        labels = dist.argmin(axis=1)
+        labels = _nearest(X, centers)
         counts = np.bincount(labels, weights=w, minlength=k)
-        sums = np.zeros_like(centers)
-        np.add.at(sums, labels, X * w[:, None])
+        sums = np.stack([np.bincount(labels, weights=wX[:, j], minlength=k) for j in range(d)], axis=1)
         new = centers.copy()
         filled = counts > 0
         new[filled] = sums[filled] / counts[filled, None]
-        for j in np.flatnonzero(~filled):
-            far = int(np.argmax(dist[np.arange(X.shape[0]), labels] * (w > 0)))
-            new[j] = X[far]
-            dist[far] = 0.0
+        if not filled.all():
+            own = ((X - centers[labels]) ** 2).sum(axis=1) * (w > 0)
+            for j in np.flatnonzero(~filled):
+                far = int(np.argmax(own))
+                new[j] = X[far]
+                own[far] = 0.0
         shift = float(((new - centers) ** 2).sum())
         centers = new
         if shift <= threshold:

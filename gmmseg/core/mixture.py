@@ -763,10 +763,12 @@ def _n_threads(requested: int | None) -> int:
 
 @contextlib.contextmanager
 def _single_threaded_blas(threads: int):
-    """While our own threads share the blocks, keep BLAS from spawning threads of its own."""
-    if threads <= 1:
-        yield
-        return
+    """Keep BLAS single-threaded while EM runs.
+
+    The per-chunk products are small (K × F by F × chunk): BLAS threads cost more in
+    start-up and spinning than they save, badly so on a loaded machine (measured 10x),
+    and when our own threads share the blocks they would oversubscribe the cores.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn

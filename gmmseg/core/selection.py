@@ -14,7 +14,7 @@ from ..errors import ConvergenceWarning, FittingError, ParameterError
 from ._validation import check_array, check_choice, check_dtype, check_sample_weight
 from .covariance import COVARIANCE_TYPES
 from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, weighted_sample
-from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture
+from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture, _single_threaded_blas
 
 __all__ = ["select_components", "SelectionResult", "CRITERIA"]
 
@@ -162,6 +162,45 @@ def select_components(
     if not ks or ks[0] < 1:
         raise ParameterError(f"n_components must be positive integers, got {list(ks)!r}")
 
+    with _single_threaded_blas(1):
+        return _select(
+            X,
+            ks,
+            covariance_types,
+            criterion,
+            sample_weight,
+            random_state,
+            n_init,
+            max_iter,
+            tol,
+            reg_covar,
+            reg_covar_relative,
+            dtype,
+            chunk_size,
+            n_threads,
+            keep_models,
+            progress,
+        )
+
+
+def _select(
+    X,
+    ks,
+    covariance_types,
+    criterion,
+    sample_weight,
+    random_state,
+    n_init,
+    max_iter,
+    tol,
+    reg_covar,
+    reg_covar_relative,
+    dtype,
+    chunk_size,
+    n_threads,
+    keep_models,
+    progress,
+) -> SelectionResult:
     names = getattr(X, "columns", None)
     Xa = check_array(X, check_dtype(dtype))
     w = check_sample_weight(sample_weight, Xa.shape[0])

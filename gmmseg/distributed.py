@@ -1,0 +1,897 @@
+"""Dask backend: the EM core run on the chunks of a dask collection.
+
+Nothing else in gmmseg imports Dask; Dask itself is imported lazily here, so
+``import gmmseg.distributed`` works without it and every entry point raises a
+one-line :class:`DaskNotInstalledError` naming the fix.
+
+How a fit runs (see ``docs/scale-out.md``)::
+
+    client                                   workers (one task per row block)
+    ------                                   --------------------------------
+    pass 1  shift, variance, n, sample  <--  sums, M2, weighted sample of the block
+    init    k-means++ / k-means on sample
+    pass 2  initial parameters (M-step) <--  hard-assignment Stats (core ``moments``)
+    EM      coef = f(parameters)   ----->    Stats = core ``expectation``(block, coef)
+            M-step (core)           <--      Stats added in a tree on the workers
+
+Only parameters (``K × F`` floats), ``Stats`` and the initialisation sample
+(at most ``sample_size`` rows) travel; the data stay where they are.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .core._validation import check_choice, check_dtype, check_int
+from .core.covariance import COVARIANCE, COVARIANCE_TYPES
+from .core.init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, nearest_center, weighted_sample
+from .core.mixture import KMEANS_MAX_SAMPLE, MAX_RESEEDS, GaussianMixture
+from .core.selection import CRITERIA, SelectionResult, _distinct_in
+from .core.stats import Stats, expectation, moments
+from .errors import ConvergenceWarning, FittingError, GmmsegError, InputError, NotFittedError, ParameterError
+
+__all__ = [
+    "fit_mixture",
+    "select_components",
+    "predict",
+    "predict_proba",
+    "score_samples",
+    "get_client",
+    "map_files",
+    "TaskError",
+    "DaskNotInstalledError",
+]
+
+DASK_MISSING = "Dask is not installed; pip install 'gmmseg[dask]'"
+
+
+class DaskNotInstalledError(GmmsegError, ImportError):
+    """Dask (or distributed) is needed for this and is not installed."""
+
+
+def _dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise DaskNotInstalledError(DASK_MISSING) from None
+    return dask, da
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise DaskNotInstalledError(DASK_MISSING) from None
+    return distributed
+
+
+# --------------------------------------------------------------------------- worker tasks
+# Top-level functions so that workers import them from gmmseg (never pickled by value).
+
+
+def _block_arrays(block, weights, dtype) -> tuple[np.ndarray, np.ndarray | None]:
+    X = np.asarray(block, dtype=dtype)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    return X, w
+
+
+def _summary_task(block, weights, dtype, sample_rows: int | None, seed: int | None) -> dict:
+    """Pass 1 on one block: validity, counts, weighted sums, ``M2`` and a weighted sample.
+
+    ``sample_rows=None`` returns every row (the whole data is the sample).
+    """
+    X, w = _block_arrays(block, weights, dtype)
+    n, d = X.shape
+    out: dict[str, Any] = {"n": n, "bad_row": None, "bad_weight": None}
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        out["bad_row"] = int(np.flatnonzero(~finite)[0])
+        return out
+    if w is not None:
+        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            out["bad_weight"] = "non-finite or negative" if w.shape == (n,) else f"shape {w.shape}"
+            return out
+    total_w = float(n if w is None else w.sum())
+    Xf = X.astype(np.float64, copy=False)
+    sums = Xf.sum(axis=0) if w is None else w @ Xf
+    mean = sums / total_w if total_w > 0 else np.zeros(d)
+    sq = (Xf - mean) ** 2
+    out.update(
+        weight_sum=total_w,
+        n_positive=int(n if w is None else np.count_nonzero(w)),
+        sums=sums,
+        m2=sq.sum(axis=0) if w is None else w @ sq,
+    )
+    if sample_rows is None:
+        out["sample"], out["sample_weight"] = Xf.copy(), None if w is None else w.copy()
+    elif total_w > 0 and sample_rows > 0:
+        rows, counts = weighted_sample(X, w, sample_rows, np.random.default_rng(seed))
+        # each draw stands for total_w / sample_rows of this block's weight (stratified sample)
+        out["sample"], out["sample_weight"] = rows, counts * (total_w / sample_rows)
+    return out
+
+
+def _moments_task(block, weights, params: tuple) -> Stats:
+    """Hard-assignment (or random) statistics of one block, through the core's ``moments``."""
+    covariance_type, shift, chunk, dtype, n_components, centers, seed = params
+    X, w = _block_arrays(block, weights, dtype)
+    if centers is not None:
+        labels = nearest_center(X, centers)
+        eye = np.eye(n_components)
+
+        def resp(start, stop):
+            return eye[:, labels[start:stop]]
+
+    else:  # random responsibilities, one seed per chunk as the core does
+        seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=(X.shape[0] + chunk - 1) // chunk)
+
+        def resp(start, stop):
+            r = np.random.default_rng(seeds[start // chunk]).uniform(size=(n_components, stop - start))
+            return r / r.sum(axis=0, keepdims=True)
+
+    funcs = COVARIANCE[covariance_type]
+    return moments(X, resp, funcs.features, shift, w, n_components=n_components, chunk_size=chunk, dtype=dtype)
+
+
+def _estep_task(block, weights, params: tuple) -> Stats:
+    """The core's E-step on one block; returns its additive :class:`~gmmseg.core.stats.Stats`."""
+    covariance_type, coef, shift, shared, chunk, dtype, entropy = params
+    X, w = _block_arrays(block, weights, dtype)
+    funcs = COVARIANCE[covariance_type]
+    return expectation(
+        X, coef, funcs.features, shift, w, chunk_size=chunk, dtype=dtype, entropy=entropy, n_threads=1, shared=shared
+    )
+
+
+def _add_stats(*parts: Stats) -> Stats:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _predict_block(block, model: GaussianMixture) -> np.ndarray:
+    if block.shape[0] == 0:
+        return np.empty(0, dtype=np.intp)
+    return model.predict(block)
+
+
+def _predict_proba_block(block, model: GaussianMixture) -> np.ndarray:
+    if block.shape[0] == 0:
+        return np.empty((0, model.n_components))
+    return model.predict_proba(block)
+
+
+def _score_samples_block(block, model: GaussianMixture) -> np.ndarray:
+    if block.shape[0] == 0:
+        return np.empty(0)
+    return model.score_samples(block)
+
+
+# --------------------------------------------------------------------------- data on the cluster
+
+
+@dataclass
+class _Summary:
+    """Pass-1 results, all small: totals, centre, variance and the initialisation sample."""
+
+    n_rows: int
+    n_features: int
+    weight_sum: float
+    n_positive: int
+    shift: np.ndarray  # (D,) weighted mean
+    variance: np.ndarray  # (D,) weighted variance
+    sample: np.ndarray  # (m, D) float64
+    sample_weight: np.ndarray | None  # (m,)
+    sampled: bool  # False when the sample is the whole data
+
+
+def _as_dask_array(X, da, *, known_chunks: bool):
+    """A 2-D dask array with one column block; dask dataframes via ``to_dask_array``."""
+    names = None
+    if isinstance(X, da.Array):
+        arr = X
+    elif hasattr(X, "to_dask_array"):  # dask DataFrame
+        names = getattr(X, "columns", None)
+        arr = X.to_dask_array(lengths=known_chunks)
+    else:
+        raise InputError(
+            f"X must be a dask array or dask DataFrame, got {type(X).__name__}; "
+            "use gmmseg.GaussianMixture for in-memory data or wrap it with dask.array.from_array"
+        )
+    if arr.ndim != 2:
+        raise InputError(f"X must be 2-D (n_samples, n_features), got {arr.ndim} dimension(s)")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"X must be real-valued and numeric, got dtype {arr.dtype}; select numeric columns first")
+    if known_chunks and any(np.isnan(c) for c in arr.chunks[0]):
+        arr = arr.compute_chunk_sizes()
+    if arr.numblocks[1] != 1:
+        arr = arr.rechunk({1: -1})
+    if names is not None and all(isinstance(c, str) for c in names):
+        names = np.asarray(list(names), dtype=object)
+    else:
+        names = None
+    return arr, names
+
+
+class _ClusterData:
+    """Row blocks of ``X`` (and of the weights) as delayed objects, and the passes over them."""
+
+    def __init__(self, X, sample_weight, dtype, *, client, retries: int, split_every: int):
+        dask, da = _dask()
+        self.dask = dask
+        self.dtype = dtype
+        self.client = client if client is not None else _default_client()
+        self.retries = int(retries)
+        self.split_every = max(2, int(split_every))
+        arr, self.feature_names = _as_dask_array(X, da, known_chunks=True)
+        self.shape = (int(arr.shape[0]), int(arr.shape[1]))
+        if self.shape[0] == 0 or self.shape[1] == 0:
+            raise InputError(f"X is empty (shape {self.shape}); pass at least one row and one column")
+        rows = arr.chunks[0]
+        keep = [i for i, r in enumerate(rows) if r > 0]
+        self.offsets = np.concatenate([[0], np.cumsum(rows)])[keep]
+        self.block_rows = [rows[i] for i in keep]
+        delayed_blocks = arr.to_delayed().ravel()
+        self.blocks = [delayed_blocks[i] for i in keep]
+        if sample_weight is None:
+            self.weights = [None] * len(keep)
+        else:
+            w = sample_weight
+            if hasattr(w, "to_dask_array"):
+                w = w.to_dask_array(lengths=True)
+            elif not isinstance(w, da.Array):
+                w = np.asarray(w, dtype=np.float64)
+                if w.ndim == 0:
+                    w = np.full(self.shape[0], float(w))
+                w = da.from_array(w, chunks=(rows,)) if w.shape == (self.shape[0],) else w
+            if w.shape != (self.shape[0],):
+                raise InputError(
+                    f"sample_weight must have shape ({self.shape[0]},), got {w.shape}; pass one weight per row"
+                )
+            delayed_weights = w.rechunk((rows,)).to_delayed().ravel()
+            self.weights = [delayed_weights[i] for i in keep]
+
+    # -- scheduling
+
+    def compute(self, *objs):
+        """Compute delayed objects on the client (with Dask retries) or the default scheduler."""
+        if self.client is not None:
+            futures = self.client.compute(list(objs), retries=self.retries)
+            try:
+                return self.client.gather(futures)
+            finally:
+                for future in futures:
+                    future.release()
+        return self.dask.compute(*objs)
+
+    def _tree(self, parts: list):
+        add = self.dask.delayed(_add_stats, pure=True)
+        while len(parts) > 1:
+            parts = [add(*parts[i : i + self.split_every]) for i in range(0, len(parts), self.split_every)]
+        return parts[0]
+
+    def _per_block(self, func, params):
+        task = self.dask.delayed(func, pure=True)
+        shared = self.dask.delayed(params, pure=True, traverse=False)
+        return [task(b, w, shared) for b, w in zip(self.blocks, self.weights)]
+
+    # -- passes
+
+    def summarise(self, sample_size: int, rng: np.random.Generator) -> _Summary:
+        """Pass 1: validate, count, centre and draw the initialisation sample chunk by chunk."""
+        n, d = self.shape
+        task = self.dask.delayed(_summary_task, pure=True)
+        if n <= sample_size:  # the whole data is the sample, exactly as in memory
+            sizes, seeds = [None] * len(self.blocks), [None] * len(self.blocks)
+        else:
+            sizes = [max(1, int(round(sample_size * r / n))) for r in self.block_rows]
+            seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=len(self.blocks))]
+        parts = self.compute(
+            *[task(b, w, self.dtype, m, s) for b, w, m, s in zip(self.blocks, self.weights, sizes, seeds)]
+        )
+        for offset, part in zip(self.offsets, parts):
+            if part["bad_row"] is not None:
+                raise InputError(
+                    f"X contains NaN or infinity (first at row {int(offset) + part['bad_row']}); "
+                    "impute or drop those rows first"
+                )
+            if part["bad_weight"] is not None:
+                raise InputError(
+                    f"sample_weight is {part['bad_weight']} near row {int(offset)}; pass finite non-negative weights"
+                )
+        weight_sum = float(sum(p["weight_sum"] for p in parts))
+        if not weight_sum > 0:
+            raise InputError("sample_weight sums to 0; at least one row needs a positive weight")
+        shift = np.sum([p["sums"] for p in parts], axis=0) / weight_sum
+        # Chan et al.'s parallel variance: within-block M2 plus the spread of the block means
+        m2 = np.zeros(d)
+        for p in parts:
+            m2 += p["m2"]
+            if p["weight_sum"] > 0:
+                m2 += p["weight_sum"] * (p["sums"] / p["weight_sum"] - shift) ** 2
+        with_sample = [p for p in parts if "sample" in p]
+        sample = np.concatenate([p["sample"] for p in with_sample])
+        weights = [p["sample_weight"] for p in with_sample]
+        sample_weight = None if all(x is None for x in weights) else np.concatenate(weights)
+        return _Summary(
+            n_rows=n,
+            n_features=d,
+            weight_sum=weight_sum,
+            n_positive=int(sum(p["n_positive"] for p in parts)),
+            shift=shift,
+            variance=m2 / weight_sum,
+            sample=sample,
+            sample_weight=sample_weight,
+            sampled=n > sample_size,
+        )
+
+    def moments(self, covariance_type, shift, chunk, n_components, centers=None, seed=None) -> Stats:
+        params = (covariance_type, shift, chunk, self.dtype, n_components, centers, seed)
+        if centers is None:  # one seed per block
+            seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=len(self.blocks))
+            task = self.dask.delayed(_moments_task, pure=True)
+            parts = [
+                task(b, w, params[:-1] + (int(s),)) for b, w, s in zip(self.blocks, self.weights, seeds, strict=True)
+            ]
+        else:
+            parts = self._per_block(_moments_task, params)
+        return self.compute(self._tree(parts))[0]
+
+    def expectations(self, requests: Sequence[tuple]) -> list[Stats]:
+        """One E-step pass per request ``(covariance_type, coef, shift, shared, chunk, entropy)``, computed together."""
+        finals = []
+        for covariance_type, coef, shift, shared, chunk, entropy in requests:
+            params = (covariance_type, coef, shift, shared, chunk, self.dtype, entropy)
+            finals.append(self._tree(self._per_block(_estep_task, params)))
+        return list(self.compute(*finals))
+
+
+def _default_client():
+    """The current distributed client if there is one, else None (Dask's default scheduler)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _regularisation(model: GaussianMixture, variance: np.ndarray) -> np.ndarray | float:
+    # same rule as GaussianMixture._regularisation, on the variance from pass 1
+    if not model.reg_covar_relative:
+        return float(model.reg_covar)
+    floor = variance.max() * 1e-12 if variance.max() > 0 else 1.0
+    return model.reg_covar * np.maximum(variance, floor)
+
+
+def _estep(data: _ClusterData, funcs, params, shift, chunk) -> Stats:
+    weights, means_c, _, prec_chol = params
+    with np.errstate(divide="ignore"):
+        coef = funcs.coefficients(np.log(weights), means_c, prec_chol)
+    request = (funcs.name, coef, shift, funcs.shared_factor(prec_chol), chunk, False)
+    return data.expectations([request])[0]
+
+
+def _initial_parameters(model, data, summary, funcs, shift, reg, chunk, rng, centers):
+    """Initial parameters: the core's M-step on hard-assignment statistics of all rows."""
+    k = model.n_components
+    if model.weights_init is not None and model.means_init is not None and model.precisions_init is not None:
+        weights = np.asarray(model.weights_init, dtype=np.float64).copy()
+        means_c = np.asarray(model.means_init, dtype=np.float64) - shift
+        return weights, means_c, None, funcs.precision_cholesky_from_precisions(model.precisions_init)
+    if model.init_params == "random" and centers is None:
+        stats = data.moments(funcs.name, shift, chunk, k, seed=int(rng.integers(0, 2**63 - 1)))
+    else:
+        if centers is None:
+            centers = model._seed_centers(summary.sample, summary.sample_weight, rng)
+        stats = data.moments(funcs.name, shift, chunk, k, centers=np.asarray(centers, dtype=np.float64))
+    (weights, means_c, cov, prec_chol), _ = model._maximisation(
+        stats, reg, funcs, summary.sample, summary.sample_weight, shift, rng
+    )
+    if model.weights_init is not None:
+        weights = np.asarray(model.weights_init, dtype=np.float64).copy()
+    if model.means_init is not None:
+        means_c = np.asarray(model.means_init, dtype=np.float64) - shift
+    if model.precisions_init is not None:
+        prec_chol = funcs.precision_cholesky_from_precisions(model.precisions_init)
+        cov = None
+    return weights, means_c, cov, prec_chol
+
+
+def _fit_model(
+    model: GaussianMixture,
+    data: _ClusterData,
+    summary: _Summary,
+    rng: np.random.Generator,
+    centers: np.ndarray | None = None,
+) -> GaussianMixture:
+    """EM on the cluster; the same loop as ``GaussianMixture._run_inits`` with the E-step on the chunks."""
+    d = summary.n_features
+    model._check_parameters(d)
+    if model.warm_start:
+        raise ParameterError(
+            "warm_start is not supported on dask data; pass weights_init, means_init and precisions_init instead"
+        )
+    k = model.n_components
+    funcs = COVARIANCE[model.covariance_type]
+    chunk = model._chunk_rows(d)
+    if model.means_init is None and centers is None:
+        if summary.n_positive < k:
+            raise FittingError(
+                f"n_components={k} but only {summary.n_positive} row(s) have positive weight; "
+                f"lower n_components to at most {summary.n_positive}"
+            )
+        distinct = count_distinct_rows(summary.sample, summary.sample_weight, k)
+        if distinct < k:
+            where = f"the initialisation sample of {summary.sample.shape[0]} rows" if summary.sampled else "the data"
+            raise FittingError(
+                f"n_components={k} but {where} has only {distinct} distinct row(s) with positive weight; "
+                f"lower n_components to at most {distinct}"
+            )
+    shift = summary.shift
+    reg = _regularisation(model, summary.variance)
+    started = time.perf_counter()
+    best = None
+    for _ in range(model.n_init):
+        params = _initial_parameters(model, data, summary, funcs, shift, reg, chunk, rng, centers)
+        lower_bound = -np.inf
+        lower_bounds: list[float] = []
+        converged = False
+        n_iter = 0
+        reseeds = 0
+        for n_iter in range(1, model.max_iter + 1):
+            previous = lower_bound
+            stats = _estep(data, funcs, params, shift, chunk)
+            lower_bound = stats.loglik / stats.weight_sum
+            params, n_new = model._maximisation(stats, reg, funcs, summary.sample, summary.sample_weight, shift, rng)
+            reseeds += n_new
+            if reseeds > MAX_RESEEDS:
+                raise FittingError(
+                    f"components kept collapsing ({reseeds} re-seeds); lower n_components or raise reg_covar"
+                )
+            lower_bounds.append(lower_bound)
+            if model.verbose:
+                print(f"iteration {n_iter}: lower bound {lower_bound:.6f}")
+            if abs(lower_bound - previous) < model.tol and n_new == 0:
+                converged = True
+                break
+        if model.max_iter == 0:
+            lower_bound = -np.inf
+        if best is None or lower_bound > best[0]:
+            best = (lower_bound, params, n_iter, converged, lower_bounds, reseeds)
+    lower_bound, (weights, means_c, cov, prec_chol), n_iter, converged, lower_bounds, reseeds = best
+    model.n_features_in_ = d
+    if data.feature_names is not None:
+        model.feature_names_in_ = data.feature_names
+    model.weights_ = weights
+    model.means_ = means_c + shift
+    model.precisions_cholesky_ = prec_chol
+    model.covariances_ = cov if cov is not None else funcs.covariances_from_precision_cholesky(prec_chol)
+    model.precisions_ = funcs.precisions(prec_chol)
+    model.converged_ = converged
+    model.n_iter_ = n_iter
+    model.lower_bound_ = lower_bound
+    model.lower_bounds_ = lower_bounds
+    model.n_reseeded_ = reseeds
+    model.fit_seconds_ = time.perf_counter() - started
+    model.weight_sum_ = summary.weight_sum
+    if not converged and model.max_iter > 0:
+        change = lower_bounds[-1] - lower_bounds[-2] if len(lower_bounds) > 1 else np.nan
+        warnings.warn(
+            f"EM did not converge in max_iter={model.max_iter} iterations (last change {change:.3g}, "
+            f"tol={model.tol}); raise max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return model
+
+
+def fit_mixture(
+    X,
+    n_components: int = 1,
+    *,
+    covariance_type: str = "full",
+    sample_weight=None,
+    client=None,
+    retries: int = 2,
+    split_every: int = 8,
+    sample_size: int = KMEANS_MAX_SAMPLE,
+    **params,
+) -> GaussianMixture:
+    """Fit a :class:`~gmmseg.GaussianMixture` to a dask collection, chunk by chunk on the workers.
+
+    Each row block's E-step runs on a worker through the core's
+    :func:`~gmmseg.core.stats.expectation` and returns :class:`~gmmseg.Stats`; the
+    statistics are added in a tree on the workers and the client runs the core's
+    M-step. The data are never gathered to the client. Started from the same
+    initial parameters, the result equals the in-memory fit to about 1e-12
+    (only the order of floating-point sums differs).
+
+    Initialisation: one pass computes the weighted mean and variance and draws a
+    weighted sample of about ``sample_size`` rows, stratified by block (the whole
+    data when ``n_samples <= sample_size``, so small inputs reproduce the
+    in-memory fit from the same ``random_state``); k-means++ and k-means run on the
+    sample on the client; a second pass computes hard-assignment statistics of
+    all rows, from which the core's M-step makes the initial parameters.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+        Numeric rows. Chunks along the rows are the unit of work; columns are
+        rechunked into one block. A DataFrame is converted with ``to_dask_array(lengths=True)``.
+        Persist ``X`` first (``X = X.persist()``) when it fits in the workers' memory,
+        or every EM iteration recomputes it from its source.
+    n_components : int, default=1
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    sample_weight : array-like, dask array or dask Series of shape (n_samples,), optional
+        Non-negative row weights (rechunked to the row blocks of ``X``).
+    client : distributed.Client, optional
+        Where to compute; default: the current default client, else Dask's local scheduler.
+    retries : int, default=2
+        Dask retries of a failed task (e.g. a worker lost mid-iteration).
+    split_every : int, default=8
+        Fan-in of the tree that adds the blocks' statistics.
+    sample_size : int, default=100000
+        Rows in the initialisation sample.
+    **params
+        Any other :class:`~gmmseg.GaussianMixture` parameter (``tol``, ``max_iter``,
+        ``n_init``, ``init_params``, ``weights_init``, ``means_init``,
+        ``precisions_init``, ``reg_covar``, ``reg_covar_relative``, ``random_state``,
+        ``dtype``, ``chunk_size``, ``verbose``). ``n_threads`` is ignored (one task
+        per block); ``warm_start`` is not supported.
+
+    Returns
+    -------
+    GaussianMixture
+        A normal fitted in-memory model (``predict``, ``save``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
+    >>> gm = fit_mixture(da.from_array(X, chunks=(100, 2)), 2, random_state=0)
+    >>> sorted(np.round(gm.means_[:, 0]).tolist())
+    [0.0, 6.0]
+    """
+    dtype = check_dtype(params.get("dtype", "float64"))
+    check_int(sample_size, "sample_size", 1)
+    check_int(retries, "retries", 0)
+    check_int(split_every, "split_every", 2)
+    model = GaussianMixture(n_components, covariance_type=covariance_type, **params)
+    data = _ClusterData(X, sample_weight, dtype, client=client, retries=retries, split_every=split_every)
+    model._check_parameters(data.shape[1])  # before any pass over the data
+    rng = check_random_state(model.random_state)
+    summary = data.summarise(sample_size, rng)
+    return _fit_model(model, data, summary, rng)
+
+
+def select_components(
+    X,
+    n_components: int | Iterable[int] = range(1, 11),
+    covariance_types: str | Sequence[str] = COVARIANCE_TYPES,
+    criterion: str = "bic",
+    sample_weight=None,
+    random_state=None,
+    *,
+    client=None,
+    n_init: int = 1,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    reg_covar_relative: bool = False,
+    dtype: str = "float64",
+    chunk_size: int | str = "auto",
+    keep_models: bool = False,
+    progress: Callable | None = None,
+    retries: int = 2,
+    split_every: int = 8,
+    sample_size: int = KMEANS_MAX_SAMPLE,
+) -> SelectionResult:
+    """:func:`gmmseg.select_components` on a dask collection: same grid, criteria and result.
+
+    The shared seeding (k-means++ for the largest K, k-means per K) runs on the
+    initialisation sample of :func:`fit_mixture` (the whole data when
+    ``n_samples <= sample_size``, in which case the table equals the in-memory one
+    from the same ``random_state``); every fit and every model's final E-step
+    (log-likelihood and entropy for BIC/AIC/ICL) runs chunk-wise on the workers.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+    n_components, covariance_types, criterion, sample_weight, random_state, n_init, max_iter, tol,
+    reg_covar, reg_covar_relative, dtype, chunk_size, keep_models, progress
+        As :func:`gmmseg.select_components`.
+    client, retries, split_every, sample_size
+        As :func:`fit_mixture`.
+
+    Returns
+    -------
+    SelectionResult
+    """
+    criterion = check_choice(str(criterion).lower(), "criterion", CRITERIA)
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    covariance_types = tuple(covariance_types)
+    if not covariance_types:
+        raise ParameterError("covariance_types is empty; pass at least one of full, tied, diag, spherical")
+    for ct in covariance_types:
+        check_choice(ct, "covariance type", COVARIANCE_TYPES)
+    ks = [int(n_components)] if np.isscalar(n_components) else sorted({int(k) for k in n_components})
+    if not ks or ks[0] < 1:
+        raise ParameterError(f"n_components must be positive integers, got {list(ks)!r}")
+
+    data = _ClusterData(X, sample_weight, check_dtype(dtype), client=client, retries=retries, split_every=split_every)
+    rng = check_random_state(random_state)
+    summary = data.summarise(sample_size, rng)
+    sample, sw = summary.sample, summary.sample_weight
+    distinct = count_distinct_rows(sample, sw, ks[-1])
+    usable = [k for k in ks if k <= distinct]
+    if not usable:
+        raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
+    k_seed = min(usable[-1], _distinct_in(sample))
+    seeds = kmeans_plusplus(sample, k_seed, sw, rng)
+
+    table: list[dict[str, Any]] = []
+    models: dict = {}
+    best_model, best_value = None, np.inf
+    total = len(usable) * len(covariance_types)
+    done = 0
+    for k in usable:
+        centers = kmeans(sample, seeds[:k], sw) if k <= k_seed else None
+        for ct in covariance_types:
+            model = GaussianMixture(
+                k,
+                covariance_type=ct,
+                tol=tol,
+                reg_covar=reg_covar,
+                reg_covar_relative=reg_covar_relative,
+                max_iter=max_iter,
+                n_init=n_init,
+                random_state=rng,
+                dtype=dtype,
+                chunk_size=chunk_size,
+            )
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                _fit_model(model, data, summary, rng, centers=centers if n_init == 1 else None)
+            shift = model.weights_ @ model.means_
+            funcs = COVARIANCE[ct]
+            request = (
+                ct,
+                model._coefficients(shift),
+                shift,
+                funcs.shared_factor(model.precisions_cholesky_),
+                model._chunk_rows(summary.n_features),
+                True,
+            )
+            stats = data.expectations([request])[0]
+            seconds = time.perf_counter() - started
+            p = model.n_parameters_
+            loglik = stats.loglik
+            n = stats.weight_sum
+            row = {
+                "n_components": k,
+                "covariance_type": ct,
+                "log_likelihood": float(loglik),
+                "n_parameters": int(p),
+                "bic": float(-2.0 * loglik + p * np.log(n)),
+                "aic": float(-2.0 * loglik + 2.0 * p),
+                "icl": float(-2.0 * loglik + p * np.log(n) + 2.0 * stats.entropy),
+                "converged": bool(model.converged_),
+                "n_iter": int(model.n_iter_),
+                "fit_seconds": round(seconds, 4),
+            }
+            table.append(row)
+            if keep_models:
+                models[(k, ct)] = model
+            if row[criterion] < best_value:
+                best_value, best_model = row[criterion], model
+            done += 1
+            if progress is not None:
+                progress(done, total, row)
+    models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
+    return SelectionResult(table, criterion, best_model, models)
+
+
+# --------------------------------------------------------------------------- lazy evaluation
+
+
+def _lazy(model: GaussianMixture, X, func, dtype, n_columns: int | None):
+    dask, da = _dask()
+    if not hasattr(model, "precisions_cholesky_"):
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(X) before using it")
+    arr, _ = _as_dask_array(X, da, known_chunks=False)
+    if arr.shape[1] != model.n_features_in_:
+        raise InputError(
+            f"X has {arr.shape[1]} features but the model was fitted on {model.n_features_in_}; "
+            "pass data with the same columns"
+        )
+    shared = dask.delayed(model, pure=True, traverse=False)
+    if n_columns is None:
+        return arr.map_blocks(func, shared, dtype=dtype, drop_axis=1, meta=np.empty((0,), dtype=dtype))
+    meta = np.empty((0, 0), dtype=dtype)
+    return arr.map_blocks(func, shared, dtype=dtype, chunks=(arr.chunks[0], (n_columns,)), meta=meta)
+
+
+def predict(model: GaussianMixture, X):
+    """Most likely component of every row, lazily: a dask array of shape ``(n_samples,)``.
+
+    One task per row block runs ``model.predict`` on it; nothing is computed until
+    you call ``.compute()`` (or ``.to_zarr`` ...). A DataFrame is converted with
+    ``to_dask_array()`` (row counts may be unknown; they stay lazy).
+    """
+    return _lazy(model, X, _predict_block, np.intp, None)
+
+
+def predict_proba(model: GaussianMixture, X):
+    """Posterior probabilities, lazily: a dask array of shape ``(n_samples, n_components)``."""
+    return _lazy(model, X, _predict_proba_block, np.float64, model.n_components)
+
+
+def score_samples(model: GaussianMixture, X):
+    """Log-density ``log p(x)`` of every row, lazily: a dask array of shape ``(n_samples,)``."""
+    return _lazy(model, X, _score_samples_block, np.float64, None)
+
+
+# --------------------------------------------------------------------------- clusters and batches
+
+
+def get_client(scheduler: str, *, timeout: str | float = "30s"):
+    """Connect to (or start) a Dask cluster.
+
+    Parameters
+    ----------
+    scheduler : str
+        ``"local:N"`` starts a :class:`distributed.LocalCluster` of N single-threaded
+        worker processes on 127.0.0.1 (``"local"``: one per core); closing the client
+        closes that cluster. A path to a ``.json`` scheduler file (``dask scheduler
+        --scheduler-file``) or an address such as ``tcp://10.0.0.5:8786`` connects
+        to a running scheduler.
+    timeout : str or float
+        How long to wait for the scheduler.
+
+    Returns
+    -------
+    distributed.Client
+        Use it as a context manager (``with get_client("local:2") as client: ...``)
+        or call ``client.close()``.
+    """
+    distributed = _distributed()
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ParameterError(f"scheduler must be 'local:N' or an address like tcp://host:8786, got {scheduler!r}")
+    scheduler = scheduler.strip()
+    if scheduler == "local" or scheduler.startswith("local:"):
+        count = scheduler.partition(":")[2]
+        if count:
+            if not count.isdigit() or int(count) < 1:
+                raise ParameterError(f"scheduler 'local:N' needs a worker count N >= 1, got {scheduler!r}")
+            n_workers = int(count)
+        else:
+            import os
+
+            n_workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+        return distributed.Client(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            # no dashboard; the scheduler's small HTTP server (health, metrics) on a free loopback port
+            scheduler_kwargs=_LOOPBACK_HTTP,
+            timeout=timeout,
+        )
+    try:
+        if scheduler.endswith(".json"):
+            return distributed.Client(scheduler_file=scheduler, timeout=timeout)
+        return distributed.Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ParameterError(
+            f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with 'dask scheduler' "
+            "or use --scheduler local:N"
+        ) from None
+
+
+_LOOPBACK_HTTP = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
+
+
+class TaskError(str):
+    """The error message of an item that still failed after its retries.
+
+    A ``str`` (``"ValueError: bad image"``), so outcomes stay printable and JSON-able;
+    test with ``isinstance(outcome, TaskError)``.
+    """
+
+    __slots__ = ()
+
+
+def _describe(exc: BaseException) -> TaskError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return TaskError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def map_files(
+    func: Callable[[Any], Any],
+    items: Iterable[Any],
+    *,
+    client=None,
+    retries: int = 2,
+    progress: Callable[[int, int, Any, Any], None] | None = None,
+) -> list[tuple[Any, Any]]:
+    """Run ``func(item)`` for every item on the cluster; report failures per item.
+
+    Parameters
+    ----------
+    func : callable
+        A top-level, picklable function (use :func:`functools.partial` for options).
+        It runs on a worker, so paths must be reachable there; write outputs from
+        inside ``func`` or return them small.
+    items : iterable
+        Usually file paths.
+    client : distributed.Client or None
+        None runs the items one after the other in this process (same contract).
+    retries : int, default=2
+        Dask retries of a failed item (an exception, or its worker lost) before it
+        is reported as failed.
+    progress : callable, optional
+        ``progress(done, total, item, outcome)`` is called in this process as each
+        item finishes, in completion order: write results there and nothing already
+        finished is lost if the run is interrupted later.
+
+    Returns
+    -------
+    list of (item, outcome)
+        In the order of ``items``; ``outcome`` is ``func(item)`` or a
+        :class:`TaskError` message.
+    """
+    items = list(items)
+    check_int(retries, "retries", 0)
+    total = len(items)
+    outcomes: list[Any] = [None] * total
+    if client is None:
+        for i, item in enumerate(items):
+            for attempt in range(retries + 1):
+                try:
+                    outcomes[i] = func(item)
+                    break
+                except Exception as exc:
+                    if attempt == retries:
+                        outcomes[i] = _describe(exc)
+            if progress is not None:
+                progress(i + 1, total, item, outcomes[i])
+        return list(zip(items, outcomes))
+
+    distributed = _distributed()
+    futures = client.map(func, items, retries=retries, pure=False)
+    index = {future.key: i for i, future in enumerate(futures)}
+    done = 0
+    try:
+        for future in distributed.as_completed(futures, loop=client.loop):
+            i = index[future.key]
+            if future.status == "finished":
+                outcomes[i] = future.result()
+            elif future.status == "error":
+                outcomes[i] = _describe(future.exception())
+            else:
+                outcomes[i] = TaskError(f"task {future.status}")
+            future.release()
+            done += 1
+            if progress is not None:
+                progress(done, total, items[i], outcomes[i])
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+    return list(zip(items, outcomes))

@@ -31,7 +31,7 @@ import numpy as np
 from .core._validation import check_choice, check_dtype, check_int
 from .core.covariance import COVARIANCE, COVARIANCE_TYPES
 from .core.init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, nearest_center, weighted_sample
-from .core.mixture import KMEANS_MAX_SAMPLE, MAX_RESEEDS, GaussianMixture
+from .core.mixture import KMEANS_MAX_SAMPLE, GaussianMixture
 from .core.selection import CRITERIA, SelectionResult, _distinct_in
 from .core.stats import Stats, expectation, moments
 from .errors import ConvergenceWarning, FittingError, GmmsegError, InputError, NotFittedError, ParameterError
@@ -369,46 +369,24 @@ def _default_client():
 # --------------------------------------------------------------------------- fitting
 
 
-def _regularisation(model: GaussianMixture, variance: np.ndarray) -> np.ndarray | float:
-    # same rule as GaussianMixture._regularisation, on the variance from pass 1
-    if not model.reg_covar_relative:
-        return float(model.reg_covar)
-    floor = variance.max() * 1e-12 if variance.max() > 0 else 1.0
-    return model.reg_covar * np.maximum(variance, floor)
+class _ClusterSource:
+    """The row source of the core's EM loop (``GaussianMixture._fit_source``) on Dask blocks.
 
+    E-steps and moments run per block on the workers and come back as added ``Stats``;
+    seeding and re-seeding use the client-side initialisation sample.
+    """
 
-def _estep(data: _ClusterData, funcs, params, shift, chunk) -> Stats:
-    weights, means_c, _, prec_chol = params
-    with np.errstate(divide="ignore"):
-        coef = funcs.coefficients(np.log(weights), means_c, prec_chol)
-    request = (funcs.name, coef, shift, funcs.shared_factor(prec_chol), chunk, False)
-    return data.expectations([request])[0]
+    def __init__(self, data: _ClusterData, summary: _Summary, chunk: int):
+        self.data = data
+        self.sample = summary.sample
+        self.sample_weight = summary.sample_weight
+        self.chunk = chunk
 
+    def expectation(self, funcs, coef, shift, shared) -> Stats:
+        return self.data.expectations([(funcs.name, coef, shift, shared, self.chunk, False)])[0]
 
-def _initial_parameters(model, data, summary, funcs, shift, reg, chunk, rng, centers):
-    """Initial parameters: the core's M-step on hard-assignment statistics of all rows."""
-    k = model.n_components
-    if model.weights_init is not None and model.means_init is not None and model.precisions_init is not None:
-        weights = np.asarray(model.weights_init, dtype=np.float64).copy()
-        means_c = np.asarray(model.means_init, dtype=np.float64) - shift
-        return weights, means_c, None, funcs.precision_cholesky_from_precisions(model.precisions_init)
-    if model.init_params == "random" and centers is None:
-        stats = data.moments(funcs.name, shift, chunk, k, seed=int(rng.integers(0, 2**63 - 1)))
-    else:
-        if centers is None:
-            centers = model._seed_centers(summary.sample, summary.sample_weight, rng)
-        stats = data.moments(funcs.name, shift, chunk, k, centers=np.asarray(centers, dtype=np.float64))
-    (weights, means_c, cov, prec_chol), _ = model._maximisation(
-        stats, reg, funcs, summary.sample, summary.sample_weight, shift, rng
-    )
-    if model.weights_init is not None:
-        weights = np.asarray(model.weights_init, dtype=np.float64).copy()
-    if model.means_init is not None:
-        means_c = np.asarray(model.means_init, dtype=np.float64) - shift
-    if model.precisions_init is not None:
-        prec_chol = funcs.precision_cholesky_from_precisions(model.precisions_init)
-        cov = None
-    return weights, means_c, cov, prec_chol
+    def moments(self, funcs, shift, n_components: int, *, centers=None, seed: int | None = None) -> Stats:
+        return self.data.moments(funcs.name, shift, self.chunk, n_components, centers=centers, seed=seed)
 
 
 def _fit_model(
@@ -418,7 +396,7 @@ def _fit_model(
     rng: np.random.Generator,
     centers: np.ndarray | None = None,
 ) -> GaussianMixture:
-    """EM on the cluster; the same loop as ``GaussianMixture._run_inits`` with the E-step on the chunks."""
+    """EM on the cluster: the core's own loop (``_fit_source``) with the E-step on the blocks."""
     d = summary.n_features
     model._check_parameters(d)
     if model.warm_start:
@@ -426,8 +404,6 @@ def _fit_model(
             "warm_start is not supported on dask data; pass weights_init, means_init and precisions_init instead"
         )
     k = model.n_components
-    funcs = COVARIANCE[model.covariance_type]
-    chunk = model._chunk_rows(d)
     if model.means_init is None and centers is None:
         if summary.n_positive < k:
             raise FittingError(
@@ -441,61 +417,11 @@ def _fit_model(
                 f"n_components={k} but {where} has only {distinct} distinct row(s) with positive weight; "
                 f"lower n_components to at most {distinct}"
             )
-    shift = summary.shift
-    reg = _regularisation(model, summary.variance)
-    started = time.perf_counter()
-    best = None
-    for _ in range(model.n_init):
-        params = _initial_parameters(model, data, summary, funcs, shift, reg, chunk, rng, centers)
-        lower_bound = -np.inf
-        lower_bounds: list[float] = []
-        converged = False
-        n_iter = 0
-        reseeds = 0
-        for n_iter in range(1, model.max_iter + 1):
-            previous = lower_bound
-            stats = _estep(data, funcs, params, shift, chunk)
-            lower_bound = stats.loglik / stats.weight_sum
-            params, n_new = model._maximisation(stats, reg, funcs, summary.sample, summary.sample_weight, shift, rng)
-            reseeds += n_new
-            if reseeds > MAX_RESEEDS:
-                raise FittingError(
-                    f"components kept collapsing ({reseeds} re-seeds); lower n_components or raise reg_covar"
-                )
-            lower_bounds.append(lower_bound)
-            if model.verbose:
-                print(f"iteration {n_iter}: lower bound {lower_bound:.6f}")
-            if abs(lower_bound - previous) < model.tol and n_new == 0:
-                converged = True
-                break
-        if model.max_iter == 0:
-            lower_bound = -np.inf
-        if best is None or lower_bound > best[0]:
-            best = (lower_bound, params, n_iter, converged, lower_bounds, reseeds)
-    lower_bound, (weights, means_c, cov, prec_chol), n_iter, converged, lower_bounds, reseeds = best
+    source = _ClusterSource(data, summary, model._chunk_rows(d))
+    model._fit_source(source, summary.shift, summary.variance, summary.weight_sum, centers, rng=rng)
     model.n_features_in_ = d
     if data.feature_names is not None:
         model.feature_names_in_ = data.feature_names
-    model.weights_ = weights
-    model.means_ = means_c + shift
-    model.precisions_cholesky_ = prec_chol
-    model.covariances_ = cov if cov is not None else funcs.covariances_from_precision_cholesky(prec_chol)
-    model.precisions_ = funcs.precisions(prec_chol)
-    model.converged_ = converged
-    model.n_iter_ = n_iter
-    model.lower_bound_ = lower_bound
-    model.lower_bounds_ = lower_bounds
-    model.n_reseeded_ = reseeds
-    model.fit_seconds_ = time.perf_counter() - started
-    model.weight_sum_ = summary.weight_sum
-    if not converged and model.max_iter > 0:
-        change = lower_bounds[-1] - lower_bounds[-2] if len(lower_bounds) > 1 else np.nan
-        warnings.warn(
-            f"EM did not converge in max_iter={model.max_iter} iterations (last change {change:.3g}, "
-            f"tol={model.tol}); raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
     return model
 
 

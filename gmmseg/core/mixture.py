@@ -17,7 +17,7 @@ from .covariance import COVARIANCE, COVARIANCE_TYPES, SingularCovarianceError
 from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, nearest_center, weighted_sample
 from .stats import Stats, auto_chunk_size, expectation, log_normalise, log_prob_chunks, moments
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "ArraySource"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 _EPS = 10 * np.finfo(np.float64).eps
@@ -31,6 +31,64 @@ THREADED_MIN_FEATURES = 32
 SINGULAR_RELATIVE_VARIANCE = 1e-12
 #: How often one fit may re-seed collapsed components before giving up.
 MAX_RESEEDS = 20
+
+
+class ArraySource:
+    """Rows in memory as a source for the EM loop (the Dask backend has its own source).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    chunk_size, dtype, n_threads
+        E-step settings (see :func:`gmmseg.core.stats.expectation`).
+    """
+
+    def __init__(self, X, sample_weight, *, chunk_size: int, dtype, n_threads: int = 1):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.chunk_size = chunk_size
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    @property
+    def sample(self) -> np.ndarray:
+        """Rows for seeding and re-seeding: all of them (seeding subsamples large inputs itself)."""
+        return self.X
+
+    def expectation(self, funcs, coef, shift, shared) -> Stats:
+        return expectation(
+            self.X,
+            coef,
+            funcs.features,
+            shift,
+            self.sample_weight,
+            chunk_size=self.chunk_size,
+            dtype=self.dtype,
+            n_threads=self.n_threads,
+            shared=shared,
+        )
+
+    def moments(self, funcs, shift, n_components: int, *, centers=None, seed: int | None = None) -> Stats:
+        """Statistics of hard nearest-centre responsibilities, or of uniform random ones (``seed``)."""
+        X, chunk, k = self.X, self.chunk_size, n_components
+        if centers is not None:
+            labels = nearest_center(X, centers)
+            eye = np.eye(k)
+
+            def resp(start, stop):
+                return eye[:, labels[start:stop]]
+
+        else:
+            seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=max(1, -(-X.shape[0] // chunk)))
+
+            def resp(start, stop):
+                r = np.random.default_rng(seeds[start // chunk]).uniform(size=(k, stop - start))
+                return r / r.sum(axis=0, keepdims=True)
+
+        return moments(
+            X, resp, funcs.features, shift, self.sample_weight, n_components=k, chunk_size=chunk, dtype=self.dtype
+        )
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -433,13 +491,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._check_parameters(d)
         k = self.n_components
         funcs = COVARIANCE[self.covariance_type]
-        dtype = check_dtype(self.dtype)
-        chunk = self._chunk_rows(d)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-
-        n_positive = n if w is None else int(np.count_nonzero(w))
         if do_init and self.means_init is None and centers is None:
+            n_positive = n if w is None else int(np.count_nonzero(w))
             if n_positive < k:
                 raise FittingError(
                     f"n_components={k} but only {n_positive} row(s) have positive weight; "
@@ -451,21 +505,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     f"n_components={k} but the data have only {distinct} distinct row(s) "
                     f"with positive weight; lower n_components to at most {distinct}"
                 )
-
-        # centre, regularisation (both in float64)
-        total_w = float(n if w is None else w.sum())
-        shift = _weighted_mean(X, w, chunk)
-        variance = _weighted_variance(X, w, shift, chunk)
-        reg = self._regularisation(variance)
-        self._variance_floor = SINGULAR_RELATIVE_VARIANCE * variance
-        rng = check_random_state(self.random_state)
+        chunk = self._chunk_rows(d)
         threads = _n_threads(self.n_threads)
-
         if funcs.n_features(d) < THREADED_MIN_FEATURES:
             threads = 1  # measured: narrow chunks are memory-bound, threads only add overhead
+        source = ArraySource(X, w, chunk_size=chunk, dtype=check_dtype(self.dtype), n_threads=threads)
+        shift = _weighted_mean(X, w, chunk)
+        variance = _weighted_variance(X, w, shift, chunk)
+        self._fit_source(source, shift, variance, float(n if w is None else w.sum()), centers, do_init)
+
+    def _fit_source(self, source, shift, variance, weight_sum, centers=None, do_init=True, rng=None) -> None:
+        """EM over any row source (in memory, or Dask blocks in :mod:`gmmseg.distributed`).
+
+        ``source`` provides ``expectation(funcs, coef, shift, shared) -> Stats``,
+        ``moments(funcs, shift, n_components, centers=..., seed=...) -> Stats`` and the
+        rows ``sample`` / ``sample_weight`` used for seeding and re-seeding.
+        ``shift`` and ``variance`` are the weighted mean and variance of the data; ``rng``
+        continues a random stream already in use (default: from ``random_state``).
+        """
+        funcs = COVARIANCE[self.covariance_type]
+        reg = self._regularisation(variance)
+        self._variance_floor = SINGULAR_RELATIVE_VARIANCE * variance
+        rng = check_random_state(self.random_state) if rng is None else rng
+        n_init = self.n_init if do_init else 1
         started = time.perf_counter()
-        with _single_threaded_blas(threads):
-            best = self._run_inits(X, w, shift, reg, rng, funcs, chunk, dtype, centers, do_init, n_init, threads)
+        with _single_threaded_blas(1):
+            best = self._run_inits(source, shift, reg, rng, funcs, centers, do_init, n_init)
         lower_bound, params, n_iter, converged, lower_bounds, reseeds = best
         weights, means_c, cov, prec_chol = params
         self.weights_ = weights
@@ -479,21 +544,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = lower_bounds
         self.n_reseeded_ = reseeds
         self.fit_seconds_ = time.perf_counter() - started
-        self.weight_sum_ = total_w
+        self.weight_sum_ = weight_sum
         if not converged and self.max_iter > 0:
             change = lower_bounds[-1] - lower_bounds[-2] if len(lower_bounds) > 1 else np.nan
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations (last change {change:.3g}, "
                 f"tol={self.tol}); raise max_iter or tol",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
-    def _run_inits(self, X, w, shift, reg, rng, funcs, chunk, dtype, centers, do_init, n_init, threads):
+    def _run_inits(self, source, shift, reg, rng, funcs, centers, do_init, n_init):
+        """The EM loop, once per initialisation; returns the best run's state."""
         best = None
         for _ in range(n_init):
             if do_init:
-                params = self._initial_parameters(X, w, shift, reg, rng, funcs, chunk, dtype, centers)
+                params = self._initial_parameters(source, shift, reg, rng, funcs, centers)
                 lower_bound = -np.inf
             else:
                 params = self._current_parameters(shift)
@@ -507,19 +573,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 weights, means_c, _, prec_chol = params
                 with np.errstate(divide="ignore"):
                     coef = funcs.coefficients(np.log(weights), means_c, prec_chol)
-                stats = expectation(
-                    X,
-                    coef,
-                    funcs.features,
-                    shift,
-                    w,
-                    chunk_size=chunk,
-                    dtype=dtype,
-                    n_threads=threads,
-                    shared=funcs.shared_factor(prec_chol),
-                )
+                stats = source.expectation(funcs, coef, shift, funcs.shared_factor(prec_chol))
                 lower_bound = stats.loglik / stats.weight_sum
-                params, n_new = self._maximisation(stats, reg, funcs, X, w, shift, rng)
+                params, n_new = self._maximisation(stats, reg, funcs, source.sample, source.sample_weight, shift, rng)
                 reseeds += n_new
                 if reseeds > MAX_RESEEDS:
                     raise FittingError(
@@ -552,8 +608,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _current_parameters(self, shift):
         return (self.weights_, self.means_ - shift, self.covariances_, self.precisions_cholesky_)
 
-    def _initial_parameters(self, X, w, shift, reg, rng, funcs, chunk, dtype, centers):
-        n, d = X.shape
+    def _initial_parameters(self, source, shift, reg, rng, funcs, centers):
+        """Initial parameters: the M-step of k-means (or random) responsibilities, or the given ones."""
         k = self.n_components
         if self.weights_init is not None and self.means_init is not None and self.precisions_init is not None:
             # Fully specified: the responsibilities would only feed parameters that are replaced.
@@ -561,23 +617,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             means_c = np.asarray(self.means_init, dtype=np.float64) - shift
             return weights, means_c, None, funcs.precision_cholesky_from_precisions(self.precisions_init)
         if self.init_params == "random" and centers is None:
-            seeds = rng.integers(0, 2**63 - 1, size=(n + chunk - 1) // chunk)
-
-            def resp(start, stop):
-                r = np.random.default_rng(seeds[start // chunk]).uniform(size=(k, stop - start))
-                return r / r.sum(axis=0, keepdims=True)
-
+            stats = source.moments(funcs, shift, k, seed=int(rng.integers(0, 2**63 - 1)))
         else:
             if centers is None:
-                centers = self._seed_centers(X, w, rng)
-            labels = nearest_center(X, centers)
-            eye = np.eye(k)
-
-            def resp(start, stop):
-                return eye[:, labels[start:stop]]
-
-        stats = moments(X, resp, funcs.features, shift, w, n_components=k, chunk_size=chunk, dtype=dtype)
-        n_k, s, S = funcs.unpack(stats, d)
+                centers = self._seed_centers(source.sample, source.sample_weight, rng)
+            stats = source.moments(funcs, shift, k, centers=np.asarray(centers, dtype=np.float64))
+        n_k, s, S = funcs.unpack(stats, shift.shape[0])
         n_k = n_k + _EPS
         weights = n_k / stats.weight_sum
         means_c = s / n_k[:, None]

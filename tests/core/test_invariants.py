@@ -29,7 +29,10 @@ def test_lower_bound_never_decreases_and_probabilities_sum_to_one(shape, seed, c
         gm = GaussianMixture(k, covariance_type=covariance_type, tol=0, max_iter=30, random_state=seed).fit(X)
     bounds = np.array(gm.lower_bounds_)
     if gm.n_reseeded_ == 0:
-        assert np.all(np.diff(bounds) >= -1e-9 * np.maximum(1.0, np.abs(bounds[1:])))
+        # EM never decreases the likelihood; at convergence the computed value may wobble by the
+        # rounding of the expanded quadratic form, eps * |x|^2 / var (a few 1e-9 for very tight
+        # components on 20 rows), hence the tolerance
+        assert np.all(np.diff(bounds) >= -1e-7 * np.maximum(1.0, np.abs(bounds[1:])))
     proba = gm.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     assert np.all(proba >= 0)

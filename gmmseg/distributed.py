@@ -20,21 +20,19 @@ Only parameters (``K × F`` floats), ``Stats`` and the initialisation sample
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .core._validation import check_choice, check_dtype, check_int
+from .core._validation import check_dtype, check_int
 from .core.covariance import COVARIANCE, COVARIANCE_TYPES
-from .core.init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, nearest_center, weighted_sample
+from .core.init import check_random_state, count_distinct_rows, nearest_center, weighted_sample
 from .core.mixture import KMEANS_MAX_SAMPLE, GaussianMixture
-from .core.selection import CRITERIA, SelectionResult, _distinct_in
+from .core.selection import SelectionResult, _check_grid, _run_grid
 from .core.stats import Stats, expectation, moments
-from .errors import ConvergenceWarning, FittingError, GmmsegError, InputError, NotFittedError, ParameterError
+from .errors import FittingError, GmmsegError, InputError, NotFittedError, ParameterError
 
 __all__ = [
     "fit_mixture",
@@ -548,90 +546,49 @@ def select_components(
     -------
     SelectionResult
     """
-    criterion = check_choice(str(criterion).lower(), "criterion", CRITERIA)
-    if isinstance(covariance_types, str):
-        covariance_types = (covariance_types,)
-    covariance_types = tuple(covariance_types)
-    if not covariance_types:
-        raise ParameterError("covariance_types is empty; pass at least one of full, tied, diag, spherical")
-    for ct in covariance_types:
-        check_choice(ct, "covariance type", COVARIANCE_TYPES)
-    ks = [int(n_components)] if np.isscalar(n_components) else sorted({int(k) for k in n_components})
-    if not ks or ks[0] < 1:
-        raise ParameterError(f"n_components must be positive integers, got {list(ks)!r}")
-
+    ks, covariance_types, criterion = _check_grid(n_components, covariance_types, criterion)
     data = _ClusterData(X, sample_weight, check_dtype(dtype), client=client, retries=retries, split_every=split_every)
     rng = check_random_state(random_state)
     summary = data.summarise(sample_size, rng)
-    sample, sw = summary.sample, summary.sample_weight
-    distinct = count_distinct_rows(sample, sw, ks[-1])
-    usable = [k for k in ks if k <= distinct]
-    if not usable:
-        raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
-    k_seed = min(usable[-1], _distinct_in(sample))
-    seeds = kmeans_plusplus(sample, k_seed, sw, rng)
+    params = dict(
+        tol=tol,
+        reg_covar=reg_covar,
+        reg_covar_relative=reg_covar_relative,
+        max_iter=max_iter,
+        n_init=n_init,
+        random_state=rng,
+        dtype=dtype,
+        chunk_size=chunk_size,
+    )
 
-    table: list[dict[str, Any]] = []
-    models: dict = {}
-    best_model, best_value = None, np.inf
-    total = len(usable) * len(covariance_types)
-    done = 0
-    for k in usable:
-        centers = kmeans(sample, seeds[:k], sw) if k <= k_seed else None
-        for ct in covariance_types:
-            model = GaussianMixture(
-                k,
-                covariance_type=ct,
-                tol=tol,
-                reg_covar=reg_covar,
-                reg_covar_relative=reg_covar_relative,
-                max_iter=max_iter,
-                n_init=n_init,
-                random_state=rng,
-                dtype=dtype,
-                chunk_size=chunk_size,
-            )
-            started = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                _fit_model(model, data, summary, rng, centers=centers if n_init == 1 else None)
-            shift = model.weights_ @ model.means_
-            funcs = COVARIANCE[ct]
-            request = (
-                ct,
-                model._coefficients(shift),
-                shift,
-                funcs.shared_factor(model.precisions_cholesky_),
-                model._chunk_rows(summary.n_features),
-                True,
-            )
-            stats = data.expectations([request])[0]
-            seconds = time.perf_counter() - started
-            p = model.n_parameters_
-            loglik = stats.loglik
-            n = stats.weight_sum
-            row = {
-                "n_components": k,
-                "covariance_type": ct,
-                "log_likelihood": float(loglik),
-                "n_parameters": int(p),
-                "bic": float(-2.0 * loglik + p * np.log(n)),
-                "aic": float(-2.0 * loglik + 2.0 * p),
-                "icl": float(-2.0 * loglik + p * np.log(n) + 2.0 * stats.entropy),
-                "converged": bool(model.converged_),
-                "n_iter": int(model.n_iter_),
-                "fit_seconds": round(seconds, 4),
-            }
-            table.append(row)
-            if keep_models:
-                models[(k, ct)] = model
-            if row[criterion] < best_value:
-                best_value, best_model = row[criterion], model
-            done += 1
-            if progress is not None:
-                progress(done, total, row)
-    models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
-    return SelectionResult(table, criterion, best_model, models)
+    def fit(model, centers):
+        _fit_model(model, data, summary, rng, centers=centers)
+        shift = model.weights_ @ model.means_
+        funcs = COVARIANCE[model.covariance_type]
+        request = (
+            model.covariance_type,
+            model._coefficients(shift),
+            shift,
+            funcs.shared_factor(model.precisions_cholesky_),
+            model._chunk_rows(summary.n_features),
+            True,
+        )
+        return data.expectations([request])[0]
+
+    distinct = count_distinct_rows(summary.sample, summary.sample_weight, ks[-1])
+    return _run_grid(
+        ks,
+        covariance_types,
+        criterion,
+        distinct,
+        summary.sample,
+        summary.sample_weight,
+        rng,
+        params,
+        fit,
+        keep_models,
+        progress,
+    )
 
 
 # --------------------------------------------------------------------------- lazy evaluation

@@ -150,6 +150,42 @@ def select_components(
     >>> result.best_n_components
     2
     """
+    ks, covariance_types, criterion = _check_grid(n_components, covariance_types, criterion)
+    names = getattr(X, "columns", None)
+    Xa = check_array(X, check_dtype(dtype))
+    w = check_sample_weight(sample_weight, Xa.shape[0])
+    rng = check_random_state(random_state)
+    params = dict(
+        tol=tol,
+        reg_covar=reg_covar,
+        reg_covar_relative=reg_covar_relative,
+        max_iter=max_iter,
+        n_init=n_init,
+        random_state=rng,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        n_threads=n_threads,
+    )
+    n_positive = Xa.shape[0] if w is None else int(np.count_nonzero(w))
+    if n_positive > KMEANS_MAX_SAMPLE:
+        sample, sw = weighted_sample(Xa, w, KMEANS_MAX_SAMPLE, rng)
+    else:
+        sample, sw = np.asarray(Xa, dtype=np.float64), w
+
+    def fit(model, centers):
+        if names is not None and all(isinstance(c, str) for c in names):
+            model.feature_names_in_ = np.asarray(list(names), dtype=object)
+        model.n_features_in_ = Xa.shape[1]
+        model._fit(Xa, w, centers=centers)
+        return model.expectation(Xa, w, entropy=True)
+
+    with _single_threaded_blas(1):
+        distinct = count_distinct_rows(Xa, w, ks[-1])
+        return _run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress)
+
+
+def _check_grid(n_components, covariance_types, criterion) -> tuple[list[int], tuple[str, ...], str]:
+    """Validate the grid arguments of :func:`select_components` (also used by the Dask backend)."""
     criterion = check_choice(str(criterion).lower(), "criterion", CRITERIA)
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
@@ -161,120 +197,62 @@ def select_components(
     ks = [int(n_components)] if np.isscalar(n_components) else sorted({int(k) for k in n_components})
     if not ks or ks[0] < 1:
         raise ParameterError(f"n_components must be positive integers, got {list(ks)!r}")
-
-    with _single_threaded_blas(1):
-        return _select(
-            X,
-            ks,
-            covariance_types,
-            criterion,
-            sample_weight,
-            random_state,
-            n_init,
-            max_iter,
-            tol,
-            reg_covar,
-            reg_covar_relative,
-            dtype,
-            chunk_size,
-            n_threads,
-            keep_models,
-            progress,
-        )
+    return ks, covariance_types, criterion
 
 
-def _select(
-    X,
-    ks,
-    covariance_types,
-    criterion,
-    sample_weight,
-    random_state,
-    n_init,
-    max_iter,
-    tol,
-    reg_covar,
-    reg_covar_relative,
-    dtype,
-    chunk_size,
-    n_threads,
-    keep_models,
-    progress,
-) -> SelectionResult:
-    names = getattr(X, "columns", None)
-    Xa = check_array(X, check_dtype(dtype))
-    w = check_sample_weight(sample_weight, Xa.shape[0])
-    rng = check_random_state(random_state)
+def _run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress):
+    """Fit the K × covariance-type grid with shared seeding; ``fit(model, centers) -> Stats`` does one model.
 
-    distinct = count_distinct_rows(Xa, w, ks[-1])
+    The returned statistics (of the fitted model, with entropy) give the table row.
+    Shared by :func:`select_components` and :func:`gmmseg.distributed.select_components`.
+    """
     usable = [k for k in ks if k <= distinct]
     if not usable:
         raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
-
-    # Shared seeding: k-means++ for the largest K on one weighted sample.
-    n_positive = Xa.shape[0] if w is None else int(np.count_nonzero(w))
-    if n_positive > KMEANS_MAX_SAMPLE:
-        sample, sw = weighted_sample(Xa, w, KMEANS_MAX_SAMPLE, rng)
-    else:
-        sample, sw = np.asarray(Xa, dtype=np.float64), w
+    # Shared seeding: k-means++ for the largest K on one weighted sample; its first K seeds seed each K.
     k_seed = min(usable[-1], _distinct_in(sample))
     seeds = kmeans_plusplus(sample, k_seed, sw, rng)
-
     table: list[dict[str, Any]] = []
     models: dict = {}
     best_model, best_value = None, np.inf
     total = len(usable) * len(covariance_types)
-    done = 0
     for k in usable:
         centers = kmeans(sample, seeds[:k], sw) if k <= k_seed else None
         for ct in covariance_types:
-            model = GaussianMixture(
-                k,
-                covariance_type=ct,
-                tol=tol,
-                reg_covar=reg_covar,
-                reg_covar_relative=reg_covar_relative,
-                max_iter=max_iter,
-                n_init=n_init,
-                random_state=rng,
-                dtype=dtype,
-                chunk_size=chunk_size,
-                n_threads=n_threads,
-            )
-            if names is not None and all(isinstance(c, str) for c in names):
-                model.feature_names_in_ = np.asarray(list(names), dtype=object)
-            model.n_features_in_ = Xa.shape[1]
+            model = GaussianMixture(k, covariance_type=ct, **params)
             started = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model._fit(Xa, w, centers=centers if n_init == 1 else None)
-            stats = model.expectation(Xa, w, entropy=True)
-            seconds = time.perf_counter() - started
-            p = model.n_parameters_
-            loglik = stats.loglik
-            n = stats.weight_sum
-            row = {
-                "n_components": k,
-                "covariance_type": ct,
-                "log_likelihood": float(loglik),
-                "n_parameters": int(p),
-                "bic": float(-2.0 * loglik + p * np.log(n)),
-                "aic": float(-2.0 * loglik + 2.0 * p),
-                "icl": float(-2.0 * loglik + p * np.log(n) + 2.0 * stats.entropy),
-                "converged": bool(model.converged_),
-                "n_iter": int(model.n_iter_),
-                "fit_seconds": round(seconds, 4),
-            }
+                stats = fit(model, centers if params.get("n_init", 1) == 1 else None)
+            row = _table_row(model, stats, time.perf_counter() - started)
             table.append(row)
             if keep_models:
                 models[(k, ct)] = model
             if row[criterion] < best_value:
                 best_value, best_model = row[criterion], model
-            done += 1
             if progress is not None:
-                progress(done, total, row)
+                progress(len(table), total, row)
     models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
     return SelectionResult(table, criterion, best_model, models)
+
+
+def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
+    """One row of the criterion table from a fitted model and its final statistics."""
+    p = model.n_parameters_
+    loglik = stats.loglik
+    n = stats.weight_sum
+    return {
+        "n_components": int(model.n_components),
+        "covariance_type": model.covariance_type,
+        "log_likelihood": float(loglik),
+        "n_parameters": int(p),
+        "bic": float(-2.0 * loglik + p * np.log(n)),
+        "aic": float(-2.0 * loglik + 2.0 * p),
+        "icl": float(-2.0 * loglik + p * np.log(n) + 2.0 * stats.entropy),
+        "converged": bool(model.converged_),
+        "n_iter": int(model.n_iter_),
+        "fit_seconds": round(seconds, 4),
+    }
 
 
 def _distinct_in(sample: np.ndarray) -> int:

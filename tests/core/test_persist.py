@@ -115,3 +115,14 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, blobs):
     gm.save(tmp_path / "m.npz")
     gm.save(tmp_path / "m.npz")  # overwrite through a rename
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path, blobs):
+    import os
+    import stat
+
+    X, _ = blobs
+    GaussianMixture(2, random_state=0).fit(X).save(tmp_path / "m.npz")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o666 & ~mask

@@ -1,0 +1,413 @@
+"""``gmmseg segment``: photo segmentation by pixel colour, one or many images.
+
+The per-image work is one top-level function, :func:`segment_file`, that takes only
+plain values (a path, a folder and a :class:`SegmentSettings`) and returns a
+JSON-able dict, so a parallel backend (e.g. Dask) can map it over workers.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import GmmsegError, InputError, ParameterError
+from ..image.io import DEFAULT_MAX_PIXELS
+from ._common import (
+    EXIT_BAD_INPUT,
+    EXIT_PARTIAL,
+    echo_json,
+    ensure_outdir,
+    is_quiet,
+    json_option,
+    progress,
+    quiet_option,
+    write_json,
+)
+from ._group import cli
+from .demo import demo_step
+
+__all__ = ["SegmentSettings", "segment_file", "output_paths", "segment_command"]
+
+#: Files written for every image: suffix after the stem.
+OUTPUT_SUFFIXES = {
+    "labels": ".labels.png",
+    "segmented": ".segmented.png",
+    "overlay": ".overlay.png",
+    "summary": ".json",
+    "criterion": ".bic.png",
+    "probabilities": ".proba.npz",
+}
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """Everything :func:`segment_file` needs besides the image and the output folder.
+
+    ``protect`` holds the (resolved) input paths of the whole batch, which no output
+    may overwrite; ``prefix`` the output file stem when it is not the image's stem.
+    """
+
+    n_components: int | str = 4
+    max_components: int = 10
+    color_space: str = "lab"
+    covariance_type: str = "full"
+    smoothing: float = 0.0
+    neighbourhood: int = 4
+    spatial_weight: float = 0.0
+    bits: int | None = None
+    seed: int | None = 0
+    probabilities: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    protect: tuple[str, ...] = field(default_factory=tuple)
+
+
+def output_paths(path: Path, outdir: Path, settings: SegmentSettings, prefix: str | None = None) -> dict[str, Path]:
+    """The files :func:`segment_file` writes for ``path`` (only those these settings produce)."""
+    stem = prefix or Path(path).stem
+    names = ["labels", "segmented", "overlay", "summary"]
+    if settings.n_components == "auto":
+        names.append("criterion")
+    if settings.probabilities:
+        names.append("probabilities")
+    return {name: Path(outdir) / f"{stem}{OUTPUT_SUFFIXES[name]}" for name in names}
+
+
+def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = None) -> dict[str, Any]:
+    """Segment one image file and write its outputs into ``outdir``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image.
+    outdir : str or Path
+        An existing folder.
+    settings : SegmentSettings
+    prefix : str, optional
+        Output stem (default: the image's stem).
+
+    Returns
+    -------
+    dict
+        The image's summary (as written to ``STEM.json``), with ``image``,
+        ``outputs`` (name → path), ``timings`` and ``warnings``.
+
+    Raises
+    ------
+    GmmsegError
+        The image cannot be read or segmented, or an output would overwrite an input.
+    """
+    import numpy as np
+
+    from ..core.persist import atomic_write_bytes
+    from ..image.io import check_not_input, read_image, write_png
+    from ..image.segment import segment_image
+
+    started = time.perf_counter()
+    path, outdir = Path(path), Path(outdir)
+    outputs = output_paths(path, outdir, settings, prefix)
+    protect = tuple(settings.protect) + (str(path),)
+    for target in outputs.values():
+        check_not_input(target, protect)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = time.perf_counter()
+        image = read_image(path, max_pixels=settings.max_pixels)
+        read_seconds = time.perf_counter() - t
+        seg = segment_image(
+            image,
+            settings.n_components,
+            color_space=settings.color_space,
+            covariance_type=settings.covariance_type,
+            smoothing=settings.smoothing,
+            neighbourhood=settings.neighbourhood,
+            spatial_weight=settings.spatial_weight,
+            bits=settings.bits,
+            max_components=settings.max_components,
+            random_state=settings.seed,
+        )
+    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+
+    t = time.perf_counter()
+    write_png(outputs["labels"], seg.labels, protect=protect)
+    write_png(outputs["segmented"], seg.segmented_image(), protect=protect)
+    write_png(outputs["overlay"], seg.overlay_image(), protect=protect)
+    if "criterion" in outputs:
+        seg.selection.plot(outputs["criterion"], title=f"{seg.selection.criterion.upper()} for {path.name}")
+    if "probabilities" in outputs:
+        maps = np.empty((seg.n_segments, *seg.shape), dtype=np.float16)
+        for j, label in enumerate(seg.segment_labels):
+            maps[j] = seg.probabilities(label)
+        buffer = io.BytesIO()
+        np.savez(buffer, probabilities=maps, labels=np.asarray(seg.segment_labels, dtype=np.int32))
+        del maps
+        _write_bytes(atomic_write_bytes, outputs["probabilities"], buffer.getvalue())
+    write_seconds = time.perf_counter() - t
+
+    summary = seg.summary()
+    timings = dict(summary.pop("timings"))
+    timings["segment"] = timings.pop("total")
+    timings = {"read": round(read_seconds, 4), **timings, "write": round(write_seconds, 4)}
+    timings["total"] = round(time.perf_counter() - started, 4)
+    summary = {
+        "image": str(path),
+        "image_mode": image.mode,
+        "bit_depth": image.bit_depth,
+        **summary,
+        "timings": timings,
+        "outputs": {name: str(p) for name, p in outputs.items()},
+        "warnings": messages,
+    }
+    _write_bytes(lambda p, d: write_json(p, summary), outputs["summary"], b"")
+    return summary
+
+
+def _write_bytes(writer, path: Path, data: bytes) -> None:
+    try:
+        writer(path, data)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}; choose another output folder with -o") from None
+
+
+def _prefixes(paths: list[Path]) -> list[str]:
+    """Output stems: the image stem, the full name when stems collide, then a counter."""
+    stems = Counter(p.stem for p in paths)
+    first = [p.stem if stems[p.stem] == 1 else p.name for p in paths]
+    seen: Counter = Counter()
+    names = Counter(first)
+    out = []
+    for name in first:
+        seen[name] += 1
+        out.append(name if names[name] == 1 else f"{name}-{seen[name]}")
+    return out
+
+
+def _parse_components(text: str) -> int | str:
+    value = str(text).strip().lower()
+    if value == "auto":
+        return "auto"
+    try:
+        k = int(value)
+    except ValueError:
+        raise ParameterError(f"-k {text!r} is not a number of segments; use e.g. -k 4 or -k auto") from None
+    if k < 1:
+        raise ParameterError(f"-k {text!r} must be at least 1; use e.g. -k 4 or -k auto")
+    return k
+
+
+@cli.command("segment")
+@click.argument("images", nargs=-1, required=True)
+@click.option(
+    "-k", "--components", "components", default="4", show_default=True, help="Number of segments, or 'auto' (BIC)."
+)
+@click.option("--k-max", type=click.IntRange(1, 255), default=10, show_default=True, help="Largest K for -k auto.")
+@click.option(
+    "--color-space",
+    type=click.Choice(["lab", "rgb", "hsv", "gray"]),
+    default="lab",
+    show_default=True,
+    help="Colour features (hsv encodes the circular hue).",
+)
+@click.option(
+    "--covariance",
+    type=click.Choice(["full", "diag", "tied", "spherical"]),
+    default="full",
+    show_default=True,
+    help="Covariance type of the segments.",
+)
+@click.option(
+    "--smooth",
+    "smoothing",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 1-2 is typical.",
+)
+@click.option(
+    "--neighbourhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighbourhood."
+)
+@click.option(
+    "--spatial-weight",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Weight of x/y position features (compact regions); 0 is none.",
+)
+@click.option(
+    "--bits", type=click.IntRange(1, 16), default=None, help="Round colours to this many bits first (approximate)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Output folder.",
+)
+@click.option("--probabilities", is_flag=True, help="Also write STEM.proba.npz (float16 probability maps).")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse larger images (decompression-bomb guard); 0 removes the limit.",
+)
+@json_option
+@quiet_option
+@click.pass_context
+def segment_command(
+    ctx,
+    images,
+    components,
+    k_max,
+    color_space,
+    covariance,
+    smoothing,
+    neighbourhood,
+    spatial_weight,
+    bits,
+    seed,
+    outdir,
+    probabilities,
+    max_pixels,
+    as_json,
+    quiet,
+):
+    """Segment photos by pixel colour with a Gaussian mixture.
+
+    IMAGES are files, folders (their images) or patterns like 'photos/*.jpg'. For
+    each image, OUTDIR gets STEM.labels.png (label per pixel; 8-bit, 16-bit when
+    K > 255), STEM.segmented.png (mean colour per segment), STEM.overlay.png
+    (boundaries on the photo), STEM.json (segments, timings), STEM.bic.png (with
+    -k auto) and STEM.proba.npz (with --probabilities). Fully transparent pixels
+    get label 0 and the segments 1..K.
+
+    A bad image does not stop a batch: failures are listed at the end and the
+    exit code is 3 (2 when no image could be done).
+    """
+    from ..image.io import list_images
+
+    quiet = is_quiet(ctx, quiet)
+    k = _parse_components(components)
+    paths = list_images(images)
+    outdir = ensure_outdir(outdir)
+    settings = SegmentSettings(
+        n_components=k,
+        max_components=k_max,
+        color_space=color_space,
+        covariance_type=covariance,
+        smoothing=smoothing,
+        neighbourhood=int(neighbourhood),
+        spatial_weight=spatial_weight,
+        bits=bits,
+        seed=seed,
+        probabilities=probabilities,
+        max_pixels=max_pixels or None,
+        protect=tuple(str(p.resolve()) for p in paths if p.exists()),
+    )
+    if smoothing > 0 and spatial_weight > 0:
+        raise ParameterError("use either --smooth or --spatial-weight, not both (both make regions compact)")
+
+    done: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    prefixes = _prefixes(paths)
+    with progress(list(zip(paths, prefixes)), label="segmenting", quiet=quiet) as bar:
+        for path, prefix in bar:
+            try:
+                done.append(segment_file(path, outdir, settings, prefix))
+            except GmmsegError as exc:
+                failed.append({"image": str(path), "error": " ".join(str(exc).split())})
+            except MemoryError:
+                failed.append({"image": str(path), "error": f"out of memory on {path}; try --bits 6 or a smaller -k"})
+
+    if as_json:
+        echo_json({"images": done, "failed": failed, "settings": _settings_json(settings)})
+    elif not quiet:
+        for summary in done:
+            _echo_summary(summary, detailed=len(paths) == 1)
+    if not quiet:
+        for summary in done:
+            for message in summary["warnings"]:
+                click.echo(f"gmmseg: warning: {summary['image']}: {message}", err=True)
+    for item in failed:
+        click.echo(f"gmmseg: error: {item['error']}", err=True)
+    if failed:
+        if len(paths) > 1:
+            click.echo(f"gmmseg: {len(failed)} of {len(paths)} images failed (listed above)", err=True)
+        ctx.exit(EXIT_PARTIAL if done else EXIT_BAD_INPUT)
+
+
+def _settings_json(settings: SegmentSettings) -> dict[str, Any]:
+    out = asdict(settings)
+    out.pop("protect")
+    return out
+
+
+def _echo_summary(summary: dict[str, Any], detailed: bool) -> None:
+    name = Path(summary["image"]).name
+    h, w = summary["shape"]
+    chosen = " (chosen by BIC)" if summary.get("selection") else ""
+    smooth = f", smoothing {summary['smoothing']:g}" if summary["smoothing"] else ""
+    click.echo(
+        f"{name}: {w}x{h}, {summary['n_colors']:,} colours -> K={summary['n_segments']}{chosen} "
+        f"({summary['color_space']}, {summary['covariance_type']}{smooth}) in {summary['timings']['total']:.2f} s"
+    )
+    if detailed:
+        click.echo(f"{'label':>5} {'share':>7}  {'mean RGB':<17} mean Lab")
+        for row in summary["segments"]:
+            r, g, b = row["mean_rgb"]
+            L, a, bb = row["mean_lab"]
+            click.echo(
+                f"{row['label']:>5} {row['share']:>7.2%}  ({r:5.1f},{g:5.1f},{b:5.1f}) ({L:6.1f},{a:6.1f},{bb:6.1f})"
+            )
+    click.echo(f"  outputs: {Path(summary['outputs']['labels']).parent / Path(summary['outputs']['summary']).stem}.*")
+
+
+# ---------------------------------------------------------------------------- demo step
+
+
+def _sample_folder() -> Path | None:
+    folder = Path(__file__).resolve().parents[2] / "sample_images"
+    return folder if folder.is_dir() else None
+
+
+def _demo_inputs(outdir: Path) -> tuple[Path, Path]:
+    """The two demo photos: from ``sample_images/`` or, when absent, written from scikit-image's data."""
+    folder = _sample_folder()
+    if folder is not None and (folder / "coffee.jpg").is_file() and (folder / "chelsea.jpg").is_file():
+        return folder / "coffee.jpg", folder / "chelsea.jpg"
+    from skimage import data
+
+    from ..image.io import write_png
+
+    inputs = ensure_outdir(outdir / "inputs")
+    return write_png(inputs / "coffee.png", data.coffee()), write_png(inputs / "chelsea.png", data.chelsea())
+
+
+@demo_step(order=10)
+def demo_segment(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
+    """Segment the bundled photos: coffee with -k auto, chelsea (a cat) with K=3 and smoothing."""
+    folder = ensure_outdir(outdir / "segment")
+    coffee, chelsea = _demo_inputs(folder)
+    auto = segment_file(coffee, folder, SegmentSettings(n_components="auto", max_components=8, seed=0))
+    smooth = segment_file(chelsea, folder, SegmentSettings(n_components=3, smoothing=1.5, seed=0))
+    if not quiet:
+        click.echo(
+            f"photo segmentation: {coffee.name} -> K={auto['n_segments']} chosen by BIC; "
+            f"{chelsea.name} -> K=3 with smoothing 1.5"
+        )
+    return [
+        (f"{coffee.stem} segments (auto K)", Path(auto["outputs"]["segmented"])),
+        (f"{coffee.stem} BIC curve", Path(auto["outputs"]["criterion"])),
+        (f"{coffee.stem} overlay", Path(auto["outputs"]["overlay"])),
+        (f"{chelsea.stem} segments (smoothed)", Path(smooth["outputs"]["segmented"])),
+        (f"{chelsea.stem} overlay", Path(smooth["outputs"]["overlay"])),
+    ]

@@ -1,0 +1,373 @@
+"""Spatial smoothing: a Potts-prior hidden Markov random field over the pixel grid.
+
+The model: every pixel's label ``z_i`` has the colour likelihood of the mixture,
+and the labels have the Potts prior ``p(z) ∝ exp(β Σ_{i~j} w_ij [z_i = z_j])`` over
+the 4-neighbourhood (``w = 1``) or the 8-neighbourhood (``w = 1`` for the four
+direct neighbours and ``1/√2`` for the diagonals). It is fitted by EM where the
+E-step is approximate:
+
+* ``mean-field``: the posterior is approximated by independent per-pixel
+  distributions ``q_i``, updated by
+  ``log q_i(k) = log w_k + log N(x_i | k) + β Σ_j w_ij q_j(k) + const``;
+* ``icm`` (iterated conditional modes): the same update with ``q_i`` one-hot at
+  its arg-max (faster, harder decisions, no probabilities).
+
+Pixels are updated in four interleaved parity classes ``(row % 2, col % 2)``, so no
+two pixels updated together are neighbours (Gauss-Seidel sweeps: no oscillation).
+The M-step is the core's exact weighted M-step
+(:meth:`GaussianMixture.from_responsibilities`): as all pixels of one colour share
+the same features, the pixel responsibilities are summed per distinct colour,
+which gives exactly the statistics of the M-step over all pixels. There is no
+second EM loop here: the data term comes from
+:meth:`GaussianMixture.component_log_prob` and the parameters from the core.
+
+Memory: the per-pixel data term is gathered from the ``(n_colours, K)`` table one
+parity class at a time; the state is ``q`` in float32, stored as four contiguous,
+zero-padded parity sub-grids (so neighbour sums are contiguous slices), plus
+temporaries of a quarter image. For a 12 MP photo and K = 4 this is about 200 MB
+for ``q`` and 150 MB of temporaries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["MRFResult", "potts_em", "aggregate_responsibilities", "METHODS", "NEIGHBOURHOODS"]
+
+METHODS = ("mean-field", "icm")
+NEIGHBOURHOODS = (4, 8)
+_DIAGONAL = float(1.0 / np.sqrt(2.0))
+#: Rows per block where whole-image temporaries are avoided (arg-max, M-step sums).
+_BLOCK_ROWS = 256
+
+
+@dataclass
+class MRFResult:
+    """The result of :func:`potts_em`.
+
+    Attributes
+    ----------
+    model : GaussianMixture
+        The mixture re-estimated under the spatial prior.
+    labels : ndarray of shape (H, W), int16
+        Most likely component of every pixel (``-1`` for excluded pixels).
+    posteriors : ndarray of shape (K, H, W), float32
+        The approximate posterior ``q`` (one-hot for ``icm``); 0 at excluded pixels.
+        Assembled on access; :meth:`posterior` gives one map.
+    n_iter : int
+        EM iterations run.
+    converged : bool
+        True when the share of pixels whose label changed fell below ``tol``.
+    changed : list of float
+        Share of pixels whose label changed at each iteration.
+    seconds : float
+    """
+
+    model: object
+    labels: np.ndarray
+    n_iter: int
+    converged: bool
+    changed: list = field(default_factory=list)
+    seconds: float = 0.0
+    _field: object = field(default=None, repr=False)
+
+    def posterior(self, j: int) -> np.ndarray:
+        """``q`` of component ``j``, shape (H, W), float32."""
+        return self._field.posterior(j)
+
+    @property
+    def posteriors(self) -> np.ndarray:
+        return np.stack([self._field.posterior(j) for j in range(self._field.k)])
+
+
+def _offsets(neighbourhood: int, beta: float) -> list[tuple[int, int, float]]:
+    direct = [(-1, 0, beta), (1, 0, beta), (0, -1, beta), (0, 1, beta)]
+    if neighbourhood == 4:
+        return direct
+    d = beta * _DIAGONAL
+    return direct + [(-1, -1, d), (-1, 1, d), (1, -1, d), (1, 1, d)]
+
+
+class _Field:
+    """The posterior ``q`` stored as four parity sub-grids ``(row % 2, col % 2)``.
+
+    Each sub-grid is a contiguous, zero-padded ``(K, nr + 2, nc + 2)`` float32 array,
+    so the neighbours of a whole parity class are contiguous slices of the other
+    sub-grids (fast, vectorised) and the zero padding gives the image border.
+    """
+
+    def __init__(self, pixel_index: np.ndarray, n_components: int):
+        self.h, self.w = pixel_index.shape
+        self.k = n_components
+        self.sub: dict[tuple[int, int], np.ndarray] = {}
+        self.classes = []
+        for a in (0, 1):
+            for b in (0, 1):
+                nr, nc = len(range(a, self.h, 2)), len(range(b, self.w, 2))
+                self.sub[a, b] = np.zeros((n_components, nr + 2, nc + 2), dtype=np.float32)
+                if nr == 0 or nc == 0:
+                    continue
+                idx = np.ascontiguousarray(pixel_index[a::2, b::2])
+                visible = idx >= 0
+                safe = idx if visible.all() else np.where(visible, idx, 0)
+                self.classes.append((a, b, nr, nc, idx, safe, None if visible.all() else visible))
+
+    def interior(self, a: int, b: int) -> np.ndarray:
+        return self.sub[a, b][:, 1:-1, 1:-1]
+
+    def neighbour_sum(self, a: int, b: int, nr: int, nc: int, offsets) -> np.ndarray:
+        """``Σ_j w_ij q_j`` for every pixel of class (a, b): (K, nr, nc) float32."""
+        total = None
+        for dr, dc, weight in offsets:
+            a2, b2 = (a + dr) % 2, (b + dc) % 2
+            sr, sc = (a + dr - a2) // 2, (b + dc - b2) // 2
+            part = self.sub[a2, b2][:, 1 + sr : 1 + sr + nr, 1 + sc : 1 + sc + nc]
+            if total is None:
+                total = part * np.float32(weight)
+            elif weight == 1.0:
+                total += part
+            else:
+                total += part * np.float32(weight)
+        return total
+
+    def set_class(self, a: int, b: int, values: np.ndarray) -> None:
+        self.interior(a, b)[...] = values
+
+    def labels(self) -> np.ndarray:
+        """Arg-max of ``q`` as int16, shape (H, W); -1 at excluded pixels."""
+        out = np.full((self.h, self.w), -1, dtype=np.int16)
+        for a, b, _, _, _, _, visible in self.classes:
+            best = self.interior(a, b).argmax(axis=0).astype(np.int16)
+            if visible is not None:
+                best[~visible] = -1
+            out[a::2, b::2] = best
+        return out
+
+    def posterior(self, j: int) -> np.ndarray:
+        """``q`` of component ``j``, shape (H, W), float32 (0 at excluded pixels)."""
+        out = np.zeros((self.h, self.w), dtype=np.float32)
+        for a, b, *_ in self.classes:
+            out[a::2, b::2] = self.interior(a, b)[j]
+        return out
+
+    def responsibility_sums(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        S = np.zeros((n_rows, self.k))
+        counts = np.zeros(n_rows)
+        for a, b, _, _, idx, _, _ in self.classes:
+            part, n = _sum_responsibilities(idx, self.interior(a, b), n_rows)
+            S += part
+            counts += n
+        return S, counts
+
+
+def _softmax_inplace(E: np.ndarray) -> np.ndarray:
+    E -= E.max(axis=0, keepdims=True)
+    np.exp(E, out=E)
+    E /= E.sum(axis=0, keepdims=True)
+    return E
+
+
+def _one_hot(E: np.ndarray) -> np.ndarray:
+    best = E.argmax(axis=0)
+    out = np.zeros_like(E)
+    np.put_along_axis(out, best[None], 1.0, axis=0)
+    return out
+
+
+def potts_em(
+    pixel_index: np.ndarray,
+    X: np.ndarray,
+    model,
+    beta: float,
+    *,
+    neighbourhood: int = 4,
+    method: str = "mean-field",
+    max_iter: int = 20,
+    n_sweeps: int = 1,
+    tol: float = 1e-3,
+    update_model: bool = True,
+) -> MRFResult:
+    """EM for a Gaussian mixture with a Potts prior on the labels of a pixel grid.
+
+    Parameters
+    ----------
+    pixel_index : ndarray of shape (H, W), integer
+        For every pixel, the row of ``X`` holding its features; ``-1`` excludes the
+        pixel (e.g. fully transparent).
+    X : ndarray of shape (n_rows, n_features)
+        Features of the distinct colours (each row may stand for many pixels).
+    model : GaussianMixture
+        A fitted mixture (the plain colour fit): the starting point.
+    beta : float
+        Strength of the Potts prior per neighbour pair (``β ≥ 0``; 0 gives the plain
+        mixture's labels). Typical values 0.5 to 3.
+    neighbourhood : {4, 8}, default=4
+    method : {"mean-field", "icm"}, default="mean-field"
+    max_iter : int, default=20
+        EM iterations (each: ``n_sweeps`` E-step sweeps, then one M-step).
+    n_sweeps : int, default=1
+        Sweeps over the grid per E-step.
+    tol : float, default=1e-3
+        Stop when fewer than this share of pixels changed label in an iteration.
+    update_model : bool, default=True
+        Re-estimate the mixture (M-step). False keeps ``model`` fixed (only the
+        labels are smoothed).
+
+    Returns
+    -------
+    MRFResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmmseg import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.zeros((40, 40), dtype=int); truth[:, 20:] = 1
+    >>> X = (truth * 4.0 + rng.normal(0, 1.5, truth.shape)).reshape(-1, 1)
+    >>> gm = GaussianMixture(2, random_state=0).fit(X)
+    >>> index = np.arange(X.shape[0]).reshape(truth.shape)
+    >>> result = potts_em(index, X, gm, beta=1.5)
+    >>> plain = gm.predict(X).reshape(truth.shape)
+    >>> def errors(labels):
+    ...     return min(int(np.sum(labels != truth)), int(np.sum(labels == truth)))
+    >>> errors(result.labels) < errors(plain)
+    True
+    """
+    from ..core.mixture import GaussianMixture
+
+    started = time.perf_counter()
+    if method not in METHODS:
+        raise ParameterError(f"smoothing method must be one of {', '.join(METHODS)}, got {method!r}")
+    if neighbourhood not in NEIGHBOURHOODS:
+        raise ParameterError(f"neighbourhood must be 4 or 8, got {neighbourhood!r}")
+    if not np.isfinite(beta) or beta < 0:
+        raise ParameterError(f"smoothing beta must be a finite number >= 0, got {beta!r}")
+    pixel_index = np.asarray(pixel_index)
+    if pixel_index.ndim != 2:
+        raise ParameterError(f"pixel_index must have shape (H, W), got {pixel_index.shape}")
+    X = np.asarray(X, dtype=np.float64)
+    n_rows = X.shape[0]
+    flat_index = pixel_index.ravel()
+    visible_flat = flat_index >= 0
+    if not visible_flat.any():
+        raise ParameterError("no pixel to smooth: every pixel is excluded")
+    n_visible = int(visible_flat.sum())
+
+    k = model.n_components
+    grid = _Field(pixel_index, k)
+    offsets = _offsets(neighbourhood, float(beta))
+    update = _softmax_inplace if method == "mean-field" else _one_hot
+    params = {
+        name: getattr(model, name)
+        for name in ("reg_covar", "reg_covar_relative", "dtype", "chunk_size", "random_state")
+        if hasattr(model, name)
+    }
+
+    def log_prob_table(m) -> np.ndarray:
+        return np.ascontiguousarray(m.component_log_prob(X).T.astype(np.float32))
+
+    # Start from the plain mixture's posterior (no prior).
+    L_t = log_prob_table(model)
+    for a, b, _, _, _, safe, visible in grid.classes:
+        values = update(np.take(L_t, safe, axis=1))
+        if visible is not None:
+            values *= visible
+        grid.set_class(a, b, values)
+
+    previous = grid.labels()
+    changed: list[float] = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        for _ in range(n_sweeps):
+            for a, b, nr, nc, _, safe, visible in grid.classes:
+                E = grid.neighbour_sum(a, b, nr, nc, offsets)
+                E += np.take(L_t, safe, axis=1)
+                values = update(E)
+                if visible is not None:
+                    values *= visible
+                grid.set_class(a, b, values)
+        labels = grid.labels()
+        share = float(np.count_nonzero(labels != previous)) / n_visible
+        changed.append(share)
+        previous = labels
+        if share < tol and n_iter > 1:
+            converged = True
+            break
+        if not update_model or n_iter == max_iter:
+            continue  # the returned labels stay those of the returned model
+        # M-step: responsibilities summed per distinct colour (exact sufficient statistics).
+        S, weights = grid.responsibility_sums(n_rows)
+        used = weights > 0
+        R = S[used] / S[used].sum(axis=1, keepdims=True)
+        model = GaussianMixture.from_responsibilities(
+            X[used], R, weights[used], covariance_type=model.covariance_type, **params
+        )
+        L_t = log_prob_table(model)
+
+    return MRFResult(
+        model=model,
+        labels=previous,
+        n_iter=n_iter,
+        converged=converged,
+        changed=changed,
+        seconds=time.perf_counter() - started,
+        _field=grid,
+    )
+
+
+def aggregate_responsibilities(pixel_index: np.ndarray, q: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum per-pixel responsibilities over the pixels that share a feature row.
+
+    As the pixels of one distinct colour have identical features, the M-step on
+    ``(X, R, weights)`` equals the M-step on all pixels with their own
+    responsibilities: the sufficient statistics are the same sums.
+
+    Parameters
+    ----------
+    pixel_index : ndarray of shape (H, W), integer
+        Row of every pixel (``-1``: excluded).
+    q : ndarray of shape (K, H, W)
+        Per-pixel responsibilities (summing to 1 over K at included pixels).
+    n_rows : int
+        Number of feature rows.
+
+    Returns
+    -------
+    R : ndarray of shape (n_rows, K), float64
+        Mean responsibility of the pixels of every row (rows without pixels: 1/K).
+    weights : ndarray of shape (n_rows,), float64
+        Number of pixels of every row.
+
+    Examples
+    --------
+    >>> index = np.array([[0, 1, 0]])
+    >>> q = np.array([[[1.0, 0.5, 0.0]], [[0.0, 0.5, 1.0]]])
+    >>> R, w = aggregate_responsibilities(index, q, 2)
+    >>> R.tolist(), w.tolist()
+    ([[0.5, 0.5], [0.5, 0.5]], [2.0, 1.0])
+    """
+    S, weights = _sum_responsibilities(np.asarray(pixel_index), q, n_rows)
+    total = S.sum(axis=1, keepdims=True)
+    R = np.divide(S, total, out=np.full_like(S, 1.0 / q.shape[0]), where=total > 0)
+    return R, weights
+
+
+def _sum_responsibilities(pixel_index: np.ndarray, q: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``S[c, k] = Σ_{i: index_i = c} q_k(i)`` and pixel counts per row, in blocks of rows."""
+    k = q.shape[0]
+    S = np.zeros((n_rows, k))
+    weights = np.zeros(n_rows)
+    for start in range(0, pixel_index.shape[0], _BLOCK_ROWS):  # bounded temporaries
+        block = pixel_index[start : start + _BLOCK_ROWS].ravel()
+        keep = block >= 0
+        idx = block[keep].astype(np.intp)
+        weights += np.bincount(idx, minlength=n_rows)
+        for j in range(k):
+            S[:, j] += np.bincount(idx, weights=q[j, start : start + _BLOCK_ROWS].ravel()[keep], minlength=n_rows)
+    return S, weights

@@ -139,3 +139,68 @@ class _NullBar:
 
     def __exit__(self, *exc):
         return False
+
+
+def scheduler_option(func):
+    """``--scheduler``: run a batch on a Dask cluster (``local:N`` or ``tcp://host:8786``)."""
+    return click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Run the batch on Dask: 'local:N' starts N local worker processes, or a scheduler "
+        "address (tcp://host:8786) or scheduler file. Workers read the inputs and write the outputs "
+        "themselves, so both paths must be reachable from every worker. Needs gmmseg[dask].",
+    )(func)
+
+
+class ItemFailed(str):
+    """A batch item's one-line error (a ``str``, so it travels back from Dask workers as it is)."""
+
+
+def guarded_call(func, item):
+    """Run ``func(item)``; turn an expected failure (bad input, out of memory) into :class:`ItemFailed`.
+
+    Top-level so that Dask can ship it; unexpected exceptions still propagate (and are retried).
+    """
+    try:
+        return func(item)
+    except GmmsegError as exc:
+        return ItemFailed(_one_line(exc))
+    except MemoryError:
+        return ItemFailed(f"out of memory on {item}; use a smaller input or fewer components")
+
+
+def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) -> list[tuple[Any, Any]]:
+    """Run ``func`` on every item, in this process or on a Dask cluster; never stop at a bad item.
+
+    Returns ``(item, outcome)`` in input order, where a failed item's outcome is a
+    :class:`ItemFailed` message. ``func`` must be a top-level function (or a
+    :func:`functools.partial` of one) so that Dask can send it to the workers.
+    """
+    import functools
+
+    items = list(items)
+    task = functools.partial(guarded_call, func)
+    if scheduler is None:
+        outcomes = []
+        with progress(items, label=label, quiet=quiet) as bar:
+            for item in bar:
+                outcomes.append((item, task(item)))
+        return outcomes
+    from ..distributed import TaskError, get_client, map_files
+
+    bar = None if quiet or len(items) <= 1 else click.progressbar(length=len(items), label=label, file=sys.stderr)
+
+    def advance(done, total, item, outcome):
+        if bar is not None:
+            bar.update(1)
+
+    with get_client(scheduler) as client:
+        if bar is not None:
+            bar.__enter__()
+        try:
+            results = map_files(task, items, client=client, retries=2, progress=advance)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    return [(item, ItemFailed(str(out)) if isinstance(out, TaskError) else out) for item, out in results]

@@ -7,6 +7,7 @@ JSON-able dict, so a parallel backend (e.g. Dask) can map it over workers.
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 import warnings
@@ -17,17 +18,19 @@ from typing import Any
 
 import click
 
-from ..errors import GmmsegError, InputError, ParameterError
+from ..errors import InputError, ParameterError
 from ..image.io import DEFAULT_MAX_PIXELS
 from ._common import (
     EXIT_BAD_INPUT,
     EXIT_PARTIAL,
+    ItemFailed,
     echo_json,
     ensure_outdir,
     is_quiet,
     json_option,
-    progress,
     quiet_option,
+    run_batch,
+    scheduler_option,
     write_json,
 )
 from ._group import cli
@@ -260,6 +263,7 @@ def _parse_components(text: str) -> int | str:
     show_default=True,
     help="Refuse larger images (decompression-bomb guard); 0 removes the limit.",
 )
+@scheduler_option
 @json_option
 @quiet_option
 @click.pass_context
@@ -278,6 +282,7 @@ def segment_command(
     outdir,
     probabilities,
     max_pixels,
+    scheduler,
     as_json,
     quiet,
 ):
@@ -291,7 +296,8 @@ def segment_command(
     get label 0 and the segments 1..K.
 
     A bad image does not stop a batch: failures are listed at the end and the
-    exit code is 3 (2 when no image could be done).
+    exit code is 3 (2 when no image could be done). With --scheduler the images
+    are segmented on Dask workers, which read and write the files themselves.
     """
     from ..image.io import list_images
 
@@ -318,15 +324,13 @@ def segment_command(
 
     done: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    prefixes = _prefixes(paths)
-    with progress(list(zip(paths, prefixes)), label="segmenting", quiet=quiet) as bar:
-        for path, prefix in bar:
-            try:
-                done.append(segment_file(path, outdir, settings, prefix))
-            except GmmsegError as exc:
-                failed.append({"image": str(path), "error": " ".join(str(exc).split())})
-            except MemoryError:
-                failed.append({"image": str(path), "error": f"out of memory on {path}; try --bits 6 or a smaller -k"})
+    items = list(zip(paths, _prefixes(paths)))
+    task = functools.partial(_segment_item, outdir=outdir, settings=settings)
+    for (path, _), outcome in run_batch(task, items, scheduler=scheduler, quiet=quiet, label="segmenting"):
+        if isinstance(outcome, ItemFailed):
+            failed.append({"image": str(path), "error": str(outcome)})
+        else:
+            done.append(outcome)
 
     if as_json:
         echo_json({"images": done, "failed": failed, "settings": _settings_json(settings)})
@@ -343,6 +347,12 @@ def segment_command(
         if len(paths) > 1:
             click.echo(f"gmmseg: {len(failed)} of {len(paths)} images failed (listed above)", err=True)
         ctx.exit(EXIT_PARTIAL if done else EXIT_BAD_INPUT)
+
+
+def _segment_item(item: tuple[Path, str | None], outdir: Path, settings: SegmentSettings) -> dict[str, Any]:
+    """One ``(path, prefix)`` item of a batch (top-level, so Dask workers can run it)."""
+    path, prefix = item
+    return segment_file(path, outdir, settings, prefix)
 
 
 def _settings_json(settings: SegmentSettings) -> dict[str, Any]:

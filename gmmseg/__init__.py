@@ -36,6 +36,27 @@ _LAZY = {
 }
 
 
+def _lazy_class(module: str, name: str):
+    def factory():
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return factory
+
+
+# Model-file kinds of the applications, resolved on first load (``gmmseg.load`` works in a
+# fresh process without importing the application module first).
+_MODEL_KINDS = {
+    "DefectModel": ("gmmseg.image.defects", "DefectModel"),
+    "CustomerSegmentModel": ("gmmseg.tables.customers", "CustomerSegmentModel"),
+}
+for _kind, (_module, _name) in _MODEL_KINDS.items():
+    from .core.persist import register_kind as _register_kind
+
+    _register_kind(_kind, _lazy_class(_module, _name))
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib

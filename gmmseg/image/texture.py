@@ -1,0 +1,246 @@
+"""Per-pixel local-appearance features for defect detection.
+
+Every image is turned into a stack of ``F`` feature maps of shape ``(h, w, F)`` at a
+*working resolution* (the longest side resized to ``work_size`` pixels, so images of
+different sizes have the same texture scale). Before any feature is computed the
+image is converted to grey, and its exposure is normalised: the slowly varying
+background (a wide Gaussian blur, ``background_sigma`` pixels) is subtracted and the
+residual is divided by its robust spread (1.4826 × median absolute deviation), so
+images of different brightness and contrast give the same features.
+
+The feature families (each at every scale ``sigma`` in ``sigmas``):
+
+``"smooth"``
+    the normalised residual blurred at ``sigma`` (local mean: dark or bright spots);
+``"gradient"``
+    the gradient magnitude of the residual at ``sigma`` (edges, crack walls);
+``"log"``
+    the scale-normalised Laplacian of Gaussian, ``-sigma² ∇²G_sigma * r`` (blobs of
+    size about ``sigma``: blow holes are dark blobs, cracks dark ridges);
+``"localstd"``
+    the local standard deviation in a Gaussian window of width ``2 sigma``.
+``"hessian"``
+    the two scale-normalised eigenvalues of the Hessian (ridge / valley detector).
+``"border"``
+    (scale-free) the distance to the nearest top/bottom and left/right border, clipped
+    at ``extra["border_reach"]`` (12) working pixels: lets the mixture model edges apart.
+
+The choice of the default families and scales was made by measurement on real
+factory images (see ``docs/defects.md`` and ``scripts/eval_mtd.py``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from gmmseg.image.texture import TextureSettings, texture_features
+>>> image = np.random.default_rng(0).integers(0, 255, size=(40, 60), dtype=np.uint8)
+>>> feats = texture_features(image, TextureSettings(work_size=30, sigmas=(1.0, 2.0)))
+>>> feats.shape[:2], feats.dtype
+((20, 30), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import ImageError, ParameterError
+
+__all__ = ["TextureSettings", "to_gray", "working_image", "normalise_exposure", "texture_features", "FAMILIES"]
+
+FAMILIES = ("smooth", "gradient", "log", "localstd", "hessian", "border")
+
+
+@dataclass(frozen=True)
+class TextureSettings:
+    """Feature settings (stored in the model file).
+
+    Parameters
+    ----------
+    work_size : int
+        Longest side of the working image, in pixels (0 keeps the input's size).
+    background_sigma : float
+        Width of the Gaussian blur whose result is subtracted as background (in
+        working pixels); 0 subtracts only the median.
+    sigmas : tuple of float
+        Scales of the texture filters (working pixels).
+    contrast_sigma : float
+        If > 0, the residual is further divided by its local RMS in a Gaussian window of
+        this width (local contrast normalisation); 0 keeps the global robust spread.
+    families : tuple of str
+        Feature families, a subset of :data:`FAMILIES`.
+    """
+
+    work_size: int = 256
+    background_sigma: float = 12.0
+    sigmas: tuple[float, ...] = (1.0, 2.0, 4.0)
+    families: tuple[str, ...] = ("smooth", "gradient", "log", "localstd")
+    contrast_sigma: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
+        object.__setattr__(self, "families", tuple(self.families))
+        if int(self.work_size) < 0 or (0 < int(self.work_size) < 16):
+            raise ParameterError(f"work_size={self.work_size} is too small; use 0 (native size) or at least 16")
+        if not self.sigmas or min(self.sigmas) <= 0:
+            raise ParameterError(f"sigmas={self.sigmas} must be positive scales, e.g. (1, 2, 4)")
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown or not self.families:
+            raise ParameterError(f"unknown feature families {unknown}; choose from {', '.join(FAMILIES)}")
+        if self.background_sigma < 0:
+            raise ParameterError(f"background_sigma={self.background_sigma} must be >= 0")
+
+    @property
+    def n_features(self) -> int:
+        per = {"smooth": 1, "gradient": 1, "log": 1, "localstd": 1, "hessian": 2, "border": 0}
+        return 1 + len(self.sigmas) * sum(per[f] for f in self.families) + 2 * ("border" in self.families)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sigmas"] = list(self.sigmas)
+        d["families"] = list(self.families)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextureSettings:
+        return cls(**d)
+
+
+def to_gray(image) -> np.ndarray:
+    """Convert an image array to grey float32 in [0, 1].
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C), uint8, uint16, bool or float
+
+    Returns
+    -------
+    ndarray of shape (H, W), float32
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 3:
+        if arr.shape[2] in (2, 4):  # drop alpha
+            arr = arr[..., : arr.shape[2] - 1]
+        if arr.shape[2] == 1:
+            arr = arr[..., 0]
+        elif arr.shape[2] == 3:
+            arr = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        else:
+            raise ImageError(f"image has {arr.shape[2]} channels; pass a grey, RGB or RGBA image")
+    if arr.ndim != 2:
+        raise ImageError(f"image has shape {np.shape(image)}; pass an (H, W) or (H, W, 3) array")
+    if arr.shape[0] < 8 or arr.shape[1] < 8:
+        raise ImageError(f"image of {arr.shape[1]}x{arr.shape[0]} pixels is too small; use at least 8x8")
+    dtype = np.asarray(image).dtype
+    out = arr.astype(np.float32)
+    if dtype == np.uint8:
+        out /= 255.0
+    elif dtype == np.uint16:
+        out /= 65535.0
+    if not np.all(np.isfinite(out)):
+        raise ImageError("image contains NaN or infinite values; clean it first")
+    return out
+
+
+def working_shape(shape: tuple[int, int], work_size: int) -> tuple[int, int]:
+    """Shape ``(h, w)`` of the working image for an input of ``shape`` ``(H, W)``."""
+    h, w = int(shape[0]), int(shape[1])
+    if not work_size:
+        return h, w
+    scale = work_size / max(h, w)
+    return max(8, round(h * scale)), max(8, round(w * scale))
+
+
+def resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a 2-D float array to ``shape`` (area averaging down, bilinear up)."""
+    from PIL import Image
+
+    if tuple(array.shape[:2]) == tuple(shape):
+        return np.asarray(array, dtype=np.float32)
+    img = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32), mode="F")
+    down = shape[0] * shape[1] < array.shape[0] * array.shape[1]
+    method = Image.Resampling.BOX if down else Image.Resampling.BILINEAR
+    return np.asarray(img.resize((shape[1], shape[0]), method), dtype=np.float32)
+
+
+def working_image(image, work_size: int) -> np.ndarray:
+    """Grey float32 image resized so that its longest side is ``work_size``; shape (h, w)."""
+    gray = to_gray(image)
+    return resize(gray, working_shape(gray.shape, work_size))
+
+
+def normalise_exposure(gray: np.ndarray, background_sigma: float) -> np.ndarray:
+    """Subtract the background and divide by the robust spread of the residual.
+
+    Parameters
+    ----------
+    gray : ndarray of shape (h, w), float
+    background_sigma : float
+        Gaussian width of the background estimate; 0 subtracts the median only.
+
+    Returns
+    -------
+    ndarray of shape (h, w), float32, median about 0 and robust spread about 1.
+    """
+    g = np.asarray(gray, dtype=np.float32)
+    if background_sigma > 0:
+        residual = g - ndimage.gaussian_filter(g, background_sigma, mode="reflect")
+    else:
+        residual = g - np.median(g)
+    med = np.median(residual)
+    mad = np.median(np.abs(residual - med)) * 1.4826
+    spread = max(float(mad), float(residual.std()) * 0.1, 1e-4)
+    return ((residual - med) / spread).astype(np.float32)
+
+
+def texture_features(image, settings: TextureSettings | None = None) -> np.ndarray:
+    """Per-pixel features of an image at its working resolution.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    settings : TextureSettings, optional
+
+    Returns
+    -------
+    ndarray of shape (h, w, F), float32
+        ``(h, w)`` is :func:`working_shape` of the input; ``F = settings.n_features``.
+        Feature 0 is the normalised residual itself.
+    """
+    s = settings or TextureSettings()
+    r = normalise_exposure(working_image(image, s.work_size), s.background_sigma)
+    if s.contrast_sigma > 0:
+        local = np.sqrt(ndimage.gaussian_filter(r * r, s.contrast_sigma, mode="reflect"))
+        r = r / np.maximum(local, 0.25)
+    maps = [r]
+    for sigma in s.sigmas:
+        for fam in s.families:
+            if fam == "smooth":
+                maps.append(ndimage.gaussian_filter(r, sigma, mode="reflect"))
+            elif fam == "gradient":
+                maps.append(ndimage.gaussian_gradient_magnitude(r, sigma, mode="reflect") * sigma)
+            elif fam == "log":
+                maps.append(-ndimage.gaussian_laplace(r, sigma, mode="reflect") * sigma**2)
+            elif fam == "localstd":
+                m = ndimage.gaussian_filter(r, 2 * sigma, mode="reflect")
+                m2 = ndimage.gaussian_filter(r * r, 2 * sigma, mode="reflect")
+                maps.append(np.sqrt(np.maximum(m2 - m * m, 0.0)))
+            elif fam == "hessian":
+                hxx = ndimage.gaussian_filter(r, sigma, order=(0, 2), mode="reflect")
+                hyy = ndimage.gaussian_filter(r, sigma, order=(2, 0), mode="reflect")
+                hxy = ndimage.gaussian_filter(r, sigma, order=(1, 1), mode="reflect")
+                tr = (hxx + hyy) / 2
+                det = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy**2)
+                maps.append((tr + det) * sigma**2)
+                maps.append((tr - det) * sigma**2)
+    if "border" in s.families:
+        h, w = r.shape
+        reach = float(s.extra.get("border_reach", 12.0))
+        ys = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
+        xs = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
+        maps.append(np.broadcast_to(np.minimum(ys, reach)[:, None] / reach * 2, (h, w)))
+        maps.append(np.broadcast_to(np.minimum(xs, reach)[None, :] / reach * 2, (h, w)))
+    return np.stack(maps, axis=-1).astype(np.float32, copy=False)

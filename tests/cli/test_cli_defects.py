@@ -1,0 +1,154 @@
+"""``gmmseg defects fit`` and ``gmmseg defects scan``: exit codes, files written, error rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from scipy import ndimage
+
+import gmmseg
+from gmmseg.cli import cli
+
+
+def texture(rng, shape=(64, 64), gain=1.0, offset=0.0):
+    tex = ndimage.gaussian_filter(rng.normal(size=shape), 1.2)
+    return np.clip(120 + 25 * tex / tex.std() * gain + offset, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Good images, a defective one with its mask, a good test image, a corrupt file and a fitted model."""
+    root = tmp_path_factory.mktemp("defects")
+    rng = np.random.default_rng(0)
+    good = root / "good"
+    good.mkdir()
+    for i in range(20):
+        Image.fromarray(texture(rng, gain=rng.uniform(0.8, 1.2), offset=rng.uniform(-15, 15))).save(
+            good / f"g{i:02d}.png"
+        )
+    scan = root / "scan"
+    masks = root / "masks"
+    scan.mkdir()
+    masks.mkdir()
+    bad = texture(rng)
+    yy, xx = np.mgrid[:64, :64]
+    spot = (yy - 30) ** 2 + (xx - 22) ** 2 <= 16
+    bad[spot] = 0
+    Image.fromarray(bad).save(scan / "bad.png")
+    Image.fromarray(spot.astype(np.uint8) * 255).save(masks / "bad.png")
+    Image.fromarray(texture(rng)).save(scan / "ok.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(masks / "ok.png")
+    (scan / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    model = root / "model.gmmseg"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["defects", "fit", str(good), "-o", str(model), "--holdout", "0.5", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    return root, model
+
+
+def test_fit_writes_a_loadable_model(workspace):
+    root, model = workspace
+    loaded = gmmseg.load(model)
+    assert isinstance(loaded, gmmseg.DefectModel)
+    assert loaded.n_holdout_images_ == 10 and loaded.n_train_images_ == 10
+    assert np.isfinite(loaded.threshold_)
+
+
+def test_fit_json_and_bad_options(workspace, tmp_path):
+    root, _ = workspace
+    runner = CliRunner()
+    out = tmp_path / "m.gmmseg"
+    result = runner.invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), "--json", "--fpr", "0.05"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["params"]["target_fpr"] == 0.05 and out.exists()
+    result = runner.invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), "--fpr", "1.5"])
+    assert result.exit_code == 2 and "--fpr" in result.output
+    result = runner.invoke(cli, ["defects", "fit", str(tmp_path / "nothing*.png"), "-o", str(out)])
+    assert result.exit_code == 2
+
+
+def test_scan_writes_reports_and_finds_the_spot(workspace, tmp_path):
+    root, model = workspace
+    outdir = tmp_path / "report"
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["defects", "scan", str(model), str(root / "scan"), "-o", str(outdir), "--masks", str(root / "masks")]
+    )
+    # The corrupt file becomes a row with its error; the run goes on and exits 3.
+    assert result.exit_code == 3, result.output
+    for name in ("report.csv", "report.json", "report.html", "heatmaps/bad.png", "masks/bad.png", "masks/ok.png"):
+        assert (outdir / name).is_file(), name
+    assert not (outdir / "heatmaps" / "corrupt.png").exists()
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader((outdir / "report.csv").open())}
+    assert set(rows) == {"bad.png", "ok.png", "corrupt.png"}
+    assert rows["corrupt.png"]["error"] and rows["corrupt.png"]["score"] == ""
+    assert rows["bad.png"]["flagged"] == "true" and int(rows["bad.png"]["n_regions"]) >= 1
+    assert rows["ok.png"]["flagged"] == "false" and not rows["ok.png"]["error"]
+    report = json.loads((outdir / "report.json").read_text())
+    bad = next(r for r in report["images"] if r["path"].endswith("bad.png"))
+    r0, c0, r1, c1 = bad["regions"][0]["bbox"]
+    assert r0 <= 30 < r1 and c0 <= 22 < c1
+    predicted = np.asarray(Image.open(outdir / "masks" / "bad.png")) > 0
+    assert predicted[30, 22] and not predicted[5, 60]
+    assert not np.asarray(Image.open(outdir / "masks" / "ok.png")).any()
+    heat = np.asarray(Image.open(outdir / "heatmaps" / "bad.png"))
+    assert heat.shape == (64, 64, 3)
+    metrics = report["metrics"]
+    assert metrics["image_auroc"] == 1.0 and metrics["pixel_auroc"] > 0.9 and 0 < metrics["aupro"] <= 1
+    assert "pixel_auroc" in result.output
+    html = (outdir / "report.html").read_text()
+    assert "data:image/png;base64" in html and "http://" not in html and "AUPRO" in html
+
+
+def test_fail_on_defect_exit_code_and_json(workspace, tmp_path):
+    root, model = workspace
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "defects",
+            "scan",
+            str(model),
+            str(root / "scan" / "bad.png"),
+            "-o",
+            str(tmp_path / "a"),
+            "--fail-on-defect",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["summary"]["flagged"] == 1
+    result = runner.invoke(
+        cli,
+        ["defects", "scan", str(model), str(root / "scan" / "ok.png"), "-o", str(tmp_path / "b"), "--fail-on-defect"],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_workers_give_the_same_scores(workspace, tmp_path):
+    root, model = workspace
+    runner = CliRunner()
+    images = [str(root / "scan" / "bad.png"), str(root / "scan" / "ok.png")]
+    one = runner.invoke(cli, ["defects", "scan", str(model), *images, "-o", str(tmp_path / "one"), "-q"])
+    two = runner.invoke(
+        cli, ["defects", "scan", str(model), *images, "-o", str(tmp_path / "two"), "--workers", "2", "-q"]
+    )
+    assert one.exit_code == two.exit_code == 0, one.output + two.output
+    a = (tmp_path / "one" / "report.csv").read_text()
+    b = (tmp_path / "two" / "report.csv").read_text()
+    assert a == b
+
+
+def test_bad_model_file_exits_2(workspace, tmp_path):
+    root, _ = workspace
+    broken = tmp_path / "broken.gmmseg"
+    broken.write_bytes(b"nope")
+    result = CliRunner().invoke(cli, ["defects", "scan", str(broken), str(root / "scan"), "-o", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "model file" in result.output
+    assert not (tmp_path / "r" / "report.csv").exists()

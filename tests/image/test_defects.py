@@ -1,0 +1,205 @@
+"""DefectModel: finds drawn defects where they are, leaves good images alone, saves without pickle."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage.measure import label, regionprops
+
+import gmmseg
+from gmmseg.errors import ImageError, InputError, ModelFileError, NotFittedError, ParameterError
+from gmmseg.image.defects import DefectModel, regions_from_map
+from gmmseg.image.texture import TextureSettings, normalise_exposure, texture_features
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def good_image(rng, shape=(64, 64), gain=1.0, offset=0.0):
+    """A fine random texture (blurred noise) with a given exposure, uint8."""
+    tex = ndimage.gaussian_filter(rng.normal(size=shape), 1.2)
+    tex = 120 + 25 * tex / tex.std()
+    return np.clip(tex * gain + offset, 0, 255).astype(np.uint8)
+
+
+def with_spot(img, center=(40, 20), radius=4):
+    out = img.copy()
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    spot = (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius**2
+    out[spot] = 5
+    return out, spot
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    good = [good_image(rng, gain=rng.uniform(0.7, 1.3), offset=rng.uniform(-20, 20)) for _ in range(24)]
+    model = DefectModel(n_components=3, work_size=64, pixels_per_image=800, holdout=0.5, random_state=0).fit(good)
+    return model, rng
+
+
+def test_spot_is_found_where_it_is_and_good_image_is_not_flagged(fitted):
+    model, _ = fitted
+    rng = np.random.default_rng(11)
+    # The threshold is the max of 12 held-out scores: a new good image exceeds it with
+    # probability ~1/13, so check a batch, not one image.
+    flagged_good = [model.score(good_image(rng)) > model.threshold_ for _ in range(12)]
+    assert sum(flagged_good) <= 2
+    for center in [(20, 44), (32, 32), (44, 24)]:
+        assert model.score(with_spot(good_image(rng), center=center)[0]) > model.threshold_
+    bad, spot = with_spot(good_image(rng), center=(40, 20))
+    assert model.score(bad) > model.threshold_
+    smap = model.score_map(bad)
+    assert smap.shape == bad.shape and smap.dtype == np.float32
+    peak = np.unravel_index(np.argmax(smap), smap.shape)
+    assert np.hypot(peak[0] - 40, peak[1] - 20) <= 5
+    regions = model.regions(bad)
+    assert regions, "the spot gives a region"
+    r0, c0, r1, c1 = regions[0].bbox
+    assert r0 <= 40 < r1 and c0 <= 20 < c1
+    assert regions[0].peak_score == pytest.approx(float(smap[r0:r1, c0:c1].max()), rel=1e-5)
+
+
+def test_sizes_and_exposures_can_be_mixed():
+    rng = np.random.default_rng(1)
+    shapes = [(64, 64), (48, 80), (96, 72)]
+    good = [good_image(rng, shapes[i % 3], gain=0.6 + 0.1 * (i % 7), offset=-10 + 3 * i) for i in range(15)]
+    model = DefectModel(n_components=3, work_size=64, pixels_per_image=500, random_state=0).fit(good)
+    for shape in shapes:
+        img = good_image(rng, shape)
+        assert model.score_map(img).shape == shape
+    # Exposure normalisation: a brighter, more contrasted copy has nearly the same score.
+    img = good_image(rng, (64, 64))
+    brighter = np.clip(img.astype(float) * 1.4 - 30, 0, 255).astype(np.uint8)
+    assert abs(model.score(img) - model.score(brighter)) < 0.25 * abs(model.threshold_) + 1.0
+
+
+def test_threshold_is_calibrated_on_the_holdout(fitted):
+    model, _ = fitted
+    scores = model.calibration_scores_
+    assert model.n_holdout_images_ == len(scores) == 12
+    assert model.n_train_images_ == 12
+    # The threshold is an order statistic of the held-out scores: at most fpr share above it.
+    assert model.threshold_ in scores
+    assert np.mean(scores > model.threshold_) <= model.target_fpr
+
+
+def test_rgb_and_grey_inputs_agree(fitted):
+    model, _ = fitted
+    img = good_image(np.random.default_rng(5))
+    rgb = np.repeat(img[..., None], 3, axis=2)
+    np.testing.assert_allclose(model.score_map(rgb), model.score_map(img), atol=1e-3)
+
+
+def test_input_is_not_modified(fitted):
+    model, _ = fitted
+    img = good_image(np.random.default_rng(6))
+    before = img.copy()
+    model.detect(img)
+    np.testing.assert_array_equal(img, before)
+
+
+def test_save_load_round_trip_without_pickle(fitted, tmp_path):
+    model, _ = fitted
+    bad, _ = with_spot(good_image(np.random.default_rng(7)))
+    path = model.save(tmp_path / "model.gmmseg")
+    with np.load(path, allow_pickle=False) as archive:  # readable with pickle disabled
+        assert "mixture_means" in archive.files and "pca_components" in archive.files
+    with zipfile.ZipFile(path) as zf:
+        assert all(name.endswith(".npy") for name in zf.namelist())
+    loaded = gmmseg.load(path)
+    assert isinstance(loaded, DefectModel)
+    assert loaded.threshold_ == model.threshold_
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_allclose(loaded.score_map(bad), model.score_map(bad), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ModelFileError, match="GaussianMixture"):
+        gmmseg.load(path, kind="GaussianMixture")
+
+
+def test_regions_match_skimage_regionprops():
+    rng = np.random.default_rng(8)
+    smap = ndimage.gaussian_filter(rng.normal(size=(50, 60)), 2) * 10
+    regions = regions_from_map(smap, 1.0, min_area=3)
+    ref = [p for p in regionprops(label(smap > 1.0, connectivity=2), intensity_image=smap) if p.area >= 3]
+    assert len(regions) == len(ref) > 1
+    got = sorted((r.bbox, r.area, r.centroid, r.peak_score) for r in regions)
+    want = sorted((tuple(p.bbox), int(p.area), tuple(p.centroid), float(p.intensity_max)) for p in ref)
+    for (b, a, c, pk), (rb, ra, rc, rpk) in zip(got, want):
+        assert b == rb and a == ra
+        assert c == pytest.approx(rc) and pk == pytest.approx(rpk)
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(NotFittedError, match="fit"):
+        DefectModel().score(np.zeros((20, 20), np.uint8))
+    with pytest.raises(InputError, match="at least 2"):
+        DefectModel().fit([np.zeros((20, 20), np.uint8)])
+    with pytest.raises(InputError, match="too few"):
+        DefectModel().fit([np.zeros((20, 20), np.uint8)] * 3)
+    with pytest.raises(ParameterError, match="target_fpr"):
+        DefectModel(target_fpr=2).fit([np.zeros((20, 20), np.uint8)] * 6)
+    with pytest.raises(ImageError, match="too small"):
+        texture_features(np.zeros((4, 4)))
+    with pytest.raises(ParameterError, match="families"):
+        TextureSettings(families=("nope",))
+
+
+def test_normalise_exposure_is_invariant_to_gain_and_offset():
+    rng = np.random.default_rng(9)
+    img = rng.normal(size=(40, 50)).astype(np.float32)
+    a = normalise_exposure(img, 5.0)
+    b = normalise_exposure(img * 3.0 + 7.0, 5.0)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    assert abs(np.median(a)) < 1e-5
+    assert np.median(np.abs(a)) * 1.4826 == pytest.approx(1.0, rel=1e-3)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mtd").is_dir(), reason=f"real MTD data not found at {SHARED_DATA}/mtd")
+def test_real_magnetic_tiles_small():
+    """Fit on 30 real good tiles; 8 blow holes must score above 8 unseen good tiles on average."""
+    from gmmseg.image.io import read_image
+    from gmmseg.image.metrics import auroc
+
+    free = sorted((SHARED_DATA / "mtd" / "MT_Free" / "Imgs").glob("*.jpg"))
+    holes = sorted((SHARED_DATA / "mtd" / "MT_Blowhole" / "Imgs").glob("*.jpg"))[:8]
+    fit = [read_image(p, mode="gray").pixels for p in free[:30]]
+    model = DefectModel(pixels_per_image=1000, random_state=0).fit(fit)
+    good = [read_image(p, mode="gray").pixels for p in free[30:38]]
+    bad = [read_image(p, mode="gray").pixels for p in holes]
+    pixel_y, pixel_s, scores = [], [], []
+    for img, p in zip(bad, holes):
+        mask = read_image(p.with_suffix(".png"), mode="gray").pixels > 127
+        smap = model.score_map(img)
+        pixel_y.append(mask.ravel()[::4])
+        pixel_s.append(smap.ravel()[::4])
+    scores = [model.score(i) for i in good + bad]
+    assert auroc(np.concatenate(pixel_y), np.concatenate(pixel_s)) > 0.8
+    assert auroc([0] * len(good) + [1] * len(bad), scores) > 0.6
+
+
+def test_hessian_features_match_eigvalsh():
+    """The two 'hessian' features are sigma² times the Hessian eigenvalues of the normalised image."""
+    rng = np.random.default_rng(10)
+    img = (ndimage.gaussian_filter(rng.normal(size=(40, 48)), 2) * 40 + 128).clip(0, 255).astype(np.uint8)
+    s = TextureSettings(work_size=0, background_sigma=6.0, sigmas=(2.0,), families=("hessian",))
+    feats = texture_features(img, s)
+    assert feats.shape == (40, 48, 3)
+    r = feats[..., 0]
+    d = {
+        o: ndimage.gaussian_filter(r.astype(np.float64), 2.0, order=o, mode="reflect") for o in [(2, 0), (0, 2), (1, 1)]
+    }
+    for y, x in [(10, 10), (20, 30), (33, 7)]:
+        hess = np.array([[d[(2, 0)][y, x], d[(1, 1)][y, x]], [d[(1, 1)][y, x], d[(0, 2)][y, x]]])
+        low, high = np.linalg.eigvalsh(hess) * 4.0
+        assert feats[y, x, 1] == pytest.approx(high, abs=1e-3)
+        assert feats[y, x, 2] == pytest.approx(low, abs=1e-3)
+
+
+def test_uint16_and_uint8_give_the_same_features():
+    rng = np.random.default_rng(12)
+    img8 = good_image(rng, (48, 48))
+    img16 = img8.astype(np.uint16) * 257
+    np.testing.assert_allclose(texture_features(img16), texture_features(img8), atol=1e-4)

@@ -121,19 +121,26 @@ def main():
     import sklearn
 
     print(f"gmmseg {gmmseg.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}")
-    print(f"{'case':<28} {'dtype':<8} {'sklearn s/it':>12} {'gmmseg s/it':>12} {'speedup':>8} "
-          f"{'sk peak MB':>10} {'gm peak MB':>10} {'data MB':>8} {'Δ loglik':>10}")
+    print(
+        f"{'case':<28} {'dtype':<8} {'sklearn s/it':>12} {'gmmseg s/it':>12} {'speedup':>8} "
+        f"{'sk peak MB':>10} {'gm peak MB':>10} {'data MB':>8} {'Δ loglik':>10}"
+    )
     cases = CASES[:2] if args.quick else CASES
     for case in cases:
         for dtype in ("float64",) if args.quick else ("float64", "float32"):
             r = run_case(*case, dtype, args.iterations, args.repeats)
-            print(f"{r['case']:<28} {r['dtype']:<8} {r['sklearn_s_per_iter']:>12.3f} {r['gmmseg_s_per_iter']:>12.4f} "
-                  f"{r['speedup']:>7.1f}x {r['sklearn_peak_MB']:>10.1f} {r['gmmseg_peak_MB']:>10.1f} "
-                  f"{r['data_MB']:>8.1f} {r['loglik_diff']:>10.1e}", flush=True)
+            print(
+                f"{r['case']:<28} {r['dtype']:<8} {r['sklearn_s_per_iter']:>12.3f} {r['gmmseg_s_per_iter']:>12.4f} "
+                f"{r['speedup']:>7.1f}x {r['sklearn_peak_MB']:>10.1f} {r['gmmseg_peak_MB']:>10.1f} "
+                f"{r['data_MB']:>8.1f} {r['loglik_diff']:>10.1e}",
+                flush=True,
+            )
     single, sweep, best_k, sk_single = bic_sweep(1 if args.quick else 2)
-    print(f"\nBIC sweep K=1..10 on N=1,000,000 D=3 full (true K=6): {sweep:.2f} s, chose K={best_k}; "
-          f"one K=4 fit {single:.2f} s -> sweep = {sweep / single:.1f} single fits (target <= 15); "
-          f"scikit-learn's one K=4 fit: {sk_single:.2f} s")
+    print(
+        f"\nBIC sweep K=1..10 on N=1,000,000 D=3 full (true K=6): {sweep:.2f} s, chose K={best_k}; "
+        f"one K=4 fit {single:.2f} s -> sweep = {sweep / single:.1f} single fits (target <= 15); "
+        f"scikit-learn's one K=4 fit: {sk_single:.2f} s"
+    )
 
 
 if __name__ == "__main__":

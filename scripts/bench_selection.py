@@ -51,10 +51,15 @@ def main():
         result = select_components(X, range(1, 11), random_state=seed)
         ok = result.best_n_components == k
         hits += ok
-        print(f"{seed:>4} {k:>6} {d:>3} {elongation:>5.1f} {result.best_n_components:>4} {result.best_covariance_type:<9} "
-              f"{'yes' if ok else 'NO'}", flush=True)
-    print(f"\nBIC chose the true K in {hits}/{args.cases} cases ({100 * hits / args.cases:.0f}%; target >= 90%), "
-          f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"{seed:>4} {k:>6} {d:>3} {elongation:>5.1f} {result.best_n_components:>4} {result.best_covariance_type:<9} "
+            f"{'yes' if ok else 'NO'}",
+            flush=True,
+        )
+    print(
+        f"\nBIC chose the true K in {hits}/{args.cases} cases ({100 * hits / args.cases:.0f}%; target >= 90%), "
+        f"{time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

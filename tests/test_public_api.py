@@ -22,6 +22,8 @@ def test_every_model_kind_resolves_to_a_loadable_class():
 
 
 def test_import_gmmseg_does_not_import_the_applications():
-    code = "import sys, gmmseg; print(any(m.startswith(('gmmseg.image', 'gmmseg.tables', 'dask')) for m in sys.modules))"
+    code = (
+        "import sys, gmmseg; print(any(m.startswith(('gmmseg.image', 'gmmseg.tables', 'dask')) for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

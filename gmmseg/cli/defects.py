@@ -9,6 +9,7 @@ some images could not be read (each is a row with its error); 4 internal error.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -23,12 +24,15 @@ from ._common import (
     EXIT_FOUND,
     EXIT_OK,
     EXIT_PARTIAL,
+    ItemFailed,
     echo_json,
     ensure_outdir,
     is_quiet,
     json_option,
     progress,
     quiet_option,
+    run_batch,
+    scheduler_option,
     write_json,
 )
 from ._group import cli
@@ -147,6 +151,28 @@ def scan_file(path, model_path_or_model, settings: dict[str, Any]) -> dict[str, 
     return row
 
 
+def _scan_job(job: tuple[Path, dict[str, Any]], model_path: str) -> dict[str, Any]:
+    """One ``(path, settings)`` job of a batch (top-level, so Dask workers can run it)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return scan_file(job[0], model_path, job[1])
+
+
+def _failed_row(path, error: str) -> dict[str, Any]:
+    """The report row of an image whose scan could not run at all."""
+    return {
+        "path": str(path),
+        "score": None,
+        "threshold": None,
+        "flagged": False,
+        "n_regions": 0,
+        "largest_region_area": 0,
+        "error": error,
+        "seconds": 0.0,
+    }
+
+
 def _init_worker() -> None:
     """Process-pool initialiser: one BLAS thread per worker process (the workers are the parallelism)."""
     from threadpoolctl import threadpool_limits
@@ -181,8 +207,15 @@ def scan_images(
     masks: Path | None = None,
     workers: int = 1,
     quiet: bool = True,
+    scheduler: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Scan ``paths`` (in parallel with ``workers`` processes); return ``(rows, metrics or {})``."""
+    """Scan ``paths`` (in parallel with ``workers`` processes, or on a Dask ``scheduler``).
+
+    Returns ``(rows, metrics or {})``. On Dask, the workers load the model file and
+    read and write the images themselves (the paths must be reachable there); an
+    image whose task failed after Dask's retries (e.g. its worker died) becomes a
+    row with the error.
+    """
     from ..image.metrics import detection_metrics
 
     stems = _unique_stems(paths)
@@ -200,7 +233,11 @@ def scan_images(
             settings["pixel_stride"] = 2
         jobs.append((p, settings))
     rows: list[dict[str, Any]] = [None] * len(jobs)  # type: ignore[list-item]
-    if workers <= 1:
+    if scheduler is not None:
+        task = functools.partial(_scan_job, model_path=str(Path(model_path).resolve()))
+        for i, (job, outcome) in enumerate(run_batch(task, jobs, scheduler=scheduler, quiet=quiet, label="scanning")):
+            rows[i] = _failed_row(job[0], str(outcome)) if isinstance(outcome, ItemFailed) else outcome
+    elif workers <= 1:
         from threadpoolctl import threadpool_limits
 
         model = _get_model(model_path)
@@ -327,10 +364,11 @@ def fit_command(ctx, good, output, fpr, holdout, seed, as_json, quiet):
 )
 @click.option("--workers", type=int, default=1, show_default=True, help="Local processes.")
 @click.option("--fail-on-defect", is_flag=True, help="Exit with code 1 if any image is flagged.")
+@scheduler_option
 @json_option
 @quiet_option
 @click.pass_context
-def scan_command(ctx, model, images, outdir, masks, workers, fail_on_defect, as_json, quiet):
+def scan_command(ctx, model, images, outdir, masks, workers, fail_on_defect, scheduler, as_json, quiet):
     """Scan IMAGES (files, folders or globs) with MODEL; write report.csv/json/html, heat maps and masks.
 
     Exit codes: 0 done; 1 defects found (only with --fail-on-defect, even if some
@@ -351,7 +389,7 @@ def scan_command(ctx, model, images, outdir, masks, workers, fail_on_defect, as_
     start = time.perf_counter()
     _MODEL_CACHE.clear()
     _MODEL_CACHE[str(Path(model).resolve())] = fitted
-    rows, metrics = scan_images(model, paths, outdir, masks=masks, workers=workers, quiet=quiet)
+    rows, metrics = scan_images(model, paths, outdir, masks=masks, workers=workers, quiet=quiet, scheduler=scheduler)
     seconds = time.perf_counter() - start
     n_failed = sum(bool(r["error"]) for r in rows)
     n_flagged = sum(bool(r["flagged"]) for r in rows)
@@ -372,6 +410,7 @@ def scan_command(ctx, model, images, outdir, masks, workers, fail_on_defect, as_
             "model": str(model),
             "masks": str(masks) if masks else None,
             "workers": workers,
+            "scheduler": scheduler,
             "fail_on_defect": fail_on_defect,
         },
         "model": fitted.info(),

@@ -49,3 +49,32 @@ def test_bad_scheduler_is_a_usage_error(tmp_path):
     (a, _), _ = _images(tmp_path)
     result = CliRunner().invoke(cli, ["segment", str(a), "-o", str(tmp_path), "--scheduler", "local:zero"])
     assert result.exit_code == 2 and "local:N" in result.output
+
+
+def test_defect_scan_on_a_local_cluster_matches_in_process(tmp_path):
+    from tests.cli.test_cli_defects import texture
+
+    rng = np.random.default_rng(0)
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in range(12):
+        Image.fromarray(texture(rng, gain=rng.uniform(0.8, 1.2))).save(good / f"g{i:02d}.png")
+    model = tmp_path / "model.gmmseg"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["defects", "fit", str(good), "-o", str(model), "--seed", "1", "-q"]).exit_code == 0
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    for i in range(2):
+        Image.fromarray(texture(rng)).save(scan / f"s{i}.png")
+    (scan / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    here = runner.invoke(cli, ["defects", "scan", str(model), str(scan), "-o", str(tmp_path / "here"), "-q"])
+    there = runner.invoke(
+        cli, ["defects", "scan", str(model), str(scan), "-o", str(tmp_path / "there"), "-q", "--scheduler", "local:1"]
+    )
+    assert here.exit_code == there.exit_code == 3, here.output + there.output
+    assert (tmp_path / "here" / "report.csv").read_text() == (tmp_path / "there" / "report.csv").read_text()
+    assert "corrupt.png" in (tmp_path / "there" / "report.csv").read_text()
+    for stem in ("s0", "s1"):
+        assert (tmp_path / "there" / "heatmaps" / f"{stem}.png").read_bytes() == (
+            tmp_path / "here" / "heatmaps" / f"{stem}.png"
+        ).read_bytes()

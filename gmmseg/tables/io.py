@@ -1,66 +1,286 @@
-"""Reading tables safely: every failure is a one-line :class:`~gmmseg.errors.TableError`."""
+"""Reading tables safely: every failure is a one-line :class:`~gmmseg.errors.TableError`.
+
+Supported inputs
+----------------
+- delimited text (``.csv``, ``.tsv``, ``.txt``, ...): the delimiter (``,`` ``;`` tab ``|``
+  or runs of whitespace) and the encoding (UTF-8, UTF-8 with a byte-order mark, Latin-1)
+  are sniffed; a first line made only of numbers is taken as data, not as a header;
+- Parquet (``.parquet``, ``.pq``) through pyarrow;
+- NumPy ``.npy`` (2-D numeric, columns named ``x0``, ``x1``, ...).
+
+Errors name the fix: a missing file, an empty file, a header without rows, a named
+column that does not exist (the columns there are are listed), duplicate column names,
+a column that is entirely missing, no usable column.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import TableError
 
-__all__ = ["read_numeric_matrix"]
+__all__ = ["read_table", "read_numeric_matrix", "select_columns", "sniff_text"]
+
+_PARQUET = (".parquet", ".pq")
+_DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 256 * 1024
 
 
-def read_numeric_matrix(path) -> tuple[np.ndarray, list[str]]:
-    """Read a numeric table (CSV/TSV/whitespace text with or without a header, or ``.npy``).
-
-    Returns the float64 matrix ``(n_rows, n_columns)`` of its numeric columns and their names.
-    Non-numeric columns are left out; no numeric column at all is an error.
-    """
-    path = Path(path)
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise TableError(f"file not found: {path}; check the path")
     if path.is_dir():
-        raise TableError(f"{path} is a folder; pass a CSV or .npy file")
+        raise TableError(f"{path} is a folder; pass a table file (CSV, text, Parquet or .npy)")
     if path.stat().st_size == 0:
-        raise TableError(f"{path} is empty; pass a file with rows of numbers")
-    if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise TableError(f"{path} is not a readable .npy array ({exc}); re-save it with numpy.save") from None
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-            raise TableError(f"{path} holds a {arr.ndim}-D {arr.dtype} array; pass a 2-D numeric array")
-        return np.asarray(arr, dtype=np.float64), [f"x{i}" for i in range(arr.shape[1])]
-    import pandas as pd
+        raise TableError(f"{path} is empty; pass a file with a header and data rows")
 
+
+def sniff_text(path) -> tuple[str, str]:
+    """Sniff the encoding and the delimiter of a text table.
+
+    Returns
+    -------
+    encoding : str
+        ``"utf-8-sig"`` (byte-order mark), ``"utf-8"`` or ``"latin-1"``.
+    delimiter : str
+        One of ``, ; \\t |`` or ``"whitespace"`` (runs of spaces/tabs).
+    """
+    raw = Path(path).read_bytes()[:_SNIFF_BYTES]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    else:
+        try:
+            raw.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut by the sample's end is still UTF-8
+            encoding = "utf-8" if exc.start >= len(raw) - 3 else "latin-1"
+    text = raw.decode(encoding, errors="ignore")
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if len(lines) > 1 and len(raw) == _SNIFF_BYTES:
+        lines = lines[:-1]  # possibly cut
+    if not lines:
+        return encoding, ","
+    best, best_count = None, 0
+    for delim in _DELIMITERS:
+        counts = [_split_count(line, delim) for line in lines]
+        if counts[0] > 1 and all(c == counts[0] for c in counts) and counts[0] > best_count:
+            best, best_count = delim, counts[0]
+    if best is None:
+        try:
+            best = csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS).delimiter
+        except csv.Error:
+            best = None
+    if best is None or best_count <= 1:
+        ws = [len(line.split()) for line in lines]
+        if ws[0] > 1 and all(c == ws[0] for c in ws) and (best is None or best_count <= 1):
+            return encoding, "whitespace"
+    return encoding, best or ","
+
+
+def _split_count(line: str, delim: str) -> int:
     try:
-        frame = pd.read_csv(path, sep=None, engine="python", encoding_errors="replace")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise TableError(f"{path} could not be parsed as a table ({' '.join(str(exc).split())})") from None
-    # a header made of numbers means there was no header
-    if all(_is_number(c) for c in frame.columns):
-        frame = pd.read_csv(path, sep=None, engine="python", header=None)
-        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
-    if frame.shape[0] == 0:
-        raise TableError(f"{path} has a header but no rows; pass a file with data rows")
-    numeric = frame.select_dtypes(include=[np.number, "bool"])
-    if numeric.shape[1] == 0:
-        raise TableError(f"{path} has no numeric columns (columns: {', '.join(map(str, frame.columns))})")
-    if numeric.isna().all().any():
-        empty = [str(c) for c in numeric.columns[numeric.isna().all()]]
-        raise TableError(f"column(s) {', '.join(empty)} in {path} are entirely missing; drop them")
-    if numeric.isna().any().any():
-        n_bad = int(numeric.isna().any(axis=1).sum())
-        raise TableError(f"{path} has {n_bad} row(s) with missing numbers; impute or drop them first")
-    return numeric.to_numpy(dtype=np.float64), [str(c) for c in numeric.columns]
+        return len(next(csv.reader([line], delimiter=delim)))
+    except (csv.Error, StopIteration):
+        return 0
 
 
 def _is_number(text) -> bool:
     try:
-        float(text)
+        float(str(text).strip())
     except (TypeError, ValueError):
         return False
     return True
+
+
+def read_table(
+    path,
+    *,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    header: bool | None = None,
+    names: Sequence[str] | None = None,
+    keep: Sequence[str] = (),
+):
+    """Read a table file into a pandas DataFrame.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV/TSV/whitespace text, Parquet or ``.npy``.
+    columns : sequence of str, optional
+        Keep only these columns (plus ``keep``); each must exist.
+    exclude : sequence of str, optional
+        Drop these columns; each must exist.
+    header : bool or None, default=None
+        Whether the first line of a text file is a header. ``None`` sniffs it: a first
+        line made only of numbers is data.
+    names : sequence of str, optional
+        Column names for a file without a header (implies ``header=False`` unless given).
+    keep : sequence of str, default=()
+        Columns always kept when ``columns`` is given (e.g. the identifier).
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_rows, n_columns)
+        The input file is never modified.
+
+    Raises
+    ------
+    TableError
+        Missing or empty file, header only, unknown or duplicate column names, a column
+        that is entirely missing.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> p = os.path.join(folder, "t.csv")
+    >>> _ = open(p, "w").write("a;b\\n1;x\\n2;y\\n")
+    >>> read_table(p).shape
+    (2, 2)
+    """
+    import pandas as pd
+
+    path = Path(path)
+    _check_path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        X, npy_names = _read_npy(path)
+        frame = pd.DataFrame(X, columns=list(names) if names is not None else npy_names)
+    elif suffix in _PARQUET:
+        frame = _read_parquet(path)
+    else:
+        frame = _read_text(path, header=header, names=names)
+    if frame.shape[0] == 0:
+        raise TableError(f"{path} has a header but no rows; pass a file with data rows")
+    frame = select_columns(frame, columns=columns, exclude=exclude, keep=keep, source=path)
+    empty = [str(c) for c in frame.columns if frame[c].isna().all()]
+    if empty:
+        raise TableError(f"column(s) {', '.join(empty)} in {path.name} are entirely missing; drop them with --exclude")
+    return frame
+
+
+def select_columns(frame, *, columns=None, exclude=None, keep: Sequence[str] = (), source=None):
+    """Keep ``columns`` (+ ``keep``) and drop ``exclude``; unknown names raise a :class:`TableError`
+    that lists the columns there are."""
+    where = f" in {Path(source).name}" if source is not None else ""
+    have = [str(c) for c in frame.columns]
+    for group in (columns, exclude, keep):
+        missing = [str(c) for c in (group or ()) if str(c) not in have]
+        if missing:
+            raise TableError(f"column(s) {', '.join(missing)} not found{where}; the columns are: {', '.join(have)}")
+    if columns:
+        wanted = [c for c in keep if c not in columns] + list(columns)
+        frame = frame[[c for c in frame.columns if str(c) in set(map(str, wanted))]]
+    if exclude:
+        frame = frame.drop(columns=[c for c in frame.columns if str(c) in set(map(str, exclude))])
+    if frame.shape[1] == 0:
+        raise TableError(f"no columns left{where} after --columns/--exclude; keep at least one")
+    return frame
+
+
+def _read_npy(path: Path) -> tuple[np.ndarray, list[str]]:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise TableError(f"{path} is not a readable .npy array ({exc}); re-save it with numpy.save") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TableError(f"{path} holds a {arr.ndim}-D {arr.dtype} array; pass a 2-D numeric array")
+    if arr.shape[0] == 0:
+        raise TableError(f"{path} has no rows; pass an array with at least one row")
+    return np.asarray(arr, dtype=np.float64), [f"x{i}" for i in range(arr.shape[1])]
+
+
+def _read_parquet(path: Path):
+    import pandas as pd
+
+    try:
+        import pyarrow.parquet as pq
+
+        schema_names = [str(n) for n in pq.read_schema(path).names]
+        frame = pd.read_parquet(path)
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        raise TableError("reading Parquet needs pyarrow; pip install pyarrow") from None
+    except Exception as exc:  # pyarrow raises many types for a bad file
+        raise TableError(f"{path} is not a readable Parquet file ({type(exc).__name__}); re-export it") from None
+    _check_duplicates(schema_names, path)
+    return frame
+
+
+def _check_duplicates(names: Sequence[str], path: Path) -> None:
+    seen, dups = set(), []
+    for name in names:
+        key = str(name).strip()
+        if key in seen and key not in dups:
+            dups.append(key)
+        seen.add(key)
+    if dups:
+        raise TableError(f"{path.name} has duplicate column name(s) {', '.join(dups)}; rename them so each is unique")
+
+
+def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
+    import pandas as pd
+
+    encoding, delim = sniff_text(path)
+    text = path.read_bytes().decode(encoding, errors="replace")
+    if not text.strip():
+        raise TableError(f"{path} is empty (only blank lines); pass a file with a header and data rows")
+    first = next(line for line in text.splitlines() if line.strip())
+    fields = first.split() if delim == "whitespace" else next(csv.reader([first], delimiter=delim))
+    fields = [f.strip() for f in fields]
+    if names is not None and header is None:
+        header = False
+    if header is None:
+        header = not all(_is_number(f) for f in fields)
+    if header:
+        _check_duplicates(fields, path)
+    if names is not None:
+        names = [str(n) for n in names]
+        _check_duplicates(names, path)
+    kwargs = {"sep": r"\s+" if delim == "whitespace" else delim, "header": 0 if header else None}
+    if delim != "whitespace":
+        kwargs["skipinitialspace"] = True
+    try:
+        frame = pd.read_csv(io.StringIO(text), **kwargs)
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path} is empty; pass a file with a header and data rows") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise TableError(f"{path} could not be parsed as a table ({' '.join(str(exc).split())})") from None
+    if header:
+        frame.columns = [str(c).strip() for c in frame.columns]
+    if names is not None:
+        if len(names) != frame.shape[1]:
+            raise TableError(f"--names gives {len(names)} name(s) but {path.name} has {frame.shape[1]} column(s)")
+        frame.columns = names
+    elif not header:
+        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+    return frame
+
+
+def read_numeric_matrix(path) -> tuple[np.ndarray, list[str]]:
+    """Read a numeric table (CSV/TSV/whitespace text with or without a header, Parquet or ``.npy``).
+
+    Returns the float64 matrix ``(n_rows, n_columns)`` of its numeric columns and their names.
+    Non-numeric columns are left out; no numeric column at all is an error, and so is any
+    missing number.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        _check_path(path)
+        return _read_npy(path)
+    frame = read_table(path)
+    numeric = frame.select_dtypes(include=[np.number, "bool"])
+    if numeric.shape[1] == 0:
+        raise TableError(f"{path} has no numeric columns (columns: {', '.join(map(str, frame.columns))})")
+    if numeric.isna().any().any():
+        n_bad = int(numeric.isna().any(axis=1).sum())
+        raise TableError(f"{path} has {n_bad} row(s) with missing numbers; impute or drop them first")
+    return numeric.to_numpy(dtype=np.float64), [str(c) for c in numeric.columns]

@@ -1,0 +1,644 @@
+"""Customer segmentation: a table in, segments described in the table's own units out.
+
+:func:`segment_customers` prepares the columns (:class:`~gmmseg.tables.prepare.FeaturePrep`),
+chooses K and the covariance type by BIC with the core :func:`~gmmseg.select_components`,
+assigns every customer, and describes each segment: size, share, mean and median of
+every numeric column, top categories, distinguishing features (standardised difference
+from the whole population, category lift) and a short name built from them. It also
+reports the stability of the segments across EM seeds (adjusted Rand index) and a 2-D
+projection for plotting. The preparation and the mixture are saved together as one
+model file (kind ``CustomerSegmentModel``) so new tables are assigned the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.mixture import GaussianMixture
+from ..core.persist import load_arrays, register_kind, save_arrays
+from ..core.selection import SelectionResult, select_components
+from ..errors import ConvergenceWarning, ModelFileError, ParameterError, TableError
+from .prepare import FeaturePrep, _infer_role
+
+__all__ = ["segment_customers", "CustomerSegmentation", "CustomerSegmentModel", "load_customer_model"]
+
+COVARIANCE_AUTO = ("full", "diag")
+#: Columns of an RFM table the model uses by default; the others are only profiled.
+RFM_MODEL_COLUMNS = ("recency", "frequency", "monetary")
+#: Words for segment names: column -> (word when high, word when low).
+NAME_WORDS = {
+    "recency": ("lapsed", "recent"),
+    "frequency": ("frequent", "one-off"),
+    "monetary": ("high spend", "low spend"),
+    "tenure": ("long-standing", "new"),
+    "average_order_value": ("big baskets", "small baskets"),
+    "quantity": ("many items", "few items"),
+}
+#: A standardised difference at least this large names a segment.
+NAME_THRESHOLD = 0.5
+#: Rows used for the stability refits, the starts of the final refit and the projection
+#: basis on large tables.
+STABILITY_MAX_ROWS = 20_000
+
+
+class CustomerSegmentModel:
+    """The fitted preparation plus mixture: assigns new tables the way the original was.
+
+    Attributes
+    ----------
+    prep : FeaturePrep
+    mixture : GaussianMixture
+    order : ndarray of shape (n_segments,)
+        Mixture component of each segment (segments are numbered by size, largest first).
+    names : list of str
+        Segment names.
+    id_column : str or None
+    """
+
+    def __init__(self, prep: FeaturePrep, mixture: GaussianMixture, order, names, id_column=None):
+        self.prep = prep
+        self.mixture = mixture
+        self.order = np.asarray(order, dtype=np.intp)
+        self.names = list(names)
+        self.id_column = id_column
+
+    def predict_proba(self, table) -> np.ndarray:
+        """Probability of every segment for every row, shape (n_rows, n_segments)."""
+        return self.mixture.predict_proba(self.prep.transform(table))[:, self.order]
+
+    def predict(self, table) -> np.ndarray:
+        """Segment of every row, shape (n_rows,)."""
+        return self.predict_proba(table).argmax(axis=1)
+
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = self.mixture._to_file()
+        metadata = {
+            "mixture": meta,
+            "prep": self.prep.to_state(),
+            "names": self.names,
+            "id_column": self.id_column,
+        }
+        arrays = {f"mixture_{k}": v for k, v in arrays.items()} | {"order": self.order}
+        return metadata, arrays
+
+    @classmethod
+    def _from_file(cls, metadata, arrays) -> CustomerSegmentModel:
+        mixture = GaussianMixture._from_file(
+            metadata["mixture"], {k[len("mixture_") :]: v for k, v in arrays.items() if k.startswith("mixture_")}
+        )
+        return cls(
+            FeaturePrep.from_state(metadata["prep"]),
+            mixture,
+            arrays["order"],
+            metadata["names"],
+            metadata.get("id_column"),
+        )
+
+    def save(self, path) -> Path:
+        """Write the model file (``.npz`` + JSON header, never pickle)."""
+        metadata, arrays = self._to_file()
+        return save_arrays(path, "CustomerSegmentModel", metadata, arrays)
+
+
+register_kind("CustomerSegmentModel", lambda: CustomerSegmentModel)
+
+
+def load_customer_model(path) -> CustomerSegmentModel:
+    """Read a model file written by :meth:`CustomerSegmentModel.save`."""
+    header, arrays = load_arrays(path)
+    if header.get("kind") != "CustomerSegmentModel":
+        raise ModelFileError(
+            f"{path} holds a {header.get('kind')!r}, not a customer segmentation model; "
+            "pass a file written by gmmseg customers"
+        )
+    try:
+        return CustomerSegmentModel._from_file(header["metadata"], arrays)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path} has malformed model data ({exc}); re-create it with gmmseg customers") from None
+
+
+@dataclass
+class CustomerSegmentation:
+    """Result of :func:`segment_customers`.
+
+    Attributes
+    ----------
+    ids : ndarray of shape (n_rows,)
+        The identifier column (or the row number).
+    labels : ndarray of shape (n_rows,)
+        Segment of every row; segments are numbered by size, 0 the largest.
+    proba : ndarray of shape (n_rows, n_segments)
+        Probability of every segment.
+    profiles : pandas.DataFrame
+        One row per segment: name, size, share, ``COL_mean`` / ``COL_median`` of every
+        numeric column in original units, ``COL_top`` for categorical columns.
+    distinguishing : list of list of dict
+        Per segment, features sorted by importance: ``column``, ``kind``
+        ("numeric"/"category"), ``std_diff`` or ``level``/``lift``/``share``.
+    names : list of str
+        A short descriptive name per segment.
+    projection : ndarray of shape (n_rows, 2)
+        Rows projected on the first two principal axes of the features.
+    stability : dict
+        ``aris`` (adjusted Rand index of each reseeded fit against the reported one),
+        ``mean``, ``min``, ``seeds``, ``rows``.
+    selection : SelectionResult or None
+        The criterion table (None when K and covariance were both fixed).
+    model : CustomerSegmentModel
+    id_column : str or None
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    proba: np.ndarray
+    profiles: Any
+    distinguishing: list
+    names: list
+    projection: np.ndarray
+    stability: dict
+    selection: SelectionResult | None
+    model: CustomerSegmentModel
+    id_column: str | None = None
+    explained_variance: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_segments(self) -> int:
+        return int(self.proba.shape[1])
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Probability of the assigned segment, shape (n_rows,)."""
+        return self.proba.max(axis=1)
+
+    def assignments(self):
+        """DataFrame with id, segment, segment_name, confidence and ``p_segment_K`` columns."""
+        import pandas as pd
+
+        data = {
+            self.id_column or "row": self.ids,
+            "segment": self.labels,
+            "segment_name": np.asarray(self.names, dtype=object)[self.labels],
+            "confidence": np.round(self.confidence, 6),
+        }
+        for k in range(self.n_segments):
+            data[f"p_segment_{k}"] = np.round(self.proba[:, k], 6)
+        return pd.DataFrame(data)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary: columns and transforms, criterion table, chosen model, stability."""
+        mix = self.model.mixture
+        return {
+            "n_rows": int(self.labels.shape[0]),
+            "id_column": self.id_column,
+            "columns": self.model.prep.summary(),
+            "model_columns": list(self.model.prep.columns_),
+            "profile_only_columns": self.extra.get("profile_only_columns", []),
+            "n_segments": self.n_segments,
+            "covariance_type": mix.covariance_type,
+            "criterion": self.selection.criterion if self.selection else None,
+            "criterion_table": self.selection.table if self.selection else [],
+            "interior_minimum": bool(self.selection.has_interior_minimum()) if self.selection else None,
+            "segments": [
+                {
+                    "segment": k,
+                    "name": self.names[k],
+                    "size": int((self.labels == k).sum()),
+                    "share": float((self.labels == k).mean()),
+                    "distinguishing": self.distinguishing[k][:5],
+                }
+                for k in range(self.n_segments)
+            ],
+            "stability": self.stability,
+            "projection_explained_variance": self.explained_variance,
+        }
+
+
+def segment_customers(
+    table,
+    *,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    n_components: int | str | Sequence[int] = "auto",
+    covariance_type: str = "auto",
+    k_max: int = 8,
+    criterion: str = "bic",
+    random_state: int | None = 0,
+    n_seeds: int = 5,
+    roles: dict | None = None,
+    scaling: str = "standard",
+    reg_covar: float = 1e-4,
+    n_init: int = 1,
+    final_n_init: int = 4,
+    dtype: str = "float64",
+    progress=None,
+) -> CustomerSegmentation:
+    """Segment the rows of a customer table with a Gaussian mixture.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame of shape (n_rows, n_columns)
+        One row per customer. Not modified.
+    id_column : str, optional
+        Identifier column, carried to the outputs and left out of the model. Without
+        it an identifier is inferred (a unique key) or the row number is used.
+    columns : sequence of str, optional
+        Model only these columns. By default all usable columns; on an RFM table
+        (with recency, frequency and monetary) only those three, the rest are profiled.
+    exclude : sequence of str, optional
+        Columns to leave out of the model (still profiled if numeric).
+    n_components : "auto", int or sequence of int, default="auto"
+        ``auto`` tries K = 1..``k_max`` and picks by ``criterion``.
+    covariance_type : {"auto", "full", "diag", "tied", "spherical"}, default="auto"
+        ``auto`` tries full and diag.
+    k_max : int, default=8
+    criterion : {"bic", "aic", "icl"}, default="bic"
+    random_state : int or None, default=0
+    n_seeds : int, default=5
+        Refits with other EM seeds for the stability ARI (0 skips it). On tables larger
+        than 20,000 rows they run on a random sample of 20,000 rows.
+    roles : dict, optional
+        Role overrides for :class:`FeaturePrep`.
+    scaling : {"standard", "robust"}, default="standard"
+    reg_covar : float, default=1e-4
+        Added to covariance diagonals (features are standardised, so it is relative).
+    n_init : int, default=1
+        EM initialisations per model of the sweep.
+    final_n_init : int, default=4
+        The chosen K and covariance type are refitted with this many initialisations
+        (and so are the stability refits); the best lower bound is kept (on more than
+        20,000 rows the starts run on a sample and the best is polished on all rows). Mixtures with
+        K of 5 or more have several near-equal local optima; keeping the best of four
+        makes the reported segments reproducible across seeds.
+    dtype : {"float64", "float32"}, default="float64"
+    progress : callable, optional
+        ``progress(done, total, row)`` after every fit of the sweep.
+
+    Returns
+    -------
+    CustomerSegmentation
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> spend = np.concatenate([rng.normal(20, 2, 100), rng.normal(200, 20, 100)])
+    >>> table = pd.DataFrame({"customer": np.arange(200), "spend": spend})
+    >>> result = segment_customers(table, id_column="customer", n_seeds=0)
+    >>> result.n_segments
+    2
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise TableError("segment_customers expects a pandas DataFrame; read the file with gmmseg.tables.io.read_table")
+    frame = table
+    if id_column is not None and id_column not in frame.columns:
+        raise TableError(f"id column {id_column!r} not found; the columns are: {', '.join(map(str, frame.columns))}")
+    for group in (columns or (), exclude or ()):
+        missing = [c for c in group if c not in frame.columns]
+        if missing:
+            raise TableError(
+                f"column(s) {', '.join(map(str, missing))} not found; the columns are: "
+                f"{', '.join(map(str, frame.columns))}"
+            )
+    role_overrides = dict(roles or {})
+    if id_column is None:  # infer it before --columns/--exclude hide the other columns
+        id_column = next((c for c in frame.columns if _infer_role(str(c), frame[c])[0] == "id"), None)
+    profile_only: list[str] = []
+    if columns is None and all(c in frame.columns for c in RFM_MODEL_COLUMNS) and not role_overrides:
+        columns = [c for c in RFM_MODEL_COLUMNS if c not in (exclude or ())]
+        profile_only = [c for c in frame.columns if c not in columns and c != id_column]
+    if columns is not None:
+        for c in frame.columns:
+            if c not in columns and c != id_column:
+                role_overrides.setdefault(c, "ignore")
+    for c in exclude or ():
+        role_overrides[c] = "ignore"
+    prep = FeaturePrep(role_overrides, id_column=id_column, scaling=scaling, random_state=random_state)
+    Z_fit = prep.fit_transform(frame)
+    ids = frame[id_column].to_numpy() if id_column is not None else np.arange(frame.shape[0])
+
+    types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
+    if n_components == "auto":
+        ks = list(range(1, int(k_max) + 1))
+    elif isinstance(n_components, (int, np.integer)):
+        ks = [int(n_components)]
+    else:
+        try:
+            ks = sorted({int(k) for k in n_components})
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"n_components must be 'auto', an int or a list of ints, got {n_components!r}"
+            ) from None
+    selection = select_components(
+        Z_fit,
+        ks,
+        types,
+        criterion=criterion,
+        random_state=random_state,
+        reg_covar=reg_covar,
+        n_init=n_init,
+        dtype=dtype,
+        progress=progress,
+    )
+    stab_rows = _stability_rows(Z_fit.shape[0], random_state)
+    mixture = _refine(Z_fit, selection.best_model, final_n_init, random_state, reg_covar, dtype, stab_rows)
+    # keep only the rows the stability refits need, so the noisy matrix and the exact one
+    # never both sit in memory on a large table
+    Z_stab = Z_fit if stab_rows is None else Z_fit[stab_rows]
+    del Z_fit
+    Z = prep.transform(frame)
+    counts = np.bincount(mixture.predict(Z), minlength=mixture.n_components)
+    order = np.argsort(-counts, kind="stable")
+    _permute_components(mixture, order)  # segments numbered by size, without a second (n, K) array
+    order = np.arange(mixture.n_components)
+    proba = mixture.predict_proba(Z)
+    labels = proba.argmax(axis=1)
+
+    stab_labels = labels if stab_rows is None else labels[stab_rows]
+    stability = _stability(Z_stab, stab_labels, mixture, n_seeds, final_n_init, random_state, reg_covar, dtype)
+    del Z_stab
+    distinguishing = _distinguishing(frame, prep, Z, labels, proba.shape[1])
+    names = _names(distinguishing)
+    projection, explained = _projection(Z, random_state)
+    profiles = _profiles(frame, labels, names, id_column, prep)
+    model = CustomerSegmentModel(prep, mixture, order, names, id_column)
+    return CustomerSegmentation(
+        ids=ids,
+        labels=labels,
+        proba=proba,
+        profiles=profiles,
+        distinguishing=distinguishing,
+        names=names,
+        projection=projection,
+        stability=stability,
+        selection=selection if len(ks) * len(types) > 1 else None,
+        model=model,
+        id_column=id_column,
+        explained_variance=explained,
+        extra={"profile_only_columns": profile_only},
+    )
+
+
+def assign_customers(model: CustomerSegmentModel, table) -> CustomerSegmentation:
+    """Assign a new table with a saved model (same preparation, same mixture, same segment names).
+
+    The profiles, distinguishing features and projection describe the new table.
+    """
+    prep = model.prep
+    Z = prep.transform(table)
+    proba = model.mixture.predict_proba(Z)[:, model.order]
+    labels = proba.argmax(axis=1)
+    id_column = model.id_column if model.id_column in table.columns else None
+    ids = table[id_column].to_numpy() if id_column else np.arange(table.shape[0])
+    distinguishing = _distinguishing(table, prep, Z, labels, proba.shape[1])
+    projection, explained = _projection(Z, 0)
+    return CustomerSegmentation(
+        ids=ids,
+        labels=labels,
+        proba=proba,
+        profiles=_profiles(table, labels, model.names, id_column, prep),
+        distinguishing=distinguishing,
+        names=list(model.names),
+        projection=projection,
+        stability={},
+        selection=None,
+        model=model,
+        id_column=id_column,
+        explained_variance=explained,
+    )
+
+
+# ---------------------------------------------------------------------- pieces
+
+
+def _refine(Z, model, n_init, random_state, reg_covar, dtype, rows=None) -> GaussianMixture:
+    """Refit the chosen K and covariance type with ``n_init`` initialisations; keep the best.
+
+    On a large table (``rows`` given) the starts run on those sampled rows and only the
+    best is then polished by EM on every row, starting from its parameters.
+    """
+    if n_init <= 1 or model.n_components == 1:
+        return model
+    params = {"covariance_type": model.covariance_type, "reg_covar": reg_covar, "dtype": dtype}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        refit = GaussianMixture(model.n_components, n_init=n_init, random_state=random_state, **params)
+        refit.fit(Z if rows is None else Z[rows])
+        if rows is not None:
+            refit = GaussianMixture(
+                model.n_components,
+                weights_init=refit.weights_,
+                means_init=refit.means_,
+                precisions_init=refit.precisions_,
+                **params,
+            ).fit(Z)
+    return refit if refit.lower_bound_ > model.score(Z) else model
+
+
+def _permute_components(mixture: GaussianMixture, order: np.ndarray) -> None:
+    """Renumber the components of a fitted mixture in place (component ``order[i]`` becomes ``i``)."""
+    mixture.weights_ = mixture.weights_[order]
+    mixture.means_ = mixture.means_[order]
+    if mixture.covariance_type != "tied":
+        mixture.covariances_ = mixture.covariances_[order]
+        mixture.precisions_cholesky_ = mixture.precisions_cholesky_[order]
+        mixture.precisions_ = mixture.precisions_[order]
+
+
+def _stability_rows(n: int, random_state) -> np.ndarray | None:
+    """Rows of the stability refits: all (None) up to 20,000 rows, else a seeded sample."""
+    if n <= STABILITY_MAX_ROWS:
+        return None
+    rng = np.random.default_rng(None if random_state is None else int(random_state) + 7919)
+    return np.sort(rng.choice(n, STABILITY_MAX_ROWS, replace=False))
+
+
+def _stability(Z, labels, mixture, n_seeds, n_init, random_state, reg_covar, dtype) -> dict[str, Any]:
+    """ARI of refits with other EM seeds (same K, same covariance type) against the reported labels.
+
+    ``Z`` (n, F) and ``labels`` (n,) are the rows to refit on (a sample on large tables).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    if n_seeds <= 0 or mixture.n_components == 1:
+        return {"seeds": 0, "aris": [], "mean": None, "min": None, "rows": 0}
+    base = (0 if random_state is None else int(random_state)) + 1
+    aris = []
+    for seed in range(base, base + int(n_seeds)):
+        refit = GaussianMixture(
+            mixture.n_components,
+            covariance_type=mixture.covariance_type,
+            reg_covar=reg_covar,
+            n_init=max(1, int(n_init)),
+            random_state=seed,
+            dtype=dtype,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            refit.fit(Z)
+        aris.append(float(adjusted_rand_score(labels, refit.predict(Z))))
+    return {
+        "seeds": int(n_seeds),
+        "aris": [round(a, 4) for a in aris],
+        "mean": float(np.mean(aris)),
+        "min": float(np.min(aris)),
+        "rows": int(Z.shape[0]),
+    }
+
+
+def _distinguishing(frame, prep: FeaturePrep, Z, labels, k) -> list[list[dict[str, Any]]]:
+    """Per segment: standardised differences of the modelled numeric features (in the model's
+    feature space, so skewed columns are compared after their transform) and category lifts."""
+    out = []
+    mean_all = np.array([Z[:, j].mean() for j in range(Z.shape[1])])  # per column: no (n, F) temporary
+    sd_all = np.array([Z[:, j].std() for j in range(Z.shape[1])])
+    sd_all[sd_all == 0] = 1.0
+    numeric_cols = [c for c in prep.columns_ if c in prep.numeric_]
+    index = {c: prep.feature_names_out_.index(c) for c in numeric_cols}
+    for seg in range(k):
+        mask = labels == seg
+        items: list[dict[str, Any]] = []
+        if mask.any():
+            for col in numeric_cols:
+                j = index[col]
+                d = float((Z[mask, j].mean() - mean_all[j]) / sd_all[j])
+                items.append({"column": col, "kind": "numeric", "std_diff": round(d, 3), "importance": abs(d)})
+            for col, info in prep.categories_.items():
+                text = frame[col].astype("string").fillna(info["fill"]).astype(str)
+                overall = text.value_counts(normalize=True)
+                inside = text[mask].value_counts(normalize=True)
+                for level, share in inside.items():
+                    base = float(overall.get(level, 0.0))
+                    if base > 0 and share >= 0.05:
+                        lift = float(share / base)
+                        items.append(
+                            {
+                                "column": col,
+                                "kind": "category",
+                                "level": str(level),
+                                "share": round(float(share), 4),
+                                "lift": round(lift, 3),
+                                "importance": abs(np.log(lift)) * 1.5,
+                            }
+                        )
+        items.sort(key=lambda item: -item["importance"])
+        for item in items:
+            item["importance"] = round(float(item["importance"]), 4)
+        out.append(items)
+    return out
+
+
+def _word(item, prefix: str = "") -> str | None:
+    if item["kind"] == "numeric":
+        high, low = NAME_WORDS.get(item["column"].lower(), (f"high {item['column']}", f"low {item['column']}"))
+        return prefix + (high if item["std_diff"] > 0 else low)
+    if item["lift"] > 1:
+        return f"{item['column']} {item['level']}"
+    return None
+
+
+def _names(distinguishing) -> list[str]:
+    """Up to three words from the features with a standardised difference of 0.5 or more
+    (or a category lift); "fairly ..." from the strongest feature when none is that large.
+    Names that would repeat get the next distinguishing word, then a number."""
+    words_per = []
+    for items in distinguishing:
+        words = [w for w in (_word(i) for i in items if i["importance"] >= NAME_THRESHOLD) if w]
+        if not words and items:
+            words = [w for w in (_word(i, "fairly ") for i in items[:1]) if w]
+        extra = [w for w in (_word(i) for i in items if i["importance"] < NAME_THRESHOLD) if w]
+        words_per.append((words, extra))
+    names = [", ".join(w[:3]) or "typical" for w, _ in words_per]
+    for i in range(len(names)):
+        clash = [j for j, other in enumerate(names) if other == names[i] and j != i]
+        if len(clash) == 1:
+            # two segments with the same words: the one more extreme on the numeric
+            # feature where they differ most gets "very" on that feature's word
+            j = clash[0]
+            di = {it["column"]: it for it in distinguishing[i] if it["kind"] == "numeric"}
+            dj = {it["column"]: it for it in distinguishing[j] if it["kind"] == "numeric"}
+            common = [c for c in di if c in dj]
+            if common:
+                col = max(common, key=lambda c: abs(di[c]["std_diff"] - dj[c]["std_diff"]))
+                winner = i if abs(di[col]["std_diff"]) > abs(dj[col]["std_diff"]) else j
+                item = (di if winner == i else dj)[col]
+                word = _word(item)
+                words = words_per[winner][0][:3]
+                if word in words:
+                    words = [("very " + w) if w == word else w for w in words]
+                else:
+                    words = [*words, "very " + word]
+                names[winner] = ", ".join(words)
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return unique
+
+
+def _projection(Z, random_state) -> tuple[np.ndarray, list[float]]:
+    """First two principal axes of the (standardised) features, fitted on at most 20,000 rows."""
+    rng = np.random.default_rng(random_state)
+    rows = Z if Z.shape[0] <= STABILITY_MAX_ROWS else Z[rng.choice(Z.shape[0], STABILITY_MAX_ROWS, replace=False)]
+    center = rows.mean(axis=0)
+    _, s, vt = np.linalg.svd(rows - center, full_matrices=False)
+    axes = vt[:2]
+    if axes.shape[0] < 2:
+        axes = np.vstack([axes, np.zeros_like(axes)])
+    var = s**2
+    explained = [float(v) for v in (var[:2] / var.sum() if var.sum() > 0 else np.zeros(2))]
+    out = np.empty((Z.shape[0], 2))
+    for start in range(0, Z.shape[0], 65536):  # chunks: no second copy of Z
+        out[start : start + 65536] = (Z[start : start + 65536] - center) @ axes.T
+    return out, explained
+
+
+def _profiles(frame, labels, names, id_column, prep: FeaturePrep):
+    """Per segment size, share, mean/median of every numeric column (original units), top categories."""
+    import pandas as pd
+
+    from .rfm import parse_dates
+
+    numeric_cols, date_cols, cat_cols = [], [], []
+    for col in frame.columns:
+        if col == id_column:
+            continue
+        role = prep.roles_.get(str(col))
+        series = frame[col]
+        if role == "date":
+            date_cols.append(col)
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series) and role != "id":
+            numeric_cols.append(col)
+        elif role == "categorical" or str(col) in prep.categories_:
+            cat_cols.append(col)
+    rows = []
+    n = labels.shape[0]
+    for seg, name in enumerate(names):
+        mask = labels == seg
+        row: dict[str, Any] = {"segment": seg, "name": name, "size": int(mask.sum()), "share": float(mask.sum() / n)}
+        for col in numeric_cols:
+            values = pd.to_numeric(frame.loc[mask, col], errors="coerce")
+            row[f"{col}_mean"] = float(values.mean()) if mask.any() else np.nan
+            row[f"{col}_median"] = float(values.median()) if mask.any() else np.nan
+        for col in date_cols:
+            try:
+                dates = parse_dates(frame.loc[mask, col], str(col))
+                row[f"{col}_mean"] = str(dates.mean().date()) if mask.any() else ""
+                row[f"{col}_median"] = str(dates.median().date()) if mask.any() else ""
+            except TableError:
+                pass
+        for col in cat_cols:
+            shares = frame.loc[mask, col].astype("string").value_counts(normalize=True).head(3)
+            row[f"{col}_top"] = "; ".join(f"{lev} ({share:.0%})" for lev, share in shares.items())
+        rows.append(row)
+    return pd.DataFrame(rows)

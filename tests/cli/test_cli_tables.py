@@ -1,0 +1,166 @@
+"""CLI: gmmseg rfm / customers / anomalies with CliRunner, files in tmp_path, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import gmmseg.cli.tables  # noqa: F401  (registers the commands until cli/__init__ imports it)
+from gmmseg.cli import cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tables"))
+from conftest import make_customers, make_transactions
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_rfm_then_customers_then_model(runner, tmp_path):
+    log = tmp_path / "log.txt"
+    make_transactions().to_csv(log, sep=" ", index=False, header=False)
+    before = log.read_bytes()
+    out = tmp_path / "rfm.csv"
+    res = runner.invoke(
+        cli,
+        [
+            "rfm",
+            str(log),
+            "--names",
+            "cust,day,n,value",
+            "--customer",
+            "cust",
+            "--date",
+            "day",
+            "--amount",
+            "value",
+            "-o",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert log.read_bytes() == before
+    rfm = pd.read_csv(out)
+    assert list(rfm.columns) == ["cust", "recency", "frequency", "monetary", "tenure", "average_order_value"]
+    # positions work with --no-header
+    res = runner.invoke(
+        cli, ["rfm", str(log), "--no-header", "--customer", "0", "--date", "1", "--amount", "3", "-o", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+
+    table = tmp_path / "customers.csv"
+    make_customers().to_csv(table, index=False)
+    outdir = tmp_path / "seg"
+    res = runner.invoke(
+        cli,
+        [
+            "customers",
+            str(table),
+            "--id",
+            "customer_id",
+            "-k",
+            "auto",
+            "--k-max",
+            "4",
+            "--stability-seeds",
+            "2",
+            "-o",
+            str(outdir),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    for name in ("assignments.csv", "profiles.csv", "summary.json", "report.html", "model.gmmseg"):
+        assert (outdir / name).is_file()
+    assign = pd.read_csv(outdir / "assignments.csv")
+    summary = json.loads((outdir / "summary.json").read_text())
+    assert summary["n_segments"] == assign["segment"].nunique() == 2
+    html = (outdir / "report.html").read_text()
+    assert "data:image/png;base64" in html and "http://" not in html and "https://" not in html
+
+    out2 = tmp_path / "again"
+    res = runner.invoke(cli, ["customers", str(table), "--model", str(outdir / "model.gmmseg"), "-o", str(out2)])
+    assert res.exit_code == 0, res.output
+    again = pd.read_csv(out2 / "assignments.csv")
+    np.testing.assert_array_equal(again["segment"], assign["segment"])
+
+
+def test_customers_from_transactions(runner, tmp_path):
+    log = tmp_path / "log.csv"
+    frame = make_transactions()
+    frame = pd.concat([frame] * 3, ignore_index=True)
+    frame["customer"] = frame["customer"] + np.repeat(["a", "b", "c"], len(frame) // 3)
+    frame.to_csv(log, index=False)
+    res = runner.invoke(
+        cli,
+        [
+            "customers",
+            "--transactions",
+            str(log),
+            "--customer",
+            "customer",
+            "--date",
+            "date",
+            "--amount",
+            "value",
+            "-k",
+            "2",
+            "--stability-seeds",
+            "0",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "customer" in pd.read_csv(tmp_path / "o" / "assignments.csv").columns
+
+
+def test_anomalies_command(runner, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    frame.loc[299, "c"] = 25.0
+    frame.insert(0, "key", [f"k{i}" for i in range(300)])
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    res = runner.invoke(
+        cli, ["anomalies", str(path), "--id", "key", "--contamination", "0.01", "-o", str(tmp_path / "a")]
+    )
+    assert res.exit_code == 0, res.output
+    scores = pd.read_csv(tmp_path / "a" / "scores.csv")
+    assert list(scores.columns) == ["key", "score", "flagged", "reason_1", "reason_2", "reason_3"]
+    assert scores.loc[scores["score"].idxmin(), "key"] == "k299"
+    assert scores["reason_1"][299].startswith("c = 25")
+    assert scores["flagged"].sum() == 3
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["n_flagged"] == 3
+    res = runner.invoke(
+        cli, ["anomalies", str(path), "--reference", str(path), "--threshold", "-1e9", "-o", str(tmp_path / "b")]
+    )
+    assert res.exit_code == 0 and pd.read_csv(tmp_path / "b" / "scores.csv")["flagged"].sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["customers", "{missing}", "-o", "{out}"], "file not found"),
+        (["customers", "{table}", "--id", "nope", "-o", "{out}"], "the columns are"),
+        (["customers", "{table}", "-k", "many", "-o", "{out}"], "is not a number"),
+        (["customers", "{table}", "--model", "{table}", "-o", "{out}"], "model file"),
+        (["anomalies", "{table}", "--contamination", "0.1", "--threshold", "1", "-o", "{out}"], "not both"),
+        (["rfm", "{table}", "--customer", "customer_id", "-o", "{out}/x.csv"], "required"),
+    ],
+)
+def test_bad_input_exit_2_one_line(runner, tmp_path, args, needle):
+    table = tmp_path / "c.csv"
+    make_customers().to_csv(table, index=False)
+    fill = {"missing": str(tmp_path / "none.csv"), "out": str(tmp_path / "out"), "table": str(table)}
+    res = runner.invoke(cli, [a.format(**fill) for a in args])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output
+    assert "Traceback" not in res.output

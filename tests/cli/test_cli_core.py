@@ -114,3 +114,15 @@ def test_internal_errors_become_one_line_with_exit_4(runner, tmp_path, monkeypat
     np.save(tmp_path / "x.npy", np.zeros((5, 2)))
     result = runner.invoke(cli, ["select", str(tmp_path / "x.npy")])
     assert result.exit_code == 4 and "internal error" in result.output and "Traceback" not in result.output
+
+
+def test_demo_runs_every_job_and_writes_what_it_lists(runner, tmp_path):
+    result = runner.invoke(cli, ["demo", "-o", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[-1] for line in result.output.splitlines() if line.startswith("  ")]
+    assert len(listed) >= 8
+    for path in listed:
+        assert (tmp_path / "demo").resolve() in __import__("pathlib").Path(path).resolve().parents
+        assert __import__("pathlib").Path(path).stat().st_size > 0, path
+    for expected in ("segment/coffee.segmented.png", "defects/report/report.html", "table/iris.bic.png"):
+        assert (tmp_path / "demo" / expected).is_file()

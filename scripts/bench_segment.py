@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gmmseg.image.synthetic import painted_regions
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_images" / "coffee.jpg"
-PALETTE = np.array([[200, 60, 60], [60, 170, 70], [60, 80, 200], [230, 210, 90]], dtype=float)
 #: Runs the CLI in a fresh interpreter (and registers the command if the group does not import it yet).
 LAUNCH = "import sys, gmmseg.cli.segment; from gmmseg.cli import main; main(sys.argv[1:])"
 #: Runs a command and prints its peak resident memory (only that child's, via RUSAGE_CHILDREN).
@@ -65,17 +66,6 @@ def make_photo(megapixels: float, seed: int = 0) -> np.ndarray:
     for start in range(0, h, 512):  # bounded temporaries
         big[start : start + 512] += rng.normal(0, 3, big[start : start + 512].shape).astype(np.float32)
     return np.clip(np.round(big), 0, 255).astype(np.uint8)
-
-
-def painted_regions(sigma: float, size: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    truth = np.zeros((size, size), dtype=int)
-    truth[xx > size * 0.5] = 1
-    truth[(yy > size * 0.55) & (xx < size * 0.6)] = 2
-    truth[(yy - size * 0.3) ** 2 + (xx - size * 0.3) ** 2 < (size * 0.18) ** 2] = 3
-    image = PALETTE[truth] + rng.normal(0, sigma, (size, size, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
 
 
 def measured(cmd: list[str]) -> tuple[int, float, float]:

@@ -13,21 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from gmmseg.image import synthetic
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_images"
 FIGURES = ROOT / "docs" / "figures"
-PALETTE = np.array([[200, 60, 60], [60, 170, 70], [60, 80, 200], [230, 210, 90]], dtype=float)
 
 
 def painted_regions(sigma: float, size: int = 160, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    truth = np.zeros((size, size), dtype=int)
-    truth[xx > size * 0.5] = 1
-    truth[(yy > size * 0.55) & (xx < size * 0.6)] = 2
-    truth[(yy - size * 0.3) ** 2 + (xx - size * 0.3) ** 2 < (size * 0.18) ** 2] = 3
-    image = PALETTE[truth] + rng.normal(0, sigma, (size, size, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
+    """The synthetic four-region image of the benchmarks, at the figure's size and seed."""
+    return synthetic.painted_regions(sigma, size, seed)
 
 
 def panels(images, titles, path, suptitle=None):

@@ -13,21 +13,9 @@ from gmmseg.errors import FittingError, InputError, ParameterError
 from gmmseg.image.features import color_features, rgb_to_lab
 from gmmseg.image.io import LoadedImage
 from gmmseg.image.segment import REG_COVAR, DistinctColours
+from gmmseg.image.synthetic import PALETTE, painted_regions  # noqa: F401
 
 #: Four painted colours of the synthetic truth (the issue's benchmark).
-PALETTE = np.array([[200, 60, 60], [60, 170, 70], [60, 80, 200], [230, 210, 90]], dtype=float)
-
-
-def painted_regions(sigma: float, size: int = 128, seed: int = 0):
-    """Four regions (two halves, a rectangle, a disc) painted with PALETTE plus Gaussian RGB noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    truth = np.zeros((size, size), dtype=int)
-    truth[xx > size * 0.5] = 1
-    truth[(yy > size * 0.55) & (xx < size * 0.6)] = 2
-    truth[(yy - size * 0.3) ** 2 + (xx - size * 0.3) ** 2 < (size * 0.18) ** 2] = 3
-    image = PALETTE[truth] + rng.normal(0, sigma, (size, size, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
 
 
 def blocks(colours, size=24, sigma=4.0, seed=0, dtype=np.uint8):

@@ -11,20 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from gmmseg import GaussianMixture, segment_image
 from gmmseg.errors import ParameterError
 from gmmseg.image.smoothing import aggregate_responsibilities, potts_em
-
-PALETTE = np.array([[200, 60, 60], [60, 170, 70], [60, 80, 200], [230, 210, 90]], dtype=float)
-
-
-def painted_regions(sigma: float, size: int = 128, seed: int = 0):
-    """Four regions painted with PALETTE plus Gaussian RGB noise (same maker as test_segment)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    truth = np.zeros((size, size), dtype=int)
-    truth[xx > size * 0.5] = 1
-    truth[(yy > size * 0.55) & (xx < size * 0.6)] = 2
-    truth[(yy - size * 0.3) ** 2 + (xx - size * 0.3) ** 2 < (size * 0.18) ** 2] = 3
-    image = PALETTE[truth] + rng.normal(0, sigma, (size, size, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
+from gmmseg.image.synthetic import PALETTE, painted_regions  # noqa: F401
 
 
 def ari(truth, labels):

@@ -36,7 +36,7 @@ from ._common import (
     write_json,
 )
 from ._group import cli
-from .demo import demo_step
+from .demo import demo_step, sample_folder
 
 __all__ = ["defects_group", "scan_file", "scan_images", "fit_model"]
 
@@ -450,7 +450,7 @@ def demo_defects(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     """Fit on the bundled good factory samples and scan all of them."""
     from ..image.io import list_images
 
-    samples = Path(__file__).resolve().parents[2] / "sample_images" / "factory"
+    samples = sample_folder("factory") or Path("sample_images") / "factory"
     good = sorted(samples.glob("good_*.png"))
     if not good:
         raise InputError(f"no factory samples in {samples}; run scripts/make_factory_samples.py")

@@ -14,6 +14,32 @@ import click
 from ._common import ensure_outdir, is_quiet, quiet_option, write_json
 from ._group import cli
 
+
+def sample_folder(*parts: str) -> Path | None:
+    """The bundled ``sample_images`` folder (or a subfolder), wherever this gmmseg runs from.
+
+    Looked for in order: ``$GMMSEG_SAMPLES``; ``./sample_images`` (the project checkout, as in
+    the README's set-up command); the source tree next to the package (editable installs);
+    ``<prefix>/share/gmmseg/sample_images`` (installed with the wheel as data files).
+    """
+    import os
+    import sys
+
+    candidates = []
+    if os.environ.get("GMMSEG_SAMPLES"):
+        candidates.append(Path(os.environ["GMMSEG_SAMPLES"]))
+    candidates += [
+        Path.cwd() / "sample_images",
+        Path(__file__).resolve().parents[2] / "sample_images",
+        Path(sys.prefix) / "share" / "gmmseg" / "sample_images",
+    ]
+    for folder in candidates:
+        target = folder.joinpath(*parts)
+        if target.is_dir():
+            return target
+    return None
+
+
 #: Registered steps as ``(order, function)``.
 DEMO_STEPS: list[tuple[int, object]] = []
 

@@ -34,7 +34,7 @@ from ._common import (
     write_json,
 )
 from ._group import cli
-from .demo import demo_step
+from .demo import demo_step, sample_folder
 
 __all__ = ["SegmentSettings", "segment_file", "output_paths", "segment_command"]
 
@@ -384,14 +384,9 @@ def _echo_summary(summary: dict[str, Any], detailed: bool) -> None:
 # ---------------------------------------------------------------------------- demo step
 
 
-def _sample_folder() -> Path | None:
-    folder = Path(__file__).resolve().parents[2] / "sample_images"
-    return folder if folder.is_dir() else None
-
-
 def _demo_inputs(outdir: Path) -> tuple[Path, Path]:
     """The two demo photos: from ``sample_images/`` or, when absent, written from scikit-image's data."""
-    folder = _sample_folder()
+    folder = sample_folder()
     if folder is not None and (folder / "coffee.jpg").is_file() and (folder / "chelsea.jpg").is_file():
         return folder / "coffee.jpg", folder / "chelsea.jpg"
     from skimage import data

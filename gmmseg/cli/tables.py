@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import ParameterError, TableError
-from ._common import echo_json, ensure_outdir, is_quiet, json_option, quiet_option, write_json
+from ._common import echo_json, ensure_outdir, is_quiet, json_option, quiet_option, scheduler_option, write_json
 from ._group import cli
 
 
@@ -142,8 +142,18 @@ def rfm_command(
         )
 
 
+# a folder is a Parquet dataset with --scheduler (read_table refuses it otherwise)
+_TABLE_PATH = click.Path(path_type=Path)
+
+
+def _distributed_names(no_header: bool, names: str | None):
+    if no_header and not names:
+        raise ParameterError("with --scheduler a file without a header needs --names a,b,c")
+    return [n.strip() for n in names.split(",")] if names else None
+
+
 @cli.command("customers")
-@click.argument("table", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.argument("table", type=_TABLE_PATH, required=False)
 @click.option("--id", "id_col", help="Identifier column (carried to the outputs, not modelled).")
 @click.option("--columns", multiple=True, help="Columns to model (comma-separated or repeated).")
 @click.option("--exclude", multiple=True, help="Columns to leave out (comma-separated or repeated).")
@@ -167,6 +177,7 @@ def rfm_command(
 @_with(_rfm_options)
 @_with(_header_options)
 @click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@scheduler_option
 @json_option
 @quiet_option
 @click.pass_context
@@ -193,6 +204,7 @@ def customers_command(
     no_header,
     names,
     outdir,
+    scheduler,
     as_json,
     quiet,
 ):
@@ -201,6 +213,14 @@ def customers_command(
 
     With --transactions LOG (and the rfm options) the RFM table is built first. With
     --model M.gmmseg the table is assigned with a saved model instead of fitting one.
+
+    \b
+    --scheduler ADDRESS (local:N or tcp://host:8786) runs on Dask. TABLE may then be a Parquet
+    dataset (folder) or a quoted CSV glob larger than memory, read by the workers (TABLE and
+    OUTDIR must be reachable from every worker). FeaturePrep, medians, top categories, segment
+    names and the stability ARI come from a random sample of 200,000 rows; the BIC sweep, sizes,
+    shares, means and assignments.csv use every row. No report.html, no final 4-start refit,
+    no --transactions.
     """
     from ..reports.customers import write_customer_report
     from ..tables.customers import assign_customers, load_customer_model, segment_customers
@@ -208,6 +228,27 @@ def customers_command(
     quiet = is_quiet(ctx, quiet)
     if (table is None) == (transactions is None):
         raise ParameterError("pass either a customer TABLE or --transactions LOG (not both)")
+    if scheduler is not None:
+        if transactions is not None:
+            raise ParameterError("--transactions is not supported with --scheduler; build the RFM table first")
+        _customers_distributed(
+            table,
+            scheduler=scheduler,
+            id_col=id_col,
+            cols=_split(columns),
+            excl=_split(exclude),
+            k_spec=k_spec,
+            k_max=k_max,
+            covariance=covariance,
+            seed=seed,
+            stability_seeds=stability_seeds,
+            model_path=model_path,
+            names=_distributed_names(no_header, names),
+            outdir=outdir,
+            as_json=as_json,
+            quiet=quiet,
+        )
+        return
     if transactions is not None:
         if not (customer and date_col and amount):
             raise ParameterError("--transactions needs --customer, --date and --amount")
@@ -267,9 +308,80 @@ def customers_command(
     click.echo(f"outputs in {outdir}")
 
 
+def _parse_k(k_spec: str):
+    if k_spec == "auto":
+        return "auto"
+    try:
+        n_components = int(k_spec)
+    except ValueError:
+        raise ParameterError(f"-k {k_spec!r} is not a number; use e.g. -k 5 or -k auto") from None
+    if n_components < 1:
+        raise ParameterError("-k must be at least 1")
+    return n_components
+
+
+def _customers_distributed(
+    table,
+    *,
+    scheduler,
+    id_col,
+    cols,
+    excl,
+    k_spec,
+    k_max,
+    covariance,
+    seed,
+    stability_seeds,
+    model_path,
+    names,
+    outdir,
+    as_json,
+    quiet,
+):
+    from .. import distributed as gd
+    from ..tables.customers import load_customer_model
+
+    n_components = _parse_k(k_spec)
+    model = load_customer_model(model_path) if model_path is not None else None
+    outdir = ensure_outdir(outdir)
+    if not quiet:
+        click.echo(f"segmenting the customers of {table} on Dask ({scheduler}) ...", err=True)
+    with gd.get_client(scheduler) as client:
+        result = gd.segment_table(
+            str(table),
+            outdir,
+            id_column=id_col,
+            columns=cols or None,
+            exclude=excl or None,
+            n_components=n_components,
+            covariance_type=covariance,
+            k_max=k_max,
+            random_state=seed,
+            n_seeds=stability_seeds,
+            model=model,
+            names=names,
+            client=client,
+        )
+    _write_csv(result["profiles"], outdir / "profiles.csv")
+    summary = result["summary"] | {"data": str(table), "model_file": str(model_path or outdir / "model.gmmseg")}
+    write_json(outdir / "summary.json", summary)
+    if as_json:
+        echo_json({k: summary[k] for k in ("n_rows", "n_segments", "covariance_type", "segments", "stability")})
+        return
+    if quiet:
+        return
+    click.echo(f"{summary['n_rows']} customers, {summary['n_segments']} segments ({summary['covariance_type']}):")
+    for seg in summary["segments"]:
+        click.echo(f"  {seg['segment']:>2} {seg['share']:6.1%}  {seg['name']}")
+    stab = summary["stability"]
+    if stab.get("mean") is not None:
+        click.echo(f"stability across {stab['seeds']} seeds: mean ARI {stab['mean']:.3f} (min {stab['min']:.3f})")
+    click.echo(f"outputs in {outdir} (no report.html with --scheduler)")
+
+
 @cli.command("anomalies")
-@click.argument("table", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), help="Fit on this table, score TABLE.")
+@click.argument("table", type=_TABLE_PATH)
+@click.option("--reference", type=_TABLE_PATH, help="Fit on this table, score TABLE.")
 @click.option("--contamination", type=float, default=None, help="Share of reference rows flagged [default: 0.01].")
 @click.option("--threshold", type=float, default=None, help="Flag rows whose score (log-density) is below this.")
 @click.option("--id", "id_col", help="Identifier column (carried to scores.csv, not modelled).")
@@ -278,6 +390,7 @@ def customers_command(
 @click.option("--seed", type=int, default=0, show_default=True)
 @_with(_header_options)
 @click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@scheduler_option
 @json_option
 @quiet_option
 @click.pass_context
@@ -294,12 +407,21 @@ def anomalies_command(
     no_header,
     names,
     outdir,
+    scheduler,
     as_json,
     quiet,
 ):
     """Score every row of TABLE by its log-density and flag the unlikely ones.
 
     Writes scores.csv (id, score, flagged, reason_1..3), summary.json and report.html to OUTDIR.
+
+    \b
+    --scheduler ADDRESS (local:N or tcp://host:8786) runs on Dask. TABLE (and --reference) may
+    then be a Parquet dataset (folder) or a quoted CSV glob larger than memory, read by the
+    workers (TABLE and OUTDIR must be reachable from every worker). FeaturePrep is fitted on a
+    random sample of 200,000 rows; the mixture (one joint mixture, trimmed, no marginal
+    ensemble) on every row on the workers; the --contamination threshold is an approximate
+    dask quantile. scores.csv has id, score, flagged (no reasons); no report.html.
     """
     import numpy as np
     import pandas as pd
@@ -310,6 +432,37 @@ def anomalies_command(
     quiet = is_quiet(ctx, quiet)
     if contamination is not None and threshold is not None:
         raise ParameterError("pass --contamination or --threshold, not both")
+    if scheduler is not None:
+        from .. import distributed as gd
+
+        outdir = ensure_outdir(outdir)
+        if not quiet:
+            click.echo(f"scoring the rows of {table} on Dask ({scheduler}) ...", err=True)
+        with gd.get_client(scheduler) as client:
+            summary = gd.score_table(
+                str(table),
+                outdir,
+                reference=str(reference) if reference is not None else None,
+                contamination=0.01 if contamination is None else contamination,
+                threshold=threshold,
+                id_column=id_col,
+                columns=_split(columns) or None,
+                exclude=_split(exclude) or None,
+                names=_distributed_names(no_header, names),
+                random_state=seed,
+                client=client,
+            )
+        write_json(outdir / "summary.json", summary)
+        if as_json:
+            echo_json(
+                {k: summary[k] for k in ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type")}
+            )
+        elif not quiet:
+            click.echo(
+                f"{summary['n_flagged']} of {summary['n_rows']} rows flagged (score < "
+                f"{summary['threshold_score']:.4g}); outputs in {outdir} (no report.html with --scheduler)"
+            )
+        return
     frame = _read(table, no_header=no_header, names=names)
     id_col = _column(frame, id_col, "--id")
     cols, excl = _split(columns), _split(exclude)

@@ -49,6 +49,10 @@ class GmmsegGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("gmmseg: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # the reader went away (e.g. `gmmseg ... | head`): stop quietly, as Python's docs advise
+            _silence_stdout()
+            ctx.exit(EXIT_OK)
         except MemoryError:
             click.echo("gmmseg: error: out of memory; use a smaller input or --bits/--k-max", err=True)
             ctx.exit(EXIT_BAD_INPUT)
@@ -63,12 +67,24 @@ class GmmsegGroup(click.Group):
             ctx.exit(EXIT_INTERNAL)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main_entry(group: click.Group, argv: list[str] | None = None) -> None:
     try:
         group.main(args=argv, prog_name="gmmseg")
     except KeyboardInterrupt:
         click.echo("gmmseg: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(EXIT_OK)
 
 
 def is_quiet(ctx: click.Context, local_quiet: bool = False) -> bool:

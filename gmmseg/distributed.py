@@ -44,6 +44,10 @@ __all__ = [
     "map_files",
     "TaskError",
     "DaskNotInstalledError",
+    "read_table_lazy",
+    "segment_table",
+    "score_table",
+    "PREP_SAMPLE_ROWS",
 ]
 
 DASK_MISSING = "Dask is not installed; pip install 'gmmseg[dask]'"
@@ -778,3 +782,527 @@ def map_files(
     finally:
         client.cancel([f for f in futures if not f.done()])
     return list(zip(items, outcomes))
+
+
+# --------------------------------------------------------------------------- tables larger than memory
+#
+# ``gmmseg customers`` / ``gmmseg anomalies`` with ``--scheduler``. The table is read lazily
+# (Parquet dataset or CSV glob) with dask.dataframe; FeaturePrep is fitted on a bounded random
+# sample pulled to the client; every partition is prepared on the workers with that FeaturePrep;
+# the mixture is fitted by :func:`select_components` above (data never gathered); the per-row
+# outputs are computed partition by partition and written by the workers.
+
+#: Rows of the random sample FeaturePrep is fitted on (medians, skew and log1p decisions, scaling,
+#: lattice/dequantisation decisions, category levels); also the rows of the sample-based summaries.
+PREP_SAMPLE_ROWS = 200_000
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _dask_dataframe():
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise DaskNotInstalledError(DASK_MISSING) from None
+    return dd
+
+
+def read_table_lazy(path, *, id_column: str | None = None, names: Sequence[str] | None = None, blocksize="64MB"):
+    """A lazy ``dask.dataframe`` of a Parquet dataset (folder, file or glob) or of CSV files (a file or a glob).
+
+    CSV files must all have the same header (or none, with ``names``); the delimiter and the
+    encoding are sniffed on the first file. Integer columns are read as floats
+    (``assume_missing``) so that partitions agree on dtypes; ``id_column`` is read as text.
+    """
+    import glob
+    from pathlib import Path
+
+    from .errors import TableError
+    from .tables.io import sniff_text
+
+    dd = _dask_dataframe()
+    text = str(path)
+    if any(ch in text for ch in "*?["):
+        files = sorted(glob.glob(text))
+        if not files:
+            raise TableError(f"no file matches {text}; check the pattern (quote it so the shell does not expand it)")
+    else:
+        if not Path(text).exists():
+            raise TableError(f"file not found: {text}; check the path")
+        files = [text]
+    parquet = Path(files[0]).is_dir() or all(Path(f).suffix.lower() in _PARQUET_SUFFIXES for f in files)
+    try:
+        if parquet:
+            frame = dd.read_parquet(files if len(files) > 1 else files[0])
+        else:
+            encoding, delim = sniff_text(files[0])
+            kwargs: dict[str, Any] = {
+                "sep": r"\s+" if delim == "whitespace" else delim,
+                "encoding": encoding,
+                "assume_missing": True,
+                "blocksize": blocksize,
+            }
+            if names is not None:
+                kwargs.update(header=None, names=list(names))
+            if id_column is not None:
+                kwargs["dtype"] = {id_column: "string"}
+            if delim != "whitespace":
+                kwargs["skipinitialspace"] = True
+            frame = dd.read_csv(files, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise TableError(f"{text} could not be read as a table ({' '.join(str(exc).split())})") from None
+    if id_column is not None and parquet and id_column in frame.columns:
+        frame = frame.astype({id_column: "string"})
+    return frame
+
+
+def _check_columns(frame, source, *groups) -> None:
+    from .errors import TableError
+
+    have = [str(c) for c in frame.columns]
+    for group in groups:
+        missing = [str(c) for c in (group or ()) if str(c) not in have]
+        if missing:
+            raise TableError(
+                f"column(s) {', '.join(missing)} not found in {source}; the columns are: {', '.join(have)}"
+            )
+
+
+def _compute(client, *objs):
+    dask, _ = _dask()
+    if client is None:
+        return dask.compute(*objs)
+    return dask.compute(*objs, scheduler=client)
+
+
+def _lengths_and_sample(frame, sample_rows: int, seed, client):
+    """Rows per partition (one pass) and a uniform random sample of about ``sample_rows`` rows (pandas)."""
+    lengths = [int(n) for n in _compute(client, frame.map_partitions(len))[0]]
+    n = sum(lengths)
+    from .errors import TableError
+
+    if n < 2:
+        raise TableError(f"the table has {n} row(s); at least 2 are needed")
+    if n <= sample_rows:
+        sample = _compute(client, frame)[0]
+    else:
+        sample = _compute(client, frame.sample(frac=sample_rows / n, random_state=seed))[0]
+    return lengths, sample.reset_index(drop=True)
+
+
+def _prep_partition(part, prep, noise: bool, seed, columns, partition_info=None):
+    """Worker: the prepared feature matrix of one partition (a DataFrame, so lengths stay aligned)."""
+    import pandas as pd
+
+    number = 0 if partition_info is None else int(partition_info["number"])
+    if part.shape[0] == 0:
+        return pd.DataFrame(np.empty((0, len(columns))), columns=columns)
+    noise_seed = None if seed is None else [int(seed), number]  # other noise in every partition, reproducible
+    return pd.DataFrame(prep._transform(part, noise=noise, seed=noise_seed), columns=columns)
+
+
+def _feature_array(frame, prep, lengths, *, noise: bool, seed):
+    """The prepared features of every partition as a dask array with known row blocks (lazy)."""
+    import pandas as pd
+
+    columns = [str(c) for c in prep.feature_names_out_]
+    meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    features = frame.map_partitions(_prep_partition, prep, noise, seed, columns, meta=meta)
+    return features.to_dask_array(lengths=list(lengths))
+
+
+def _row_ids(part, id_column, offsets, partition_info):
+    number = 0 if partition_info is None else int(partition_info["number"])
+    if id_column is None:
+        start = int(offsets[number]) if number < len(offsets) else 0
+        return np.arange(start, start + part.shape[0])
+    ids = part[id_column]
+    if ids.dtype.kind == "f":  # integer identifiers read as floats (assume_missing)
+        values = ids.to_numpy()
+        if np.all(np.isfinite(values) & (np.mod(values, 1) == 0)):
+            return ids.astype("Int64").to_numpy()
+    return ids.to_numpy()
+
+
+def _segment_stats_partition(part, model, numeric: list) -> np.ndarray:
+    """Worker: per segment, ``[rows, sum of each numeric column, non-missing count of each]`` of one partition."""
+    import pandas as pd
+
+    k = len(model.names)
+    out = np.zeros((k, 1 + 2 * len(numeric)))
+    if part.shape[0] == 0:
+        return out
+    labels = model.predict(part)
+    out[:, 0] = np.bincount(labels, minlength=k)
+    for j, col in enumerate(numeric):
+        values = pd.to_numeric(part[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = np.isfinite(values)
+        out[:, 1 + j] = np.bincount(labels[ok], weights=values[ok], minlength=k)
+        out[:, 1 + len(numeric) + j] = np.bincount(labels[ok], minlength=k)
+    return out
+
+
+def _assign_partition(part, model, id_name: str, id_column, offsets, partition_info=None):
+    """Worker: the ``assignments.csv`` rows of one partition."""
+    import pandas as pd
+
+    k = len(model.names)
+    proba = model.predict_proba(part) if part.shape[0] else np.empty((0, k))
+    labels = proba.argmax(axis=1)
+    data = {
+        id_name: _row_ids(part, id_column, offsets, partition_info),
+        "segment": labels,
+        "segment_name": np.asarray(model.names, dtype=object)[labels],
+        "confidence": np.round(proba.max(axis=1) if part.shape[0] else np.empty(0), 6),
+    }
+    for j in range(k):
+        data[f"p_segment_{j}"] = np.round(proba[:, j], 6)
+    return pd.DataFrame(data)
+
+
+def _score_partition(part, prep, mixture, id_name: str, id_column, offsets, threshold, partition_info=None):
+    """Worker: ``scores.csv`` rows of one partition (``flagged`` only when ``threshold`` is given)."""
+    import pandas as pd
+
+    scores = mixture.score_samples(prep.transform(part)) if part.shape[0] else np.empty(0)
+    out = pd.DataFrame({id_name: _row_ids(part, id_column, offsets, partition_info), "score": scores})
+    if threshold is not None:
+        out["flagged"] = scores < threshold
+    out["score"] = np.round(scores, 6)
+    return out
+
+
+def _write_csv_lazy(frame, path, client) -> None:
+    """Write a dask DataFrame to ``path`` partition by partition (``to_csv(single_file=True)``: the
+    workers append the partitions in order to one temporary file), then rename it into place."""
+    import os
+    import uuid
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        _compute(client, frame.to_csv(str(tmp), single_file=True, index=False, compute=False))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _customer_prep(sample, id_column, columns, exclude, seed):
+    """FeaturePrep (fitted on the sample) with the column choices of :func:`gmmseg.tables.customers.segment_customers`."""
+    from .tables.customers import RFM_MODEL_COLUMNS
+    from .tables.prepare import FeaturePrep, _infer_role
+
+    roles: dict[str, str] = {}
+    if id_column is None:
+        id_column = next((c for c in sample.columns if _infer_role(str(c), sample[c])[0] == "id"), None)
+    profile_only: list[str] = []
+    if columns is None and all(c in sample.columns for c in RFM_MODEL_COLUMNS):
+        columns = [c for c in RFM_MODEL_COLUMNS if c not in (exclude or ())]
+        profile_only = [c for c in sample.columns if c not in columns and c != id_column]
+    if columns is not None:
+        for c in sample.columns:
+            if c not in columns and c != id_column:
+                roles.setdefault(c, "ignore")
+    for c in exclude or ():
+        roles[c] = "ignore"
+    prep = FeaturePrep(roles, id_column=id_column, random_state=seed).fit(sample)
+    return prep, id_column, profile_only
+
+
+def segment_table(
+    path,
+    outdir,
+    *,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    n_components: int | str = "auto",
+    covariance_type: str = "auto",
+    k_max: int = 8,
+    random_state: int | None = 0,
+    n_seeds: int = 5,
+    model=None,
+    names: Sequence[str] | None = None,
+    client=None,
+    sample_rows: int = PREP_SAMPLE_ROWS,
+    reg_covar: float = 1e-4,
+    progress: Callable | None = None,
+) -> dict[str, Any]:
+    """``gmmseg customers`` on a table larger than memory (Parquet dataset or CSV glob), on Dask.
+
+    What is computed where:
+
+    - FeaturePrep (roles, fill medians, log1p and dequantisation decisions, scaling, category
+      levels) is fitted on a uniform random sample of ``sample_rows`` rows pulled to the client.
+    - The features of every partition are made on the workers; K and the covariance type are
+      chosen by BIC with :func:`select_components` on them (dequantised as in memory, with
+      other noise per partition). No final multi-start refit.
+    - Segment sizes, shares and the mean of every numeric column are exact (one pass of
+      per-partition sums). Medians, top categories, distinguishing features, segment names and
+      the stability ARI (at most 20,000 rows) come from the sample.
+    - ``assignments.csv`` is written by the workers partition by partition into a temporary
+      file in ``outdir``, then renamed (so ``outdir`` must be reachable from the workers).
+
+    Writes ``assignments.csv`` and (when fitting) ``model.gmmseg`` into ``outdir``; returns
+    ``{"profiles": DataFrame, "summary": dict}`` for the caller to write.
+    """
+    from pathlib import Path
+
+    from .errors import TableError
+    from .tables.customers import (
+        COVARIANCE_AUTO,
+        CustomerSegmentModel,
+        _distinguishing,
+        _names,
+        _permute_components,
+        _profiles,
+        _stability,
+    )
+
+    outdir = Path(outdir)
+    frame = read_table_lazy(path, id_column=id_column, names=names)
+    _check_columns(frame, path, [id_column] if id_column else (), columns, exclude)
+    lengths, sample = _lengths_and_sample(frame, sample_rows, random_state, client)
+    n_rows = sum(lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    selection = None
+    profile_only: list[str] = []
+    if model is not None:
+        prep, id_column = model.prep, (model.id_column if model.id_column in frame.columns else None)
+        _check_columns(frame, path, prep.columns_)
+        seg_model = model
+    else:
+        prep, id_column, profile_only = _customer_prep(sample, id_column, columns, exclude, random_state)
+        types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
+        ks = list(range(1, int(k_max) + 1)) if n_components == "auto" else [int(n_components)]
+        Z_fit = _feature_array(frame, prep, lengths, noise=True, seed=random_state)
+        selection = select_components(
+            Z_fit, ks, types, random_state=random_state, reg_covar=reg_covar, client=client, progress=progress
+        )
+        mixture = selection.best_model
+        k = mixture.n_components
+        seg_model = CustomerSegmentModel(prep, mixture, np.arange(k), [str(i) for i in range(k)], id_column)
+    if id_column is not None and id_column not in frame.columns:
+        raise TableError(f"id column {id_column!r} not found in {path}")
+    numeric = []
+    for col in frame.columns:
+        role = prep.roles_.get(str(col))
+        if col != id_column and role not in ("id", "date") and frame[col].dtype.kind in "iuf":
+            numeric.append(col)
+    # exact per-segment sizes and sums: one pass, small arrays back
+    dask, _ = _dask()
+    shared = dask.delayed(seg_model, pure=True, traverse=False)
+    task = dask.delayed(_segment_stats_partition, pure=True)
+    parts = _compute(client, *[task(p, shared, numeric) for p in frame.to_delayed()])
+    stats = np.sum(parts, axis=0)
+    k = stats.shape[0]
+    if model is None:  # segments numbered by size, largest first
+        order = np.argsort(-stats[:, 0], kind="stable")
+        _permute_components(seg_model.mixture, order)
+        stats = stats[order]
+    Z_sample = prep.transform(sample)
+    labels_sample = seg_model.predict(sample)
+    distinguishing = _distinguishing(sample, prep, Z_sample, labels_sample, k)
+    if model is None:
+        seg_model.names = _names(distinguishing)
+        rows = np.random.default_rng(random_state).permutation(sample.shape[0])[:20_000]
+        sub = sample.iloc[np.sort(rows)]
+        stability = _stability(
+            prep._transform(sub, noise=True),
+            seg_model.predict(sub),
+            seg_model.mixture,
+            n_seeds,
+            4,
+            random_state,
+            reg_covar,
+            "float64",
+        )
+        seg_model.save(outdir / "model.gmmseg")
+    else:
+        stability = {}
+    profiles = _profiles(sample, labels_sample, seg_model.names, id_column, prep)
+    sizes = stats[:, 0]
+    profiles["size"] = sizes.astype(int)
+    profiles["share"] = sizes / max(1, n_rows)
+    for j, col in enumerate(numeric):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            profiles[f"{col}_mean"] = stats[:, 1 + j] / stats[:, 1 + len(numeric) + j]
+    id_name = id_column or "row"
+    out = frame.map_partitions(
+        _assign_partition,
+        seg_model,
+        id_name,
+        id_column,
+        offsets,
+        meta=_assign_meta(id_name, k),
+    )
+    _write_csv_lazy(out, outdir / "assignments.csv", client)
+    mix = seg_model.mixture
+    summary = {
+        "n_rows": int(n_rows),
+        "id_column": id_column,
+        "columns": prep.summary(),
+        "model_columns": list(prep.columns_),
+        "profile_only_columns": profile_only,
+        "n_segments": int(k),
+        "covariance_type": mix.covariance_type,
+        "criterion": selection.criterion if selection else None,
+        "criterion_table": selection.table if selection else [],
+        "interior_minimum": bool(selection.has_interior_minimum()) if selection else None,
+        "segments": [
+            {
+                "segment": s,
+                "name": seg_model.names[s],
+                "size": int(sizes[s]),
+                "share": float(sizes[s] / max(1, n_rows)),
+                "distinguishing": distinguishing[s][:5],
+            }
+            for s in range(k)
+        ],
+        "stability": stability,
+        "distributed": {
+            "partitions": len(lengths),
+            "prep_sample_rows": int(sample.shape[0]),
+            "from_sample": "FeaturePrep, medians, top categories, distinguishing features, names, stability",
+        },
+    }
+    return {"profiles": profiles, "summary": summary}
+
+
+def _assign_meta(id_name: str, k: int):
+    import pandas as pd
+
+    data = {
+        id_name: pd.Series(dtype="object"),
+        "segment": pd.Series(dtype="int64"),
+        "segment_name": pd.Series(dtype="object"),
+        "confidence": pd.Series(dtype="float64"),
+    }
+    data.update({f"p_segment_{j}": pd.Series(dtype="float64") for j in range(k)})
+    return pd.DataFrame(data)
+
+
+def score_table(
+    path,
+    outdir,
+    *,
+    reference=None,
+    contamination: float | None = 0.01,
+    threshold: float | None = None,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    random_state: int | None = 0,
+    client=None,
+    sample_rows: int = PREP_SAMPLE_ROWS,
+    k_max: int = 5,
+    trim: float = 0.1,
+    reg_covar: float = 1e-3,
+) -> dict[str, Any]:
+    """``gmmseg anomalies`` on a table larger than memory (Parquet dataset or CSV glob), on Dask.
+
+    The joint-mixture part of :class:`~gmmseg.tables.anomalies.TableAnomalyDetector`: FeaturePrep
+    (robust scaling) is fitted on a random sample of ``sample_rows`` rows of the reference
+    (default: the table itself); K = 1..``k_max`` and full/diag are chosen by BIC with
+    :func:`select_components` on the workers (skipping models with a component under 1% of the
+    rows); with ``trim`` the fit is repeated without the least likely ``trim`` share of the rows
+    (weight 0, cut at an approximate dask quantile). One member, no marginal ensemble, no
+    per-row reasons. The threshold is ``threshold`` or the ``contamination`` quantile of the
+    reference scores (approximate: dask's quantile of partitioned data).
+
+    Writes ``scores.csv`` (id, score, flagged) into ``outdir`` (by the workers, partition by
+    partition, into a temporary file that is then renamed); returns the summary dict.
+    """
+    from pathlib import Path
+
+    from .tables.anomalies import FULL_MAX_FEATURES, _best_without_tiny_components
+    from .tables.prepare import FeaturePrep
+
+    if threshold is None and not (contamination is not None and 0.0 < float(contamination) < 0.5):
+        raise ParameterError(f"contamination must be in (0, 0.5), got {contamination!r}")
+    keep = [id_column] if id_column else []
+
+    def load(source):
+        frame = read_table_lazy(source, id_column=id_column, names=names)
+        _check_columns(frame, source, keep, columns, exclude)
+        if columns:
+            wanted = set(keep) | set(columns)
+            frame = frame[[c for c in frame.columns if c in wanted]]
+        if exclude:
+            frame = frame[[c for c in frame.columns if c not in set(exclude)]]
+        return frame
+
+    frame = load(path)
+    ref = load(reference) if reference is not None else frame
+    ref_lengths, sample = _lengths_and_sample(ref, sample_rows, random_state, client)
+    roles = {id_column: "id"} if id_column else None
+    prep = FeaturePrep(roles, scaling="robust", random_state=random_state).fit(sample)
+    Z_fit = _feature_array(ref, prep, ref_lengths, noise=True, seed=random_state)
+    d = Z_fit.shape[1]
+    types = ("full", "diag") if d <= FULL_MAX_FEATURES else ("diag",)
+    ks = range(1, int(k_max) + 1)
+    n_ref = sum(ref_lengths)
+    grid = dict(random_state=random_state, reg_covar=reg_covar, keep_models=True, client=client)
+    selection = select_components(Z_fit, ks, types, **grid)
+    mixture = _best_without_tiny_components(selection, n_ref, d)
+    if trim > 0:
+        dask, da = _dask()
+        first = score_samples(mixture, Z_fit)
+        cut = float(np.ravel(_compute(client, da.percentile(first, [100.0 * float(trim)]))[0])[0])
+        weights = (first > cut).astype(np.float64)
+        n_kept = int(_compute(client, weights.sum())[0])
+        selection = select_components(Z_fit, ks, types, sample_weight=weights, **grid)
+        mixture = _best_without_tiny_components(selection, n_kept, d)
+    id_name = id_column or "row"
+    if threshold is None:
+        ref_offsets = np.concatenate([[0], np.cumsum(ref_lengths)]).tolist()
+        meta = _pd_frame({id_name: "object", "score": "float64"})
+        ref_scores = ref.map_partitions(
+            _score_partition, prep, mixture, id_name, id_column, ref_offsets, None, meta=meta
+        )
+        threshold_score = float(_compute(client, ref_scores["score"].quantile(float(contamination)))[0])
+    else:
+        threshold_score = float(threshold)
+    lengths = ref_lengths if reference is None else [int(n) for n in _compute(client, frame.map_partitions(len))[0]]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    meta = _pd_frame({id_name: "object", "score": "float64", "flagged": "bool"})
+    scores = frame.map_partitions(
+        _score_partition, prep, mixture, id_name, id_column, offsets, threshold_score, meta=meta
+    )
+    _write_csv_lazy(scores, Path(outdir) / "scores.csv", client)
+    n_flagged = int(_compute(client, scores["flagged"].sum())[0])
+    return {
+        "n_components": int(mixture.n_components),
+        "covariance_type": mixture.covariance_type,
+        "ensemble": "none",
+        "n_estimators": 1,
+        "trim": float(trim),
+        "marginal_components": [],
+        "threshold_score": threshold_score,
+        "contamination": None if threshold is not None else float(contamination),
+        "columns": prep.summary(),
+        "criterion_table": selection.table,
+        "data": str(path),
+        "reference": str(reference) if reference is not None else None,
+        "n_rows": int(sum(lengths)),
+        "n_flagged": n_flagged,
+        "id_column": id_column,
+        "distributed": {
+            "partitions": len(lengths),
+            "prep_sample_rows": int(sample.shape[0]),
+            "from_sample": "FeaturePrep (medians, skew decisions, robust scaling, category levels)",
+            "approximate": "threshold quantile and trim cut (dask quantiles of partitioned data)",
+        },
+    }
+
+
+def _pd_frame(dtypes: dict):
+    """An empty pandas DataFrame with these column dtypes (a ``meta`` for ``map_partitions``)."""
+    import pandas as pd
+
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})

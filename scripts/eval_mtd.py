@@ -102,13 +102,19 @@ def main(argv=None) -> int:
     parser.add_argument("--stride", type=int, default=2, help="pixel subsampling for the pixel metrics")
     parser.add_argument("--json", type=Path, help="write metrics and per-image scores here")
     parser.add_argument("--save-model", type=Path, help="write the fitted model here (for the figures)")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        help="feature families to use instead of the default (experiments only; see gmmseg.image.texture)",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"MTD data not found at {args.data}; pass --data", file=sys.stderr)
         return 2
     fit_paths, test = load_split(args.data, args.n_fit, args.seed)
     t0 = time.perf_counter()
-    model = DefectModel(random_state=args.seed).fit([read_image(p, mode="gray").pixels for p in fit_paths])
+    kwargs = {"families": tuple(args.families)} if args.families else {}
+    model = DefectModel(random_state=args.seed, **kwargs).fit([read_image(p, mode="gray").pixels for p in fit_paths])
     t_fit = time.perf_counter() - t0
     if args.save_model:
         model.save(args.save_model)

@@ -105,7 +105,7 @@ class DefectModel:
         Width of the background removed before features are computed (working pixels).
     sigmas : tuple of float, default=(1, 2)
         Scales of the texture filters (working pixels).
-    families : tuple of str, default=("smooth", "log", "gradient", "hessian")
+    families : tuple of str, default=("smooth", "log", "gradient", "hessian", "hessian_axes")
         Feature families (see :mod:`gmmseg.image.texture`).
     smoothing : float, default=2
         Gaussian blur of the negative log-density map (working pixels).
@@ -158,7 +158,7 @@ class DefectModel:
         background_sigma: float = 12.0,
         contrast_sigma: float = 0.0,
         sigmas: tuple[float, ...] = (1.0, 2.0),
-        families: tuple[str, ...] = ("smooth", "log", "gradient", "hessian"),
+        families: tuple[str, ...] = ("smooth", "log", "gradient", "hessian", "hessian_axes"),
         smoothing: float = 2.0,
         peak_window: int = 25,
         border_margin: float = 0.05,

@@ -21,6 +21,11 @@ The feature families (each at every scale ``sigma`` in ``sigmas``):
     the local standard deviation in a Gaussian window of width ``2 sigma``.
 ``"hessian"``
     the two scale-normalised eigenvalues of the Hessian (ridge / valley detector).
+``"hessian_axes"``
+    the three scale-normalised second derivatives along the image axes, ``sigma² (∂xx,
+    ∂yy, ∂xy)``: unlike the eigenvalues they know the *orientation* of a ridge, so a
+    mixture fitted on parts photographed in a fixed position can learn that, e.g.,
+    vertical machining marks are normal while a ridge at another angle is not.
 ``"border"``
     (scale-free) the distance to the nearest top/bottom and left/right border, clipped
     at ``extra["border_reach"]`` (12) working pixels: lets the mixture model edges apart.
@@ -50,7 +55,7 @@ from ..errors import ImageError, ParameterError
 
 __all__ = ["TextureSettings", "to_gray", "working_image", "normalise_exposure", "texture_features", "FAMILIES"]
 
-FAMILIES = ("smooth", "gradient", "log", "localstd", "hessian", "border")
+FAMILIES = ("smooth", "gradient", "log", "localstd", "hessian", "hessian_axes", "border")
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class TextureSettings:
 
     @property
     def n_features(self) -> int:
-        per = {"smooth": 1, "gradient": 1, "log": 1, "localstd": 1, "hessian": 2, "border": 0}
+        per = {"smooth": 1, "gradient": 1, "log": 1, "localstd": 1, "hessian": 2, "hessian_axes": 3, "border": 0}
         return 1 + len(self.sigmas) * sum(per[f] for f in self.families) + 2 * ("border" in self.families)
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,6 +222,13 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
         r = r / np.maximum(local, 0.25)
     maps = [r]
     for sigma in s.sigmas:
+        hessian = None
+        if "hessian" in s.families or "hessian_axes" in s.families:
+            hessian = (
+                ndimage.gaussian_filter(r, sigma, order=(0, 2), mode="reflect"),
+                ndimage.gaussian_filter(r, sigma, order=(2, 0), mode="reflect"),
+                ndimage.gaussian_filter(r, sigma, order=(1, 1), mode="reflect"),
+            )
         for fam in s.families:
             if fam == "smooth":
                 maps.append(ndimage.gaussian_filter(r, sigma, mode="reflect"))
@@ -229,13 +241,13 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
                 m2 = ndimage.gaussian_filter(r * r, 2 * sigma, mode="reflect")
                 maps.append(np.sqrt(np.maximum(m2 - m * m, 0.0)))
             elif fam == "hessian":
-                hxx = ndimage.gaussian_filter(r, sigma, order=(0, 2), mode="reflect")
-                hyy = ndimage.gaussian_filter(r, sigma, order=(2, 0), mode="reflect")
-                hxy = ndimage.gaussian_filter(r, sigma, order=(1, 1), mode="reflect")
+                hxx, hyy, hxy = hessian
                 tr = (hxx + hyy) / 2
                 det = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy**2)
                 maps.append((tr + det) * sigma**2)
                 maps.append((tr - det) * sigma**2)
+            elif fam == "hessian_axes":
+                maps.extend(h * sigma**2 for h in hessian)
     if "border" in s.families:
         h, w = r.shape
         reach = float(s.extra.get("border_reach", 12.0))

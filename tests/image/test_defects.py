@@ -203,3 +203,22 @@ def test_uint16_and_uint8_give_the_same_features():
     img8 = good_image(rng, (48, 48))
     img16 = img8.astype(np.uint16) * 257
     np.testing.assert_allclose(texture_features(img16), texture_features(img8), atol=1e-4)
+
+
+def test_hessian_axes_features_are_orientation_aware():
+    """'hessian_axes' gives sigma² (d_xx, d_yy, d_xy); the eigenvalues cannot tell a vertical ridge from a horizontal one."""
+    img = np.full((48, 48), 128, dtype=np.uint8)
+    img[:, 23:25] = 60  # a vertical dark line
+    s = TextureSettings(work_size=0, background_sigma=6.0, sigmas=(1.0,), families=("hessian", "hessian_axes"))
+    assert s.n_features == 6
+    vertical = texture_features(img, s)
+    horizontal = texture_features(img.T.copy(), s)
+    assert vertical.shape == (48, 48, 6)
+    r = vertical[..., 0].astype(np.float64)
+    for k, order in enumerate([(0, 2), (2, 0), (1, 1)]):
+        expected = ndimage.gaussian_filter(r, 1.0, order=order, mode="reflect")
+        np.testing.assert_allclose(vertical[..., 3 + k], expected, atol=1e-3)
+    # Eigenvalues are the same for the line and its transpose; the axis derivatives swap.
+    np.testing.assert_allclose(vertical[24, 24, 1:3], horizontal[24, 24, 1:3], atol=1e-4)
+    assert vertical[24, 24, 3] > 1.0 > abs(vertical[24, 24, 4])
+    np.testing.assert_allclose(vertical[24, 24, 3], horizontal[24, 24, 4], atol=1e-4)

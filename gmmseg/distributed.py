@@ -1058,7 +1058,6 @@ def segment_table(
         CustomerSegmentModel,
         _distinguishing,
         _names,
-        _permute_components,
         _profiles,
         _stability,
     )
@@ -1102,7 +1101,7 @@ def segment_table(
     k = stats.shape[0]
     if model is None:  # segments numbered by size, largest first
         order = np.argsort(-stats[:, 0], kind="stable")
-        _permute_components(seg_model.mixture, order)
+        seg_model.mixture.permute_components(order)
         stats = stats[order]
     Z_sample = prep.transform(sample)
     labels_sample = seg_model.predict(sample)

@@ -418,6 +418,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model.n_reseeded_ = 0
         return model
 
+    def permute_components(self, order) -> GaussianMixture:
+        """Renumber the components in place: component ``order[j]`` becomes component ``j``.
+
+        Used to give components a canonical order (by lightness, by size, ...). Returns self.
+        """
+        self._check_is_fitted()
+        order = np.asarray(order)
+        if sorted(order.tolist()) != list(range(self.n_components)):
+            raise ParameterError(f"order must be a permutation of 0..{self.n_components - 1}, got {order.tolist()}")
+        self.weights_ = self.weights_[order]
+        self.means_ = self.means_[order]
+        if self.covariance_type != "tied":  # one shared covariance: nothing to renumber
+            self.covariances_ = self.covariances_[order]
+            self.precisions_ = self.precisions_[order]
+            self.precisions_cholesky_ = self.precisions_cholesky_[order]
+        return self
+
     @property
     def n_parameters_(self) -> int:
         """Number of free parameters (scikit-learn's count)."""

@@ -425,16 +425,6 @@ def _check_settings(n_components, color_space, covariance_type, smoothing, max_c
     return n_components, color_space, smoothing
 
 
-def _permute_model(model: GaussianMixture, order: np.ndarray) -> None:
-    """Reorder the components of a fitted model in place (component ``order[j]`` becomes ``j``)."""
-    model.weights_ = model.weights_[order]
-    model.means_ = model.means_[order]
-    if model.covariance_type != "tied":
-        model.covariances_ = model.covariances_[order]
-        model.precisions_ = model.precisions_[order]
-        model.precisions_cholesky_ = model.precisions_cholesky_[order]
-
-
 # ---------------------------------------------------------------------------- main entry
 
 
@@ -703,7 +693,7 @@ def _segment(
     order = np.array(sorted(range(k), key=lambda j: (round(float(lightness[j]), 6), -int(pix_count[j]), j)))
     rank = np.empty(k, dtype=np.intp)
     rank[order] = np.arange(k)
-    _permute_model(model, order)
+    model.permute_components(order)
 
     offset = 0 if visible is None else 1
     label_dtype = np.uint8 if k + offset <= 256 else np.uint16

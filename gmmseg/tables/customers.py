@@ -358,7 +358,7 @@ def segment_customers(
     Z = prep.transform(frame)
     counts = np.bincount(mixture.predict(Z), minlength=mixture.n_components)
     order = np.argsort(-counts, kind="stable")
-    _permute_components(mixture, order)  # segments numbered by size, without a second (n, K) array
+    mixture.permute_components(order)  # segments numbered by size, without a second (n, K) array
     order = np.arange(mixture.n_components)
     proba = mixture.predict_proba(Z)
     labels = proba.argmax(axis=1)
@@ -442,16 +442,6 @@ def _refine(Z, model, n_init, random_state, reg_covar, dtype, rows=None) -> Gaus
                 **params,
             ).fit(Z)
     return refit if refit.lower_bound_ > model.score(Z) else model
-
-
-def _permute_components(mixture: GaussianMixture, order: np.ndarray) -> None:
-    """Renumber the components of a fitted mixture in place (component ``order[i]`` becomes ``i``)."""
-    mixture.weights_ = mixture.weights_[order]
-    mixture.means_ = mixture.means_[order]
-    if mixture.covariance_type != "tied":
-        mixture.covariances_ = mixture.covariances_[order]
-        mixture.precisions_cholesky_ = mixture.precisions_cholesky_[order]
-        mixture.precisions_ = mixture.precisions_[order]
 
 
 def _stability_rows(n: int, random_state) -> np.ndarray | None:

@@ -236,3 +236,17 @@ def test_feature_names_from_a_dataframe(blobs):
     X, _ = blobs
     gm = GaussianMixture(2, random_state=0).fit(pd.DataFrame(X, columns=["a", "b"]))
     assert list(gm.feature_names_in_) == ["a", "b"]
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_permute_components_renumbers_without_changing_the_density(covariance_type, blobs):
+    X, _ = blobs
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    before = gm.component_log_prob(X)
+    density = gm.score_samples(X)
+    order = np.array([2, 0, 1])
+    gm.permute_components(order)
+    np.testing.assert_allclose(gm.component_log_prob(X), before[:, order], rtol=1e-12)
+    np.testing.assert_allclose(gm.score_samples(X), density, rtol=1e-12)
+    with pytest.raises(Exception, match="permutation"):
+        gm.permute_components([0, 0, 1])

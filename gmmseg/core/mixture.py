@@ -502,8 +502,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def _fit(self, X: np.ndarray, w: np.ndarray | None, centers: np.ndarray | None = None) -> None:
-        """Fit on validated data. ``centers`` (K, D) replaces the k-means seeding (model selection)."""
+    def _fit(self, X: np.ndarray, w: np.ndarray | None, centers: np.ndarray | None = None, moments=None) -> None:
+        """Fit on validated data.
+
+        ``centers`` (K, D) replaces the k-means seeding and ``moments`` = ``(mean, variance)``
+        of the data the two passes that compute them (model selection shares both).
+        """
         n, d = X.shape
         self._check_parameters(d)
         k = self.n_components
@@ -527,8 +531,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if funcs.n_features(d) < THREADED_MIN_FEATURES:
             threads = 1  # measured: narrow chunks are memory-bound, threads only add overhead
         source = ArraySource(X, w, chunk_size=chunk, dtype=check_dtype(self.dtype), n_threads=threads)
-        shift = _weighted_mean(X, w, chunk)
-        variance = _weighted_variance(X, w, shift, chunk)
+        if moments is None:
+            shift = _weighted_mean(X, w, chunk)
+            variance = _weighted_variance(X, w, shift, chunk)
+        else:
+            shift, variance = moments
         self._fit_source(source, shift, variance, float(n if w is None else w.sum()), centers, do_init)
 
     def _fit_source(self, source, shift, variance, weight_sum, centers=None, do_init=True, rng=None) -> None:

@@ -14,7 +14,7 @@ from ..errors import ConvergenceWarning, FittingError, ParameterError
 from ._validation import check_array, check_choice, check_dtype, check_sample_weight
 from .covariance import COVARIANCE_TYPES
 from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, weighted_sample
-from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture, _single_threaded_blas
+from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture, _single_threaded_blas, _weighted_mean, _weighted_variance
 
 __all__ = ["select_components", "SelectionResult", "CRITERIA"]
 
@@ -172,11 +172,15 @@ def select_components(
     else:
         sample, sw = np.asarray(Xa, dtype=np.float64), w
 
+    chunk = 65536
+    shift = _weighted_mean(Xa, w, chunk)
+    data_moments = (shift, _weighted_variance(Xa, w, shift, chunk))  # the same for every model
+
     def fit(model, centers):
         if names is not None and all(isinstance(c, str) for c in names):
             model.feature_names_in_ = np.asarray(list(names), dtype=object)
         model.n_features_in_ = Xa.shape[1]
-        model._fit(Xa, w, centers=centers)
+        model._fit(Xa, w, centers=centers, moments=data_moments)
         return model.expectation(Xa, w, entropy=True)
 
     with _single_threaded_blas(1):

@@ -128,7 +128,9 @@ def read_table(
     Returns
     -------
     pandas.DataFrame of shape (n_rows, n_columns)
-        The input file is never modified.
+        The input file is never modified. In text files, an integer column written with
+        leading zeros (``00001``, zip codes) is an identifier and stays text, so the zeros
+        reach every output.
 
     Raises
     ------
@@ -249,6 +251,7 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
     if delim != "whitespace":
         kwargs["skipinitialspace"] = True
     try:
+        kwargs["dtype"] = _zero_padded_columns(text, kwargs)
         frame = pd.read_csv(io.StringIO(text), **kwargs)
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty; pass a file with a header and data rows") from None
@@ -263,6 +266,29 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
     elif not header:
         frame.columns = [f"x{i}" for i in range(frame.shape[1])]
     return frame
+
+
+_ZERO_PADDED_SAMPLE = 2000
+
+
+def _zero_padded_columns(text: str, kwargs: dict) -> dict | None:
+    """Integer columns written with leading zeros (``00001``, zip codes) are identifiers: keep them as text.
+
+    Read as numbers they would lose their zeros (CDNOW's customer ``00001`` would become ``1``)
+    in every output. Decided on the first rows: every value is digits only and one starts with 0.
+    """
+    import pandas as pd
+
+    try:
+        sample = pd.read_csv(io.StringIO(text), nrows=_ZERO_PADDED_SAMPLE, dtype=str, **kwargs)
+    except (pd.errors.ParserError, ValueError):
+        return None  # the full read reports the problem
+    padded = {}
+    for col in sample.columns:
+        values = sample[col].dropna().str.strip()
+        if len(values) and values.str.fullmatch(r"\d+").all() and values.str.fullmatch(r"0\d+").any():
+            padded[col] = str
+    return padded or None
 
 
 def read_numeric_matrix(path) -> tuple[np.ndarray, list[str]]:

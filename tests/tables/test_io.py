@@ -29,6 +29,18 @@ def test_whitespace_text_and_headerless(tmp_path):
     assert got["x3"].tolist() == [11.77, 77.0]
     named = read_table(path, names=["id", "date", "n", "value"])
     assert list(named.columns) == ["id", "date", "n", "value"]
+    # zero-padded integers are identifiers: the zeros survive; other integers stay numbers
+    assert named["id"].tolist() == ["00001", "00002"]
+    assert named["date"].tolist() == [19970101, 19970112] and named["n"].tolist() == [1, 5]
+
+
+def test_zero_padded_ids_keep_their_zeros_but_plain_integers_do_not(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("zip,count,code\n02139,10,7\n10001,0,12\n,3,0\n")
+    got = read_table(path)
+    assert got["zip"].tolist()[:2] == ["02139", "10001"] and pd.isna(got["zip"].iloc[2])
+    assert got["count"].tolist() == [10, 0, 3]  # a lone 0 is a number, not padding
+    assert got["code"].tolist() == [7, 12, 0]
 
 
 def test_parquet_and_npy(tmp_path):

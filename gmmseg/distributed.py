@@ -492,8 +492,8 @@ def fit_mixture(
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
     >>> gm = fit_mixture(da.from_array(X, chunks=(100, 2)), 2, random_state=0)
-    >>> sorted(np.round(gm.means_[:, 0]).tolist())
-    [0.0, 6.0]
+    >>> sorted(np.round(gm.means_[:, 0]).astype(int).tolist())
+    [0, 6]
     """
     dtype = check_dtype(params.get("dtype", "float64"))
     check_int(sample_size, "sample_size", 1)

@@ -28,7 +28,7 @@ __all__ = [
 def check_random_state(seed) -> np.random.Generator:
     """Turn ``None``, an int, a ``RandomState`` or a ``Generator`` into a ``Generator``.
 
-    >>> check_random_state(0).integers(10)
+    >>> int(check_random_state(0).integers(10))
     8
     """
     if seed is None or isinstance(seed, (int, np.integer)):

@@ -105,7 +105,7 @@ def color_features(colors: np.ndarray, color_space: str = "lab", *, bit_depth: i
     --------
     >>> color_features(np.array([[255, 0, 0], [0, 0, 255]]), "hsv").round(1).tolist()
     [[100.0, 0.0, 100.0], [-50.0, -86.6, 100.0]]
-    >>> color_features(np.array([[255, 255, 255]]), "lab").round(2).tolist()
+    >>> (color_features(np.array([[255, 255, 255]]), "lab").round(2) + 0.0).tolist()  # + 0.0: no -0.0
     [[100.0, 0.0, 0.0]]
     """
     arr = np.asarray(colors)

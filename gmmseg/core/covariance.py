@@ -76,36 +76,42 @@ def quadratic_features(XT: np.ndarray, out: np.ndarray | None = None) -> np.ndar
     return out
 
 
-def square_features(X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _linear_block(X: np.ndarray, out: np.ndarray | None, width: int, shift: np.ndarray | None) -> np.ndarray:
+    """Fill ``out[:, 0] = 1`` and ``out[:, 1:1+D] = X − shift`` (centred straight into the block: no copy of ``X``)."""
+    n, d = X.shape
+    if out is None:
+        out = np.empty((n, width), dtype=X.dtype)
+    out[:, 0] = 1.0
+    if shift is None:
+        out[:, 1 : 1 + d] = X
+    else:
+        np.subtract(X, shift, out=out[:, 1 : 1 + d], casting="unsafe")
+    return out
+
+
+def square_features(X: np.ndarray, out: np.ndarray | None = None, shift: np.ndarray | None = None) -> np.ndarray:
     """Return ``[1, x, x²]`` for rows ``X`` ``(n, D)``, as a ``(1 + 2D, n)`` view of an ``(n, 1 + 2D)`` array.
 
     Row-major (its ``row_major`` attribute): the products read
     and write contiguous rows, and BLAS takes the transposed view without a copy.
+    With ``shift``, ``x = X − shift`` is written into the block directly.
 
     >>> square_features(np.array([[1.0, 3.0]])).ravel()
     array([1., 1., 3., 1., 9.])
     """
-    n, d = X.shape
-    if out is None:
-        out = np.empty((n, 1 + 2 * d), dtype=X.dtype)
-    out[:, 0] = 1.0
-    out[:, 1 : 1 + d] = X
-    np.square(X, out=out[:, 1 + d :])
+    d = X.shape[1]
+    out = _linear_block(X, out, 1 + 2 * d, shift)
+    np.square(out[:, 1 : 1 + d], out=out[:, 1 + d :])
     return out.T
 
 
-def linear_features(X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def linear_features(X: np.ndarray, out: np.ndarray | None = None, shift: np.ndarray | None = None) -> np.ndarray:
     """Return ``[1, x]`` for rows ``X`` ``(n, D)`` as a ``(1 + D, n)`` view (tied: the quadratic term is shared).
 
     >>> linear_features(np.array([[1.0, 3.0]])).ravel()
     array([1., 1., 3.])
     """
-    n, d = X.shape
-    if out is None:
-        out = np.empty((n, 1 + d), dtype=X.dtype)
-    out[:, 0] = 1.0
-    out[:, 1:] = X
-    return out.T
+    return _linear_block(X, out, 1 + X.shape[1], shift).T
 
 
 # Layout each expansion takes: rows ``(n, D)`` (row-major) or the transposed ``(D, n)``.

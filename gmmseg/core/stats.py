@@ -116,15 +116,14 @@ def log_prob_chunks(
     if shared is not None:
         shared = np.asarray(shared, dtype=dtype)
     n_feat = coef.shape[1]
-    xbuf = np.empty((size, d) if row_major else (d, size), dtype=dtype)
+    xbuf = None if row_major else np.empty((d, size), dtype=dtype)
     fbuf = np.empty((size, n_feat) if row_major else (n_feat, size), dtype=dtype)
     lbuf = np.empty((coef.shape[0], size), dtype=dtype)
     for start, stop in _chunks(n, chunk_size):
         m = stop - start
-        if row_major:
-            xc = xbuf[:m]
-            np.subtract(X[start:stop], shift, out=xc, casting="unsafe")
-            phi = features(xc, out=fbuf[:m])
+        if row_major:  # rows are centred straight into the feature block (one pass less over the chunk)
+            phi = features(X[start:stop], out=fbuf[:m], shift=shift)
+            xc = fbuf[:m, 1 : 1 + d]
         else:
             xc = xbuf[:, :m]
             np.subtract(X[start:stop].T, shift[:, None], out=xc, casting="unsafe")

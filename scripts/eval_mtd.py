@@ -107,6 +107,14 @@ def main(argv=None) -> int:
         nargs="+",
         help="feature families to use instead of the default (experiments only; see gmmseg.image.texture)",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a DefectModel parameter (experiments only), e.g. --set tail_share=0",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"MTD data not found at {args.data}; pass --data", file=sys.stderr)
@@ -114,6 +122,9 @@ def main(argv=None) -> int:
     fit_paths, test = load_split(args.data, args.n_fit, args.seed)
     t0 = time.perf_counter()
     kwargs = {"families": tuple(args.families)} if args.families else {}
+    for item in args.overrides:
+        name, _, value = item.partition("=")
+        kwargs[name] = json.loads(value)
     model = DefectModel(random_state=args.seed, **kwargs).fit([read_image(p, mode="gray").pixels for p in fit_paths])
     t_fit = time.perf_counter() - t0
     if args.save_model:

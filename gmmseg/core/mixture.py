@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from ..errors import ComponentCollapseWarning, ConvergenceWarning, FittingError, NotFittedError, ParameterError
 from ._validation import check_array, check_choice, check_dtype, check_float, check_int, check_sample_weight
@@ -416,6 +416,76 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model.lower_bound_ = -np.inf
         model.lower_bounds_ = []
         model.n_reseeded_ = 0
+        return model
+
+    @classmethod
+    def mixture_of(cls, parts, shares) -> GaussianMixture:
+        """One fitted mixture whose density is ``Σ_i shares[i] · p_i(x)`` for fitted mixtures ``parts``.
+
+        The components of every part are kept, their weights scaled by the part's share
+        (e.g. a mixture of the bulk of the data plus one fitted to its rare tail). All parts
+        must have the same covariance type and number of features (tied parts cannot be
+        combined: their shared covariances differ). The result takes its other parameters
+        from ``parts[0]``.
+
+        Parameters
+        ----------
+        parts : sequence of fitted GaussianMixture
+        shares : sequence of float
+            Positive, one per part, summing to 1.
+
+        Returns
+        -------
+        GaussianMixture
+            Fitted, with ``n_components`` the sum of the parts'.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(500, 2))
+        >>> a = GaussianMixture(2, random_state=0).fit(X)
+        >>> b = GaussianMixture(1, random_state=0).fit(X + 5)
+        >>> both = GaussianMixture.mixture_of([a, b], [0.9, 0.1])
+        >>> both.n_components, bool(np.allclose(both.score_samples(X),
+        ...     np.logaddexp(np.log(0.9) + a.score_samples(X), np.log(0.1) + b.score_samples(X))))
+        (3, True)
+        """
+        parts = list(parts)
+        shares = np.asarray(shares, dtype=np.float64)
+        if not parts or shares.shape != (len(parts),):
+            raise ParameterError(f"give one share per part: {len(parts)} part(s), shares of shape {shares.shape}")
+        if not (np.all(np.isfinite(shares)) and np.all(shares > 0) and abs(shares.sum() - 1.0) < 1e-9):
+            raise ParameterError(f"shares must be positive and sum to 1, got {shares.tolist()}")
+        for part in parts:
+            part._check_is_fitted()
+        kinds = {p.covariance_type for p in parts}
+        dims = {p.means_.shape[1] for p in parts}
+        if len(kinds) != 1 or len(dims) != 1:
+            raise ParameterError(
+                f"parts must share one covariance type and feature count, got {sorted(kinds)} and {sorted(dims)}"
+            )
+        if kinds == {"tied"} and len(parts) > 1:
+            raise ParameterError("tied mixtures cannot be combined (each has its own shared covariance); use full")
+        first = parts[0]
+        model = clone(first)
+        model.set_params(
+            n_components=int(sum(p.n_components for p in parts)),
+            weights_init=None,
+            means_init=None,
+            precisions_init=None,
+        )
+        model.weights_ = np.concatenate([share * p.weights_ for share, p in zip(shares, parts)])
+        model.means_ = np.concatenate([p.means_ for p in parts])
+        for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+            setattr(model, name, np.concatenate([np.asarray(getattr(p, name)) for p in parts]))
+        model.n_features_in_ = first.n_features_in_
+        if hasattr(first, "feature_names_in_"):
+            model.feature_names_in_ = first.feature_names_in_
+        model.converged_ = all(p.converged_ for p in parts)
+        model.n_iter_ = int(sum(p.n_iter_ for p in parts))
+        model.lower_bound_ = -np.inf  # no single EM run produced this mixture
+        model.lower_bounds_ = []
+        model.n_reseeded_ = int(sum(getattr(p, "n_reseeded_", 0) for p in parts))
         return model
 
     def permute_components(self, order) -> GaussianMixture:

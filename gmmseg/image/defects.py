@@ -40,6 +40,10 @@ __all__ = ["DefectModel", "Region", "as_image_array"]
 
 #: Version of the DefectModel layout inside the model file.
 MODEL_VERSION = 1
+#: The tail mixture gets at most one component per this many tail pixels.
+_TAIL_ROWS_PER_COMPONENT = 100
+#: Tail pixels used to fit the tail mixture (a random subset beyond this).
+_TAIL_MAX_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,15 @@ class DefectModel:
         still covers it): tile edges and filter borders are the main false alarms.
     pixels_per_image : int, default=3000
         Rows sampled from each training image.
+    tail_share : float, default=0.02
+        The density is a mixture of two mixtures: ``n_components`` fitted to random
+        pixels (the bulk of good appearance) and ``tail_components`` fitted to the
+        ``tail_share`` least likely pixels of every training image under the first,
+        weighted ``1 - tail_share`` and ``tail_share``. Rare but normal structures of good
+        parts (stripes, specks, rims) that random pixels hardly sample then get a density
+        of their own. 0 disables the tail mixture.
+    tail_components : int, default=8
+        Components of the tail mixture (fewer if there are too few tail pixels).
     target_fpr : float, default=0.01
         Share of good images the threshold should flag.
     holdout : float, default=0.2
@@ -163,6 +176,8 @@ class DefectModel:
         peak_window: int = 25,
         border_margin: float = 0.05,
         pixels_per_image: int = 3000,
+        tail_share: float = 0.02,
+        tail_components: int = 8,
         target_fpr: float = 0.01,
         holdout: float = 0.2,
         min_area: int = 10,
@@ -179,6 +194,8 @@ class DefectModel:
         self.peak_window = peak_window
         self.border_margin = border_margin
         self.pixels_per_image = pixels_per_image
+        self.tail_share = tail_share
+        self.tail_components = tail_components
         self.target_fpr = target_fpr
         self.holdout = holdout
         self.min_area = min_area
@@ -211,6 +228,8 @@ class DefectModel:
             "peak_window": int(self.peak_window),
             "border_margin": float(self.border_margin),
             "pixels_per_image": int(self.pixels_per_image),
+            "tail_share": float(self.tail_share),
+            "tail_components": int(self.tail_components),
             "target_fpr": float(self.target_fpr),
             "holdout": float(self.holdout),
             "min_area": int(self.min_area),
@@ -232,6 +251,10 @@ class DefectModel:
             raise ParameterError(f"smoothing={self.smoothing} must be >= 0")
         if int(self.pixels_per_image) < 10:
             raise ParameterError(f"pixels_per_image={self.pixels_per_image} must be at least 10")
+        if not 0 <= float(self.tail_share) < 0.5:
+            raise ParameterError(f"tail_share={self.tail_share} must be in [0, 0.5), e.g. 0.02 (0 disables the tail)")
+        if int(self.tail_components) < 1:
+            raise ParameterError(f"tail_components={self.tail_components} must be at least 1")
         if int(self.peak_window) < 0:
             raise ParameterError(f"peak_window={self.peak_window} must be >= 0 (0 disables it)")
         if int(self.min_area) < 1:
@@ -306,27 +329,33 @@ class DefectModel:
         self.explained_variance_ = eigval[::-1].copy()
         Z = Z @ self.components_
         self._affine = None
-        seed = None if self.random_state is None else int(self.random_state)
-        self.mixture_ = GaussianMixture(
-            int(self.n_components),
-            covariance_type=self.covariance_type,
-            reg_covar=1e-3,
-            max_iter=200,
-            random_state=seed,
-            dtype="float32",
-        )
-        try:
-            self.mixture_.fit(Z.astype(np.float32))
-        except FittingError as exc:
-            raise FittingError(f"{exc}; or add more varied good images") from None
+        self.mixture_ = self._fit_mixture(Z.astype(np.float32), int(self.n_components))
+        self.tail_components_ = 0
+        if float(self.tail_share) > 0:
+            tail = self._tail_rows([images[i] for i in train_idx], rng)
+            k_tail = min(int(self.tail_components), tail.shape[0] // _TAIL_ROWS_PER_COMPONENT)
+            if k_tail >= 1:
+                share = float(self.tail_share)
+                tail_mixture = self._fit_mixture(tail, k_tail)
+                self.mixture_ = GaussianMixture.mixture_of([self.mixture_, tail_mixture], [1.0 - share, share])
+                self.tail_components_ = int(k_tail)
+        self._calibrate([images[i] for i in (hold_idx if n_hold else train_idx)])
+        self.n_train_images_ = int(len(train_idx))
+        self.n_holdout_images_ = int(n_hold)
+        self.n_features_ = int(X.shape[1])
+        self.n_training_rows_ = int(X.shape[0])
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _calibrate(self, images) -> None:
+        """Set the map's background cap and offset and the threshold from good ``images``."""
         self.offset_ = 0.0
         self.threshold_ = np.inf
         self.pixel_threshold_ = np.inf
-        calib = hold_idx if n_hold else train_idx
         # The map's local background is subtracted only up to the highest level seen on
         # good parts, so broad defects (stains) far above it still show.
         self.background_cap_ = np.inf
-        raw = [self._raw_map(images[i]) for i in calib]
+        raw = [self._raw_map(image) for image in images]
         if self.peak_window:
             self.background_cap_ = float(max(_running_median(m, int(self.peak_window)).max() for m in raw))
         maps = [self._finish_map(m) for m in raw]
@@ -335,12 +364,34 @@ class DefectModel:
         self.calibration_scores_ = scores
         self.threshold_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
         self.pixel_threshold_ = self.threshold_
-        self.n_train_images_ = int(len(train_idx))
-        self.n_holdout_images_ = int(n_hold)
-        self.n_features_ = int(X.shape[1])
-        self.n_training_rows_ = int(X.shape[0])
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+
+    def _fit_mixture(self, Z: np.ndarray, n_components: int) -> GaussianMixture:
+        seed = None if self.random_state is None else int(self.random_state)
+        mixture = GaussianMixture(
+            n_components,
+            covariance_type=self.covariance_type,
+            reg_covar=1e-3,
+            max_iter=200,
+            random_state=seed,
+            dtype="float32",
+        )
+        try:
+            return mixture.fit(Z)
+        except FittingError as exc:
+            raise FittingError(f"{exc}; or add more varied good images") from None
+
+    def _tail_rows(self, images, rng) -> np.ndarray:
+        """The ``tail_share`` least likely pixels of every image under the current mixture (transformed rows)."""
+        share = float(self.tail_share)
+        rows = []
+        for image in images:
+            Z = self._transform(self._features(image))
+            loglik = self.mixture_.score_samples(Z)
+            rows.append(Z[loglik <= np.quantile(loglik, share)])
+        tail = np.concatenate(rows)
+        if tail.shape[0] > _TAIL_MAX_ROWS:
+            tail = tail[np.sort(rng.choice(tail.shape[0], size=_TAIL_MAX_ROWS, replace=False))]
+        return tail.astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ scoring
 
@@ -460,6 +511,7 @@ class DefectModel:
             "n_train_images": self.n_train_images_,
             "n_holdout_images": self.n_holdout_images_,
             "mixture_converged": bool(self.mixture_.converged_),
+            "tail_components": int(self.tail_components_),
         }
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -478,6 +530,7 @@ class DefectModel:
             "n_holdout_images": self.n_holdout_images_,
             "n_features": self.n_features_,
             "n_training_rows": self.n_training_rows_,
+            "tail_components": int(self.tail_components_),
             "fit_seconds": float(self.fit_seconds_),
         }
         arrays = {f"mixture_{k}": v for k, v in gm_arrays.items()}
@@ -498,6 +551,7 @@ class DefectModel:
         params = dict(metadata["params"])
         params["sigmas"] = tuple(params["sigmas"])
         params["families"] = tuple(params["families"])
+        params.setdefault("tail_share", 0.0)  # files written before the tail mixture existed
         model = cls(**params)
         prefix = "mixture_"
         model.mixture_ = GaussianMixture._from_file(
@@ -516,6 +570,7 @@ class DefectModel:
         model.n_holdout_images_ = int(metadata["n_holdout_images"])
         model.n_features_ = int(metadata["n_features"])
         model.n_training_rows_ = int(metadata["n_training_rows"])
+        model.tail_components_ = int(metadata.get("tail_components", 0))
         model.fit_seconds_ = float(metadata["fit_seconds"])
         if model.mean_.shape != (model.n_features_,) or model.components_.shape != (model.n_features_,) * 2:
             raise ModelFileError("DefectModel arrays have inconsistent shapes; re-create the model file")

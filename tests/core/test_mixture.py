@@ -250,3 +250,39 @@ def test_permute_components_renumbers_without_changing_the_density(covariance_ty
     np.testing.assert_allclose(gm.score_samples(X), density, rtol=1e-12)
     with pytest.raises(Exception, match="permutation"):
         gm.permute_components([0, 0, 1])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_mixture_of_is_the_share_weighted_density_of_its_parts(covariance_type, blobs, tmp_path):
+    X, _ = blobs
+    a = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    b = GaussianMixture(3, covariance_type=covariance_type, random_state=1).fit(X[::3] * 2.0 + 1.0)
+    both = GaussianMixture.mixture_of([a, b], [0.8, 0.2])
+    assert both.n_components == 5 and both.covariance_type == covariance_type
+    # reference: explicit sum over every component of both parts with scipy.stats
+    ref = np.zeros(len(X))
+    for share, part in ((0.8, a), (0.2, b)):
+        for k in range(part.n_components):
+            cov = part.covariances_[k]
+            cov = np.diag(cov) if cov.ndim == 1 else (cov * np.eye(X.shape[1]) if cov.ndim == 0 else cov)
+            ref += share * part.weights_[k] * sps.multivariate_normal(part.means_[k], cov).pdf(X)
+    _assert_close(both.score_samples(X), np.log(ref), rtol=1e-10)
+    _assert_close(both.predict_proba(X).sum(axis=1), np.ones(len(X)), rtol=1e-12)
+    both.save(tmp_path / "m.gmmseg")
+    from gmmseg import load
+
+    np.testing.assert_array_equal(load(tmp_path / "m.gmmseg").score_samples(X), both.score_samples(X))
+
+
+def test_mixture_of_refuses_what_it_cannot_combine(blobs):
+    X, _ = blobs
+    a = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(Exception, match="sum to 1"):
+        GaussianMixture.mixture_of([a, a], [0.5, 0.6])
+    with pytest.raises(Exception, match="one share per part"):
+        GaussianMixture.mixture_of([a, a], [1.0])
+    with pytest.raises(Exception, match="covariance type"):
+        GaussianMixture.mixture_of([a, GaussianMixture(2, covariance_type="diag").fit(X)], [0.5, 0.5])
+    with pytest.raises(Exception, match="tied"):
+        t = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
+        GaussianMixture.mixture_of([t, t], [0.5, 0.5])

@@ -222,3 +222,41 @@ def test_hessian_axes_features_are_orientation_aware():
     np.testing.assert_allclose(vertical[24, 24, 1:3], horizontal[24, 24, 1:3], atol=1e-4)
     assert vertical[24, 24, 3] > 1.0 > abs(vertical[24, 24, 4])
     np.testing.assert_allclose(vertical[24, 24, 3], horizontal[24, 24, 4], atol=1e-4)
+
+
+def with_specks(img, rng, n=6):
+    """Rare but normal structure: a few tiny bright specks (on every good part of this 'line')."""
+    out = img.astype(np.float64)
+    for _ in range(n):
+        r, c = rng.integers(6, img.shape[0] - 6), rng.integers(6, img.shape[1] - 6)
+        out[r : r + 2, c : c + 2] = 250
+    return out.astype(np.uint8)
+
+
+def test_tail_mixture_learns_rare_normal_structure_and_still_finds_defects():
+    rng = np.random.default_rng(3)
+    good = [with_specks(good_image(rng), rng) for _ in range(24)]
+    kw = dict(n_components=3, work_size=64, pixels_per_image=800, holdout=0.25, random_state=0)
+    plain = DefectModel(tail_share=0.0, **kw).fit(good)
+    tailed = DefectModel(tail_share=0.02, tail_components=4, **kw).fit(good)
+    assert plain.tail_components_ == 0 and plain.mixture_.n_components == 3
+    assert tailed.tail_components_ == 4 and tailed.mixture_.n_components == 7
+    np.testing.assert_allclose(tailed.mixture_.weights_[3:].sum(), 0.02, rtol=1e-9)
+    # the specks of unseen good parts (their 6 x 4 least likely pixels) are far less unlikely
+    # under the tail mixture, while the typical pixel's density does not move ...
+    new_good = [with_specks(good_image(rng), rng) for _ in range(6)]
+
+    def nll_top_and_median(model):
+        nll = [-model.mixture_.score_samples(model._transform(model._features(g))) for g in new_good]
+        return np.mean([np.sort(x)[-24:].mean() for x in nll]), np.mean([np.median(x) for x in nll])
+
+    (top_plain, med_plain), (top_tail, med_tail) = nll_top_and_median(plain), nll_top_and_median(tailed)
+    assert top_tail < top_plain - 2.0
+    assert abs(med_tail - med_plain) < 0.1
+    # ... while a dark spot, never seen on good parts, is still found where it is
+    bad, _ = with_spot(with_specks(good_image(rng), rng), center=(40, 20))
+    assert tailed.score(bad) > tailed.threshold_
+    peak = np.unravel_index(np.argmax(tailed.score_map(bad)), bad.shape)
+    assert np.hypot(peak[0] - 40, peak[1] - 20) <= 5
+    with pytest.raises(ParameterError, match="tail_share"):
+        DefectModel(tail_share=0.7, **kw).fit(good)

@@ -470,7 +470,13 @@ def demo_defects(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     write_json(report_dir / "report.json", {"summary": summary, "model": model.info(), "images": rows})
     write_report_html(report_dir / "report.html", rows, threshold=model.threshold_, summary=summary, outdir=report_dir)
     if not quiet:
-        click.echo(f"factory samples: {summary['flagged']} of {len(rows)} images flagged as defective")
+        kinds = [(Path(r["path"]).name.startswith("defect_"), bool(r["flagged"])) for r in rows]
+        n_bad = sum(bad for bad, _ in kinds)
+        click.echo(
+            f"factory samples: {sum(f for bad, f in kinds if bad)} of {n_bad} defective and "
+            f"{sum(f for bad, f in kinds if not bad)} of {len(kinds) - n_bad} good samples flagged "
+            f"(the threshold comes from {model.n_holdout_images_} held-out good samples: more good images, a steadier rate)"
+        )
     return [
         ("defect model", model_path),
         ("defect report (HTML)", report_dir / "report.html"),

@@ -122,14 +122,14 @@ class DefectModel:
         still covers it): tile edges and filter borders are the main false alarms.
     pixels_per_image : int, default=3000
         Rows sampled from each training image.
-    tail_share : float, default=0.02
+    tail_share : float, default=0.1
         The density is a mixture of two mixtures: ``n_components`` fitted to random
         pixels (the bulk of good appearance) and ``tail_components`` fitted to the
         ``tail_share`` least likely pixels of every training image under the first,
         weighted ``1 - tail_share`` and ``tail_share``. Rare but normal structures of good
         parts (stripes, specks, rims) that random pixels hardly sample then get a density
         of their own. 0 disables the tail mixture.
-    tail_components : int, default=8
+    tail_components : int, default=16
         Components of the tail mixture (fewer if there are too few tail pixels).
     target_fpr : float, default=0.01
         Share of good images the threshold should flag.
@@ -176,8 +176,8 @@ class DefectModel:
         peak_window: int = 25,
         border_margin: float = 0.05,
         pixels_per_image: int = 3000,
-        tail_share: float = 0.02,
-        tail_components: int = 8,
+        tail_share: float = 0.1,
+        tail_components: int = 16,
         target_fpr: float = 0.01,
         holdout: float = 0.2,
         min_area: int = 10,
@@ -252,7 +252,7 @@ class DefectModel:
         if int(self.pixels_per_image) < 10:
             raise ParameterError(f"pixels_per_image={self.pixels_per_image} must be at least 10")
         if not 0 <= float(self.tail_share) < 0.5:
-            raise ParameterError(f"tail_share={self.tail_share} must be in [0, 0.5), e.g. 0.02 (0 disables the tail)")
+            raise ParameterError(f"tail_share={self.tail_share} must be in [0, 0.5), e.g. 0.1 (0 disables the tail)")
         if int(self.tail_components) < 1:
             raise ParameterError(f"tail_components={self.tail_components} must be at least 1")
         if int(self.peak_window) < 0:

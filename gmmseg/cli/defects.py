@@ -287,7 +287,9 @@ def _csv_text(rows) -> str:
     return buffer.getvalue()
 
 
-def fit_model(paths: list[Path], *, fpr: float, holdout: float, seed: int | None, quiet: bool = True):
+def fit_model(
+    paths: list[Path], *, fpr: float, holdout: float, seed: int | None, quiet: bool = True, scaling: str = "both"
+):
     """Read the good images and fit a :class:`~gmmseg.image.defects.DefectModel`."""
     from ..image.defects import DefectModel
     from ..image.io import read_image
@@ -296,7 +298,7 @@ def fit_model(paths: list[Path], *, fpr: float, holdout: float, seed: int | None
     with progress(paths, label="reading good images", quiet=quiet) as bar:
         for p in bar:
             images.append(read_image(p, mode="keep").pixels)
-    return DefectModel(target_fpr=fpr, holdout=holdout, random_state=seed).fit(images)
+    return DefectModel(target_fpr=fpr, holdout=holdout, random_state=seed, scaling=scaling).fit(images)
 
 
 @cli.group("defects")
@@ -323,10 +325,17 @@ def defects_group():
     help="Share of the good images held out to set the threshold.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model).")
+@click.option(
+    "--scaling",
+    type=click.Choice(["both", "longest", "fixed"]),
+    default="both",
+    show_default=True,
+    help="Working scale: every longest side to one size, one factor for all images (one camera), or a model at each.",
+)
 @json_option
 @quiet_option
 @click.pass_context
-def fit_command(ctx, good, output, fpr, holdout, seed, as_json, quiet):
+def fit_command(ctx, good, output, fpr, holdout, seed, scaling, as_json, quiet):
     """Fit a defect model on GOOD images (files, folders or globs) and write it to -o."""
     from ..image.io import list_images
 
@@ -336,7 +345,7 @@ def fit_command(ctx, good, output, fpr, holdout, seed, as_json, quiet):
     if not 0 <= holdout < 1:
         raise ParameterError(f"--holdout {holdout} must be in [0, 1), e.g. 0.2")
     paths = list_images(good)
-    model = fit_model(paths, fpr=fpr, holdout=holdout, seed=seed, quiet=quiet)
+    model = fit_model(paths, fpr=fpr, holdout=holdout, seed=seed, quiet=quiet, scaling=scaling)
     model.save(output)
     info = model.info() | {"model_file": str(output), "n_images": len(paths), "fit_seconds": model.fit_seconds_}
     if as_json:

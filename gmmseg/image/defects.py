@@ -39,7 +39,8 @@ from .texture import TextureSettings, resize, texture_features, working_shape
 __all__ = ["DefectModel", "Region", "as_image_array"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: two-scale models ("members"); files of version 1 still load
+SCALINGS = ("both", "longest", "fixed")
 #: The tail mixture gets at most one component per this many tail pixels.
 _TAIL_ROWS_PER_COMPONENT = 100
 #: Tail pixels used to fit the tail mixture (a random subset beyond this).
@@ -104,7 +105,17 @@ class DefectModel:
         Mixture components.
     covariance_type : {"full", "diag"}, default="full"
     work_size : int, default=160
-        Longest side of the working image (all images are brought to this scale).
+        Longest side of the working image (``scaling="longest"``), or of the median
+        training image (``scaling="fixed"``).
+    scaling : {"both", "longest", "fixed"}, default="both"
+        How images are brought to the working resolution. ``"longest"``: every image's
+        longest side becomes ``work_size`` (robust to parts photographed at different
+        magnifications). ``"fixed"``: every image is resized by one factor, chosen so the
+        median training image's longest side becomes ``work_size`` (parts photographed by one
+        camera keep one texture scale whatever their size; wide images are not shrunk
+        more). ``"both"``: one model at each scale; the image score is the mean of their
+        scores standardised by their held-out good scores, the map the mean of their
+        standardised maps (about twice the cost; measured better on MTD, docs/defects.md).
     background_sigma : float, default=12
         Width of the background removed before features are computed (working pixels).
     sigmas : tuple of float, default=(1, 2)
@@ -168,6 +179,7 @@ class DefectModel:
         *,
         covariance_type: str = "full",
         work_size: int = 160,
+        scaling: str = "both",
         background_sigma: float = 12.0,
         contrast_sigma: float = 0.0,
         sigmas: tuple[float, ...] = (1.0, 2.0),
@@ -186,6 +198,7 @@ class DefectModel:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.work_size = work_size
+        self.scaling = scaling
         self.background_sigma = background_sigma
         self.contrast_sigma = contrast_sigma
         self.sigmas = sigmas
@@ -208,6 +221,7 @@ class DefectModel:
         """The feature settings as a :class:`~gmmseg.image.texture.TextureSettings`."""
         return TextureSettings(
             work_size=int(self.work_size),
+            work_scale=float(getattr(self, "work_scale_", 0.0)) if self.scaling == "fixed" else 0.0,
             background_sigma=float(self.background_sigma),
             contrast_sigma=float(self.contrast_sigma),
             sigmas=tuple(self.sigmas),
@@ -220,6 +234,7 @@ class DefectModel:
             "n_components": int(self.n_components),
             "covariance_type": self.covariance_type,
             "work_size": int(self.work_size),
+            "scaling": self.scaling,
             "background_sigma": float(self.background_sigma),
             "contrast_sigma": float(self.contrast_sigma),
             "sigmas": [float(s) for s in self.sigmas],
@@ -237,6 +252,8 @@ class DefectModel:
         }
 
     def _check_parameters(self) -> None:
+        if self.scaling not in SCALINGS:
+            raise ParameterError(f"scaling={self.scaling!r}; use one of {', '.join(SCALINGS)}")
         if int(self.n_components) < 1:
             raise ParameterError(f"n_components={self.n_components} must be at least 1")
         if self.covariance_type not in ("full", "diag", "tied", "spherical"):
@@ -310,6 +327,37 @@ class DefectModel:
                 )
             n_hold = 2
         train_idx, hold_idx = order[n_hold:], order[:n_hold]
+        calib = hold_idx if n_hold else train_idx
+        self.members_ = []
+        if self.scaling == "both":
+            for mode in ("longest", "fixed"):
+                member = type(self)(**{**self.get_params(), "scaling": mode})
+                member_rng = np.random.default_rng(self.random_state)
+                member_rng.permutation(n)  # the same pixel samples as a single-scale model
+                started = time.perf_counter()
+                member._fit_split(images, train_idx, calib, member_rng)
+                member.n_train_images_, member.n_holdout_images_ = int(len(train_idx)), int(n_hold)
+                member.fit_seconds_ = time.perf_counter() - started
+                self.members_.append(member)
+            self._calibrate_members([images[i] for i in calib])
+            first = self.members_[0]
+            self.mixture_ = first.mixture_
+            self.n_features_ = first.n_features_
+            self.n_training_rows_ = sum(m.n_training_rows_ for m in self.members_)
+            self.tail_components_ = first.tail_components_
+        else:
+            self._fit_split(images, train_idx, calib, rng)
+        self.n_train_images_ = int(len(train_idx))
+        self.n_holdout_images_ = int(n_hold)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _fit_split(self, images, train_idx, calib_idx, rng) -> None:
+        """Fit one scale's features, mixture and calibration on given training / calibration images."""
+        if self.scaling == "fixed":
+            sides = [max(as_image_array(images[i]).shape[:2]) for i in train_idx]
+            self.work_scale_ = float(self.work_size) / float(np.median(sides))
+        self.members_ = []
         per = int(self.pixels_per_image)
         rows = []
         for i in train_idx:
@@ -339,13 +387,37 @@ class DefectModel:
                 tail_mixture = self._fit_mixture(tail, k_tail)
                 self.mixture_ = GaussianMixture.mixture_of([self.mixture_, tail_mixture], [1.0 - share, share])
                 self.tail_components_ = int(k_tail)
-        self._calibrate([images[i] for i in (hold_idx if n_hold else train_idx)])
-        self.n_train_images_ = int(len(train_idx))
-        self.n_holdout_images_ = int(n_hold)
+        self._calibrate([images[i] for i in calib_idx])
         self.n_features_ = int(X.shape[1])
         self.n_training_rows_ = int(X.shape[0])
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+
+    def _calibrate_members(self, images) -> None:
+        """Standardise each scale's scores by its calibration scores; set the combined thresholds."""
+        self.member_center_ = [float(np.mean(m.calibration_scores_)) for m in self.members_]
+        self.member_spread_ = [max(float(np.std(m.calibration_scores_)), 1e-6) for m in self.members_]
+        scores, peaks = [], []
+        for image in images:
+            score, small = self._score_and_map(as_image_array(image))
+            scores.append(score)
+            peaks.append(self._image_score(small))
+        self.calibration_scores_ = np.asarray(scores)
+        q = 1.0 - float(self.target_fpr)
+        self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
+        self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
+
+    def _score_and_map(self, arr: np.ndarray) -> tuple[float, np.ndarray]:
+        """Image score and score map at the working resolution (of the first scale for ``"both"``)."""
+        if not self.members_:
+            small = self._finish_map(self._raw_map(arr))
+            return self._image_score(small), small
+        zs, maps = [], []
+        for member, center, spread in zip(self.members_, self.member_center_, self.member_spread_):
+            small = member._finish_map(member._raw_map(arr))
+            zs.append((member._image_score(small) - center) / spread)
+            maps.append((small - np.float32(center)) / np.float32(spread))
+        shape = maps[0].shape
+        combined = sum(resize(m, shape) for m in maps) / np.float32(len(maps))
+        return float(np.mean(zs)), combined.astype(np.float32, copy=False)
 
     def _calibrate(self, images) -> None:
         """Set the map's background cap and offset and the threshold from good ``images``."""
@@ -411,7 +483,7 @@ class DefectModel:
         """
         self._check_is_fitted()
         arr = as_image_array(image)
-        nll = self._finish_map(self._raw_map(arr))
+        nll = self._score_and_map(arr)[1]
         h, w = nll.shape
         if input_resolution and (h, w) != arr.shape[:2]:
             nll = resize(nll, arr.shape[:2])
@@ -446,6 +518,9 @@ class DefectModel:
     def score(self, image) -> float:
         """Image anomaly score: the score map's maximum inside the border margin.
 
+        With ``scaling="both"``: the mean of the two scales' maxima, each standardised by
+        the scores of the held-out good images.
+
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
@@ -455,7 +530,8 @@ class DefectModel:
         float
             The image is defective when the score exceeds :attr:`threshold_`.
         """
-        return self._image_score(self.score_map(image, input_resolution=False))
+        self._check_is_fitted()
+        return self._score_and_map(as_image_array(image))[0]
 
     def regions(self, image, *, score_map: np.ndarray | None = None) -> list[Region]:
         """Connected regions of the score map above the pixel threshold.
@@ -485,8 +561,7 @@ class DefectModel:
         """
         self._check_is_fitted()
         arr = as_image_array(image)
-        small = self.score_map(arr, input_resolution=False)
-        score = self._image_score(small)
+        score, small = self._score_and_map(arr)
         smap = resize(small, arr.shape[:2]) if small.shape != arr.shape[:2] else small
         flagged = bool(score > self.threshold_)
         regs = regions_from_map(smap, self.pixel_threshold_, int(self.min_area)) if flagged else []
@@ -494,7 +569,10 @@ class DefectModel:
 
     def working_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
         """Shape of the working image for an input of ``shape`` ``(H, W)``."""
-        return working_shape(shape, int(self.work_size))
+        if getattr(self, "members_", None):
+            return self.members_[0].working_shape(shape)
+        s = self.settings
+        return working_shape(shape, s.work_size, s.work_scale)
 
     # ------------------------------------------------------------------ model files
 
@@ -512,10 +590,30 @@ class DefectModel:
             "n_holdout_images": self.n_holdout_images_,
             "mixture_converged": bool(self.mixture_.converged_),
             "tail_components": int(self.tail_components_),
+            "scales": [m.scaling for m in self.members_] or [self.scaling],
         }
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_is_fitted()
+        if self.members_:
+            metadata = {
+                "version": MODEL_VERSION,
+                "params": self.get_params(),
+                "members": [],
+                "member_center": list(self.member_center_),
+                "member_spread": list(self.member_spread_),
+                "threshold": float(self.threshold_),
+                "pixel_threshold": float(self.pixel_threshold_),
+                "n_train_images": self.n_train_images_,
+                "n_holdout_images": self.n_holdout_images_,
+                "fit_seconds": float(self.fit_seconds_),
+            }
+            arrays = {"calibration_scores": self.calibration_scores_}
+            for j, member in enumerate(self.members_):
+                meta_j, arrays_j = member._to_file()
+                metadata["members"].append(meta_j)
+                arrays |= {f"member{j}_{k}": v for k, v in arrays_j.items()}
+            return metadata, arrays
         gm_meta, gm_arrays = self.mixture_._to_file()
         metadata = {
             "version": MODEL_VERSION,
@@ -531,6 +629,7 @@ class DefectModel:
             "n_features": self.n_features_,
             "n_training_rows": self.n_training_rows_,
             "tail_components": int(self.tail_components_),
+            "work_scale": float(getattr(self, "work_scale_", 0.0)),
             "fit_seconds": float(self.fit_seconds_),
         }
         arrays = {f"mixture_{k}": v for k, v in gm_arrays.items()}
@@ -552,7 +651,30 @@ class DefectModel:
         params["sigmas"] = tuple(params["sigmas"])
         params["families"] = tuple(params["families"])
         params.setdefault("tail_share", 0.0)  # files written before the tail mixture existed
+        params.setdefault("scaling", "longest")  # ... and before two-scale models
         model = cls(**params)
+        model.members_ = []
+        if "members" in metadata:
+            for j, meta_j in enumerate(metadata["members"]):
+                prefix = f"member{j}_"
+                arrays_j = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+                model.members_.append(cls._from_file(meta_j, arrays_j))
+            if len(model.members_) != 2:
+                raise ModelFileError("a two-scale DefectModel file must hold 2 members; re-create it")
+            model.member_center_ = [float(v) for v in metadata["member_center"]]
+            model.member_spread_ = [float(v) for v in metadata["member_spread"]]
+            model.calibration_scores_ = np.asarray(arrays["calibration_scores"], dtype=np.float64)
+            model.threshold_ = float(metadata["threshold"])
+            model.pixel_threshold_ = float(metadata["pixel_threshold"])
+            model.n_train_images_ = int(metadata["n_train_images"])
+            model.n_holdout_images_ = int(metadata["n_holdout_images"])
+            model.fit_seconds_ = float(metadata["fit_seconds"])
+            first = model.members_[0]
+            model.mixture_ = first.mixture_
+            model.n_features_ = first.n_features_
+            model.n_training_rows_ = sum(m.n_training_rows_ for m in model.members_)
+            model.tail_components_ = first.tail_components_
+            return model
         prefix = "mixture_"
         model.mixture_ = GaussianMixture._from_file(
             metadata["mixture"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -571,6 +693,7 @@ class DefectModel:
         model.n_features_ = int(metadata["n_features"])
         model.n_training_rows_ = int(metadata["n_training_rows"])
         model.tail_components_ = int(metadata.get("tail_components", 0))
+        model.work_scale_ = float(metadata.get("work_scale", 0.0))
         model.fit_seconds_ = float(metadata["fit_seconds"])
         if model.mean_.shape != (model.n_features_,) or model.components_.shape != (model.n_features_,) * 2:
             raise ModelFileError("DefectModel arrays have inconsistent shapes; re-create the model file")

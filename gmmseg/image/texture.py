@@ -76,6 +76,10 @@ class TextureSettings:
         this width (local contrast normalisation); 0 keeps the global robust spread.
     families : tuple of str
         Feature families, a subset of :data:`FAMILIES`.
+    work_scale : float
+        If > 0, every image is resized by this one factor instead (parts photographed at
+        one magnification keep one texture scale whatever their size); the working
+        image's longest side is capped at ``4 * work_size``.
     """
 
     work_size: int = 256
@@ -84,6 +88,7 @@ class TextureSettings:
     families: tuple[str, ...] = ("smooth", "gradient", "log", "localstd")
     contrast_sigma: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    work_scale: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
@@ -95,6 +100,8 @@ class TextureSettings:
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown or not self.families:
             raise ParameterError(f"unknown feature families {unknown}; choose from {', '.join(FAMILIES)}")
+        if not (np.isfinite(self.work_scale) and self.work_scale >= 0):
+            raise ParameterError(f"work_scale={self.work_scale} must be >= 0 (0: longest side to work_size)")
         if self.background_sigma < 0:
             raise ParameterError(f"background_sigma={self.background_sigma} must be >= 0")
 
@@ -150,12 +157,21 @@ def to_gray(image) -> np.ndarray:
     return out
 
 
-def working_shape(shape: tuple[int, int], work_size: int) -> tuple[int, int]:
-    """Shape ``(h, w)`` of the working image for an input of ``shape`` ``(H, W)``."""
+def working_shape(shape: tuple[int, int], work_size: int, work_scale: float = 0.0) -> tuple[int, int]:
+    """Shape ``(h, w)`` of the working image for an input of ``shape`` ``(H, W)``.
+
+    The longest side becomes ``work_size`` (0: the input's size), or with ``work_scale > 0``
+    both sides are multiplied by it (longest side capped at ``4 * work_size``).
+    """
     h, w = int(shape[0]), int(shape[1])
-    if not work_size:
+    if work_scale > 0:
+        scale = float(work_scale)
+        if work_size:
+            scale = min(scale, 4 * work_size / max(h, w))
+    elif not work_size:
         return h, w
-    scale = work_size / max(h, w)
+    else:
+        scale = work_size / max(h, w)
     return max(8, round(h * scale)), max(8, round(w * scale))
 
 
@@ -171,10 +187,10 @@ def resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize((shape[1], shape[0]), method), dtype=np.float32)
 
 
-def working_image(image, work_size: int) -> np.ndarray:
-    """Grey float32 image resized so that its longest side is ``work_size``; shape (h, w)."""
+def working_image(image, work_size: int, work_scale: float = 0.0) -> np.ndarray:
+    """Grey float32 image resized to :func:`working_shape`; shape (h, w)."""
     gray = to_gray(image)
-    return resize(gray, working_shape(gray.shape, work_size))
+    return resize(gray, working_shape(gray.shape, work_size, work_scale))
 
 
 def normalise_exposure(gray: np.ndarray, background_sigma: float) -> np.ndarray:
@@ -216,7 +232,7 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
         Feature 0 is the normalised residual itself.
     """
     s = settings or TextureSettings()
-    r = normalise_exposure(working_image(image, s.work_size), s.background_sigma)
+    r = normalise_exposure(working_image(image, s.work_size, s.work_scale), s.background_sigma)
     if s.contrast_sigma > 0:
         local = np.sqrt(ndimage.gaussian_filter(r * r, s.contrast_sigma, mode="reflect"))
         r = r / np.maximum(local, 0.25)

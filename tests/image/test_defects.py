@@ -107,7 +107,8 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     bad, _ = with_spot(good_image(np.random.default_rng(7)))
     path = model.save(tmp_path / "model.gmmseg")
     with np.load(path, allow_pickle=False) as archive:  # readable with pickle disabled
-        assert "mixture_means" in archive.files and "pca_components" in archive.files
+        names = archive.files  # a two-scale model keeps one set per scale: member0_..., member1_...
+        assert any(n.endswith("mixture_means") for n in names) and any(n.endswith("pca_components") for n in names)
     with zipfile.ZipFile(path) as zf:
         assert all(name.endswith(".npy") for name in zf.namelist())
     loaded = gmmseg.load(path)
@@ -236,7 +237,7 @@ def with_specks(img, rng, n=6):
 def test_tail_mixture_learns_rare_normal_structure_and_still_finds_defects():
     rng = np.random.default_rng(3)
     good = [with_specks(good_image(rng), rng) for _ in range(24)]
-    kw = dict(n_components=3, work_size=64, pixels_per_image=800, holdout=0.25, random_state=0)
+    kw = dict(n_components=3, work_size=64, pixels_per_image=800, holdout=0.25, random_state=0, scaling="longest")
     plain = DefectModel(tail_share=0.0, **kw).fit(good)
     tailed = DefectModel(tail_share=0.02, tail_components=4, **kw).fit(good)
     assert plain.tail_components_ == 0 and plain.mixture_.n_components == 3
@@ -260,3 +261,50 @@ def test_tail_mixture_learns_rare_normal_structure_and_still_finds_defects():
     assert np.hypot(peak[0] - 40, peak[1] - 20) <= 5
     with pytest.raises(ParameterError, match="tail_share"):
         DefectModel(tail_share=0.7, **kw).fit(good)
+
+
+def test_working_shape_by_longest_side_or_by_one_fixed_scale():
+    from gmmseg.image.texture import working_shape
+
+    assert working_shape((300, 600), 160) == (80, 160)  # longest side to 160
+    assert working_shape((300, 150), 160) == (160, 80)
+    assert working_shape((300, 600), 160, 0.5) == (150, 300)  # one factor for every size
+    assert working_shape((300, 150), 160, 0.5) == (150, 75)
+    assert working_shape((4000, 3000), 160, 0.5) == (640, 480)  # capped at 4 x work_size
+
+
+def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp_path):
+    rng = np.random.default_rng(5)
+    # one "camera": parts of different widths at the same magnification
+    good = [good_image(rng, shape=(48, int(rng.choice([48, 64, 96])))) for _ in range(20)]
+    kw = dict(n_components=3, work_size=48, pixels_per_image=600, holdout=0.3, random_state=0, tail_share=0.05)
+    both = DefectModel(scaling="both", **kw).fit(good)
+    longest = DefectModel(scaling="longest", **kw).fit(good)
+    fixed = DefectModel(scaling="fixed", **kw).fit(good)
+    # fixed: one factor, set by the median training image (48 x 64 or so -> longest side 48)
+    sides = sorted(max(g.shape) for g in good)
+    assert fixed.work_scale_ == pytest.approx(48 / np.median(sides))
+    assert fixed.working_shape((48, 96)) == (round(48 * fixed.work_scale_), round(96 * fixed.work_scale_))
+    assert longest.working_shape((48, 96)) == (24, 48)
+    # the members are exactly the single-scale models fitted on the same split and samples
+    for member, single in zip(both.members_, (longest, fixed)):
+        np.testing.assert_array_equal(member.calibration_scores_, single.calibration_scores_)
+    bad, _ = with_spot(good_image(rng, shape=(48, 96)), center=(24, 60), radius=3)
+    z = [
+        (single.score(bad) - np.mean(single.calibration_scores_)) / np.std(single.calibration_scores_)
+        for single in (longest, fixed)
+    ]
+    assert both.score(bad) == pytest.approx(np.mean(z), rel=1e-5)
+    result = both.detect(bad)
+    assert result["score"] == pytest.approx(both.score(bad), rel=1e-6)
+    assert result["score_map"].shape == bad.shape
+    assert both.threshold_ == pytest.approx(np.quantile(both.calibration_scores_, 0.99, method="higher"))
+    # the spot is where the combined map peaks, and the model file round-trips
+    peak = np.unravel_index(np.argmax(result["score_map"]), bad.shape)
+    assert np.hypot(peak[0] - 24, peak[1] - 60) <= 6
+    loaded = gmmseg.load(both.save(tmp_path / "both.gmmseg"))
+    assert [m.scaling for m in loaded.members_] == ["longest", "fixed"]
+    assert loaded.score(bad) == pytest.approx(both.score(bad), rel=1e-6)
+    np.testing.assert_allclose(loaded.score_map(bad), both.score_map(bad), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ParameterError, match="scaling"):
+        DefectModel(scaling="area").fit(good)

@@ -340,11 +340,7 @@ class DefectModel:
                 member.fit_seconds_ = time.perf_counter() - started
                 self.members_.append(member)
             self._calibrate_members([images[i] for i in calib])
-            first = self.members_[0]
-            self.mixture_ = first.mixture_
-            self.n_features_ = first.n_features_
-            self.n_training_rows_ = sum(m.n_training_rows_ for m in self.members_)
-            self.tail_components_ = first.tail_components_
+            self._adopt_members()
         else:
             self._fit_split(images, train_idx, calib, rng)
         self.n_train_images_ = int(len(train_idx))
@@ -390,6 +386,14 @@ class DefectModel:
         self._calibrate([images[i] for i in calib_idx])
         self.n_features_ = int(X.shape[1])
         self.n_training_rows_ = int(X.shape[0])
+
+    def _adopt_members(self) -> None:
+        """Summary attributes of a two-scale model, from its members (the first scale's mixture)."""
+        first = self.members_[0]
+        self.mixture_ = first.mixture_
+        self.n_features_ = first.n_features_
+        self.n_training_rows_ = sum(m.n_training_rows_ for m in self.members_)
+        self.tail_components_ = first.tail_components_
 
     def _calibrate_members(self, images) -> None:
         """Standardise each scale's scores by its calibration scores; set the combined thresholds."""
@@ -663,17 +667,8 @@ class DefectModel:
                 raise ModelFileError("a two-scale DefectModel file must hold 2 members; re-create it")
             model.member_center_ = [float(v) for v in metadata["member_center"]]
             model.member_spread_ = [float(v) for v in metadata["member_spread"]]
-            model.calibration_scores_ = np.asarray(arrays["calibration_scores"], dtype=np.float64)
-            model.threshold_ = float(metadata["threshold"])
-            model.pixel_threshold_ = float(metadata["pixel_threshold"])
-            model.n_train_images_ = int(metadata["n_train_images"])
-            model.n_holdout_images_ = int(metadata["n_holdout_images"])
-            model.fit_seconds_ = float(metadata["fit_seconds"])
-            first = model.members_[0]
-            model.mixture_ = first.mixture_
-            model.n_features_ = first.n_features_
-            model.n_training_rows_ = sum(m.n_training_rows_ for m in model.members_)
-            model.tail_components_ = first.tail_components_
+            model._restore_calibration(metadata, arrays)
+            model._adopt_members()
             return model
         prefix = "mixture_"
         model.mixture_ = GaussianMixture._from_file(
@@ -683,21 +678,24 @@ class DefectModel:
         model.scale_ = np.asarray(arrays["scale"], dtype=np.float64)
         model.components_ = np.asarray(arrays["pca_components"], dtype=np.float64)
         model.explained_variance_ = np.asarray(arrays["pca_explained_variance"], dtype=np.float64)
-        model.calibration_scores_ = np.asarray(arrays["calibration_scores"], dtype=np.float64)
+        model._restore_calibration(metadata, arrays)
         model.offset_ = float(metadata["offset"])
         model.background_cap_ = float(metadata["background_cap"])
-        model.threshold_ = float(metadata["threshold"])
-        model.pixel_threshold_ = float(metadata["pixel_threshold"])
-        model.n_train_images_ = int(metadata["n_train_images"])
-        model.n_holdout_images_ = int(metadata["n_holdout_images"])
         model.n_features_ = int(metadata["n_features"])
         model.n_training_rows_ = int(metadata["n_training_rows"])
         model.tail_components_ = int(metadata.get("tail_components", 0))
         model.work_scale_ = float(metadata.get("work_scale", 0.0))
-        model.fit_seconds_ = float(metadata["fit_seconds"])
         if model.mean_.shape != (model.n_features_,) or model.components_.shape != (model.n_features_,) * 2:
             raise ModelFileError("DefectModel arrays have inconsistent shapes; re-create the model file")
         return model
+
+    def _restore_calibration(self, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.calibration_scores_ = np.asarray(arrays["calibration_scores"], dtype=np.float64)
+        self.threshold_ = float(metadata["threshold"])
+        self.pixel_threshold_ = float(metadata["pixel_threshold"])
+        self.n_train_images_ = int(metadata["n_train_images"])
+        self.n_holdout_images_ = int(metadata["n_holdout_images"])
+        self.fit_seconds_ = float(metadata["fit_seconds"])
 
     def save(self, path) -> Path:
         """Save the fitted model as a gmmseg model file (.npz + JSON header, no pickle)."""

@@ -330,7 +330,8 @@ def defects_group():
     type=click.Choice(["both", "longest", "fixed"]),
     default="both",
     show_default=True,
-    help="Working scale: every longest side to one size, one factor for all images (one camera), or a model at each.",
+    help="Working scale: every longest side to one size, one factor for all images (one camera), or a model at "
+    "each (twice the cost; same result as 'longest' when all images have one size).",
 )
 @json_option
 @quiet_option

@@ -116,6 +116,7 @@ class DefectModel:
         more). ``"both"``: one model at each scale; the image score is the mean of their
         scores standardised by their held-out good scores, the map the mean of their
         standardised maps (about twice the cost; measured better on MTD, docs/defects.md).
+        When every image has the same size the two scales coincide: use ``"longest"``.
     background_sigma : float, default=12
         Width of the background removed before features are computed (working pixels).
     sigmas : tuple of float, default=(1, 2)

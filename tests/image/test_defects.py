@@ -308,3 +308,24 @@ def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp
     np.testing.assert_allclose(loaded.score_map(bad), both.score_map(bad), rtol=1e-5, atol=1e-5)
     with pytest.raises(ParameterError, match="scaling"):
         DefectModel(scaling="area").fit(good)
+
+
+def test_model_files_of_layout_version_1_still_load(tmp_path):
+    """A file written before the tail mixture and the two scales (no such params, version 1)."""
+    from gmmseg.core.persist import save_arrays
+
+    rng = np.random.default_rng(12)
+    good = [good_image(rng) for _ in range(10)]
+    single = DefectModel(n_components=2, work_size=64, pixels_per_image=400, scaling="longest", random_state=0)
+    single.fit(good)
+    metadata, arrays = single._to_file()
+    metadata["version"] = 1
+    for name in ("scaling", "tail_share", "tail_components"):
+        metadata["params"].pop(name)
+    metadata.pop("work_scale")
+    metadata.pop("tail_components")
+    path = save_arrays(tmp_path / "v1.gmmseg", "DefectModel", metadata, arrays)
+    old = gmmseg.load(path)
+    assert old.scaling == "longest" and old.tail_share == 0.0 and old.members_ == []
+    bad, _ = with_spot(good_image(rng))
+    assert old.score(bad) == pytest.approx(single.score(bad), rel=1e-6)

@@ -331,16 +331,17 @@ class DefectModel:
         calib = hold_idx if n_hold else train_idx
         self.members_ = []
         if self.scaling == "both":
+            held_out_maps = []  # per scale, the finished maps of the calibration images
             for mode in ("longest", "fixed"):
                 member = type(self)(**{**self.get_params(), "scaling": mode})
                 member_rng = np.random.default_rng(self.random_state)
                 member_rng.permutation(n)  # the same pixel samples as a single-scale model
                 started = time.perf_counter()
-                member._fit_split(images, train_idx, calib, member_rng)
+                held_out_maps.append(member._fit_split(images, train_idx, calib, member_rng))
                 member.n_train_images_, member.n_holdout_images_ = int(len(train_idx)), int(n_hold)
                 member.fit_seconds_ = time.perf_counter() - started
                 self.members_.append(member)
-            self._calibrate_members([images[i] for i in calib])
+            self._calibrate_members(held_out_maps)
             self._adopt_members()
         else:
             self._fit_split(images, train_idx, calib, rng)
@@ -349,8 +350,11 @@ class DefectModel:
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def _fit_split(self, images, train_idx, calib_idx, rng) -> None:
-        """Fit one scale's features, mixture and calibration on given training / calibration images."""
+    def _fit_split(self, images, train_idx, calib_idx, rng) -> list[np.ndarray]:
+        """Fit one scale's features, mixture and calibration on given training / calibration images.
+
+        Returns the calibration images' score maps (working resolution), for a two-scale parent.
+        """
         if self.scaling == "fixed":
             sides = [max(as_image_array(images[i]).shape[:2]) for i in train_idx]
             self.work_scale_ = float(self.work_size) / float(np.median(sides))
@@ -384,9 +388,10 @@ class DefectModel:
                 tail_mixture = self._fit_mixture(tail, k_tail)
                 self.mixture_ = GaussianMixture.mixture_of([self.mixture_, tail_mixture], [1.0 - share, share])
                 self.tail_components_ = int(k_tail)
-        self._calibrate([images[i] for i in calib_idx])
+        maps = self._calibrate([images[i] for i in calib_idx])
         self.n_features_ = int(X.shape[1])
         self.n_training_rows_ = int(X.shape[0])
+        return maps
 
     def _adopt_members(self) -> None:
         """Summary attributes of a two-scale model, from its members (the first scale's mixture)."""
@@ -396,13 +401,17 @@ class DefectModel:
         self.n_training_rows_ = sum(m.n_training_rows_ for m in self.members_)
         self.tail_components_ = first.tail_components_
 
-    def _calibrate_members(self, images) -> None:
-        """Standardise each scale's scores by its calibration scores; set the combined thresholds."""
+    def _calibrate_members(self, held_out_maps: list[list[np.ndarray]]) -> None:
+        """Standardise each scale's scores by its calibration scores; set the combined thresholds.
+
+        ``held_out_maps[j][i]`` is scale ``j``'s score map of calibration image ``i`` (as the
+        members computed them while calibrating: nothing is scored twice).
+        """
         self.member_center_ = [float(np.mean(m.calibration_scores_)) for m in self.members_]
         self.member_spread_ = [max(float(np.std(m.calibration_scores_)), 1e-6) for m in self.members_]
         scores, peaks = [], []
-        for image in images:
-            score, small = self._score_and_map(as_image_array(image))
+        for maps in zip(*held_out_maps):
+            score, small = self._combine(list(maps))
             scores.append(score)
             peaks.append(self._image_score(small))
         self.calibration_scores_ = np.asarray(scores)
@@ -415,17 +424,20 @@ class DefectModel:
         if not self.members_:
             small = self._finish_map(self._raw_map(arr))
             return self._image_score(small), small
+        return self._combine([member._finish_map(member._raw_map(arr)) for member in self.members_])
+
+    def _combine(self, member_maps: list[np.ndarray]) -> tuple[float, np.ndarray]:
+        """Two-scale score and map from each scale's map: means of the standardised scores and maps."""
         zs, maps = [], []
-        for member, center, spread in zip(self.members_, self.member_center_, self.member_spread_):
-            small = member._finish_map(member._raw_map(arr))
+        for member, center, spread, small in zip(self.members_, self.member_center_, self.member_spread_, member_maps):
             zs.append((member._image_score(small) - center) / spread)
             maps.append((small - np.float32(center)) / np.float32(spread))
         shape = maps[0].shape
         combined = sum(resize(m, shape) for m in maps) / np.float32(len(maps))
         return float(np.mean(zs)), combined.astype(np.float32, copy=False)
 
-    def _calibrate(self, images) -> None:
-        """Set the map's background cap and offset and the threshold from good ``images``."""
+    def _calibrate(self, images) -> list[np.ndarray]:
+        """Set the map's background cap and offset and the threshold from good ``images``; return their maps."""
         self.offset_ = 0.0
         self.threshold_ = np.inf
         self.pixel_threshold_ = np.inf
@@ -441,6 +453,7 @@ class DefectModel:
         self.calibration_scores_ = scores
         self.threshold_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
         self.pixel_threshold_ = self.threshold_
+        return [m - np.float32(self.offset_) for m in maps]  # what _finish_map gives from now on
 
     def _fit_mixture(self, Z: np.ndarray, n_components: int) -> GaussianMixture:
         seed = None if self.random_state is None else int(self.random_state)

@@ -974,21 +974,10 @@ def _score_partition(part, prep, mixture, id_name: str, id_column, offsets, thre
 def _write_csv_lazy(frame, path, client) -> None:
     """Write a dask DataFrame to ``path`` partition by partition (``to_csv(single_file=True)``: the
     workers append the partitions in order to one temporary file), then rename it into place."""
-    import os
-    import uuid
-    from pathlib import Path
+    from .core.persist import atomic_target
 
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
+    with atomic_target(path) as tmp:
         _compute(client, frame.to_csv(str(tmp), single_file=True, index=False, compute=False))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _customer_prep(sample, id_column, columns, exclude, seed):

@@ -17,12 +17,13 @@ container: :func:`register_kind` maps the header's ``kind`` to a class with
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,25 +50,33 @@ def _version() -> str:
     return __version__
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+@contextlib.contextmanager
+def atomic_target(path) -> Iterator[Path]:
+    """Yield a temporary file next to ``path`` to write; on success rename it onto ``path``.
+
+    On any failure the temporary file is removed and ``path`` is left as it was. The file gets
+    the permissions a plain ``open()`` would give (not ``mkstemp``'s private 0600).
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, an fsync and a rename."""
+    with atomic_target(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _umask() -> int:

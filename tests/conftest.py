@@ -41,3 +41,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it ships beside the project, not with it)")
     return SHARED_DATA
+
+
+def loopback_cluster(distributed):
+    """A ``distributed.LocalCluster`` of 2 single-threaded worker processes on 127.0.0.1.
+
+    No dashboard: the scheduler's small HTTP server listens on a free loopback port (not 8787).
+    """
+    return distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    )

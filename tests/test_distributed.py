@@ -23,6 +23,7 @@ from gmmseg import GaussianMixture, InputError, ParameterError  # noqa: E402
 from gmmseg import distributed as gd  # noqa: E402
 from gmmseg import select_components as select_in_memory  # noqa: E402
 from gmmseg.errors import ConvergenceWarning  # noqa: E402
+from tests.conftest import loopback_cluster  # noqa: E402
 
 TYPES = ("full", "tied", "diag", "spherical")
 TRUE_MEANS = np.array([[2.0, 3.0, 1.0], [7.0, 3.0, 5.0], [2.0, 9.0, 6.0]])
@@ -48,14 +49,7 @@ def client():
     module = sys.modules.get(__name__)
     if module is not None:
         cloudpickle.register_pickle_by_value(module)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},  # not port 8787
-    )
+    cluster = loopback_cluster(distributed)
     client = distributed.Client(cluster, set_as_default=False)
     try:
         yield client

@@ -21,6 +21,7 @@ from click.testing import CliRunner  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from gmmseg.cli import cli  # noqa: E402
+from tests.conftest import loopback_cluster  # noqa: E402
 
 N_PER_GROUP = 600
 N_OUTLIERS = 8
@@ -30,14 +31,7 @@ PLANS = ("basic", "plus", "pro")
 @pytest.fixture(scope="module")
 def address():
     # the CLI only ships gmmseg's own (installed) functions to the workers
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-    )
+    cluster = loopback_cluster(distributed)
     try:
         yield cluster.scheduler_address
     finally:

@@ -982,22 +982,10 @@ def _write_csv_lazy(frame, path, client) -> None:
 
 def _customer_prep(sample, id_column, columns, exclude, seed):
     """FeaturePrep (fitted on the sample) with the column choices of :func:`gmmseg.tables.customers.segment_customers`."""
-    from .tables.customers import RFM_MODEL_COLUMNS
-    from .tables.prepare import FeaturePrep, _infer_role
+    from .tables.customers import column_roles
+    from .tables.prepare import FeaturePrep
 
-    roles: dict[str, str] = {}
-    if id_column is None:
-        id_column = next((c for c in sample.columns if _infer_role(str(c), sample[c])[0] == "id"), None)
-    profile_only: list[str] = []
-    if columns is None and all(c in sample.columns for c in RFM_MODEL_COLUMNS):
-        columns = [c for c in RFM_MODEL_COLUMNS if c not in (exclude or ())]
-        profile_only = [c for c in sample.columns if c not in columns and c != id_column]
-    if columns is not None:
-        for c in sample.columns:
-            if c not in columns and c != id_column:
-                roles.setdefault(c, "ignore")
-    for c in exclude or ():
-        roles[c] = "ignore"
+    roles, id_column, profile_only = column_roles(sample, id_column, columns, exclude)
     prep = FeaturePrep(roles, id_column=id_column, random_state=seed).fit(sample)
     return prep, id_column, profile_only
 

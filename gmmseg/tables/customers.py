@@ -220,6 +220,30 @@ class CustomerSegmentation:
         }
 
 
+def column_roles(frame, id_column=None, columns=None, exclude=None, roles=None):
+    """Turn the column choices of :func:`segment_customers` into ``FeaturePrep`` roles.
+
+    Returns ``(roles, id_column, profile_only)``: role overrides (columns not chosen and
+    excluded columns are ``"ignore"``), the identifier column (inferred when ``None``, before
+    ``columns``/``exclude`` hide the others) and the columns shown in profiles but not modelled
+    (an RFM table models ``RFM_MODEL_COLUMNS`` by default and profiles the rest).
+    """
+    role_overrides = dict(roles or {})
+    if id_column is None:
+        id_column = next((c for c in frame.columns if _infer_role(str(c), frame[c])[0] == "id"), None)
+    profile_only: list[str] = []
+    if columns is None and all(c in frame.columns for c in RFM_MODEL_COLUMNS) and not role_overrides:
+        columns = [c for c in RFM_MODEL_COLUMNS if c not in (exclude or ())]
+        profile_only = [c for c in frame.columns if c not in columns and c != id_column]
+    if columns is not None:
+        for c in frame.columns:
+            if c not in columns and c != id_column:
+                role_overrides.setdefault(c, "ignore")
+    for c in exclude or ():
+        role_overrides[c] = "ignore"
+    return role_overrides, id_column, profile_only
+
+
 def segment_customers(
     table,
     *,
@@ -309,19 +333,7 @@ def segment_customers(
                 f"column(s) {', '.join(map(str, missing))} not found; the columns are: "
                 f"{', '.join(map(str, frame.columns))}"
             )
-    role_overrides = dict(roles or {})
-    if id_column is None:  # infer it before --columns/--exclude hide the other columns
-        id_column = next((c for c in frame.columns if _infer_role(str(c), frame[c])[0] == "id"), None)
-    profile_only: list[str] = []
-    if columns is None and all(c in frame.columns for c in RFM_MODEL_COLUMNS) and not role_overrides:
-        columns = [c for c in RFM_MODEL_COLUMNS if c not in (exclude or ())]
-        profile_only = [c for c in frame.columns if c not in columns and c != id_column]
-    if columns is not None:
-        for c in frame.columns:
-            if c not in columns and c != id_column:
-                role_overrides.setdefault(c, "ignore")
-    for c in exclude or ():
-        role_overrides[c] = "ignore"
+    role_overrides, id_column, profile_only = column_roles(frame, id_column, columns, exclude, roles)
     prep = FeaturePrep(role_overrides, id_column=id_column, scaling=scaling, random_state=random_state)
     Z_fit = prep.fit_transform(frame)
     ids = frame[id_column].to_numpy() if id_column is not None else np.arange(frame.shape[0])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -221,6 +222,8 @@ def run(work: Path) -> dict[str, str]:
             cwd=work,
             capture_output=True,
             text=True,
+            # this checkout's gmmseg, whatever is installed (so a git worktree checks itself)
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         )
         hashes[f"{name}:exit"] = str(done.returncode)
         if done.returncode not in (0, 1):

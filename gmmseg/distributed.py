@@ -1029,15 +1029,11 @@ def segment_table(
     """
     from pathlib import Path
 
+    from .core.restarts import seed_stability
     from .errors import TableError
-    from .tables.customers import (
-        COVARIANCE_AUTO,
-        CustomerSegmentModel,
-        _distinguishing,
-        _names,
-        _profiles,
-        _stability,
-    )
+    from .tables.customers import COVARIANCE_AUTO, CustomerSegmentModel
+    from .tables.naming import segment_names
+    from .tables.profiles import distinguishing_features, segment_profiles
 
     outdir = Path(outdir)
     frame = read_table_lazy(path, id_column=id_column, names=names)
@@ -1082,25 +1078,25 @@ def segment_table(
         stats = stats[order]
     Z_sample = prep.transform(sample)
     labels_sample = seg_model.predict(sample)
-    distinguishing = _distinguishing(sample, prep, Z_sample, labels_sample, k)
+    distinguishing = distinguishing_features(sample, prep, Z_sample, labels_sample, k)
     if model is None:
-        seg_model.names = _names(distinguishing)
+        seg_model.names = segment_names(distinguishing)
         rows = np.random.default_rng(random_state).permutation(sample.shape[0])[:20_000]
         sub = sample.iloc[np.sort(rows)]
-        stability = _stability(
+        stability = seed_stability(
             prep._transform(sub, noise=True),
             seg_model.predict(sub),
             seg_model.mixture,
-            n_seeds,
-            4,
-            random_state,
-            reg_covar,
-            "float64",
+            n_seeds=n_seeds,
+            n_init=4,
+            random_state=random_state,
+            reg_covar=reg_covar,
+            dtype="float64",
         )
         seg_model.save(outdir / "model.gmmseg")
     else:
         stability = {}
-    profiles = _profiles(sample, labels_sample, seg_model.names, id_column, prep)
+    profiles = segment_profiles(sample, labels_sample, seg_model.names, id_column, prep)
     sizes = stats[:, 0]
     profiles["size"] = sizes.astype(int)
     profiles["share"] = sizes / max(1, n_rows)
@@ -1196,7 +1192,7 @@ def score_table(
     """
     from pathlib import Path
 
-    from .tables.anomalies import FULL_MAX_FEATURES, _best_without_tiny_components
+    from .tables.anomalies import FULL_MAX_FEATURES, best_without_tiny_components
     from .tables.prepare import FeaturePrep
 
     if threshold is None and not (contamination is not None and 0.0 < float(contamination) < 0.5):
@@ -1225,7 +1221,7 @@ def score_table(
     n_ref = sum(ref_lengths)
     grid = dict(random_state=random_state, reg_covar=reg_covar, keep_models=True, client=client)
     selection = select_components(Z_fit, ks, types, **grid)
-    mixture = _best_without_tiny_components(selection, n_ref, d)
+    mixture = best_without_tiny_components(selection, n_ref, d)
     if trim > 0:
         dask, da = _dask()
         first = score_samples(mixture, Z_fit)
@@ -1233,7 +1229,7 @@ def score_table(
         weights = (first > cut).astype(np.float64)
         n_kept = int(_compute(client, weights.sum())[0])
         selection = select_components(Z_fit, ks, types, sample_weight=weights, **grid)
-        mixture = _best_without_tiny_components(selection, n_kept, d)
+        mixture = best_without_tiny_components(selection, n_kept, d)
     id_name = id_column or "row"
     if threshold is None:
         ref_offsets = np.concatenate([[0], np.cumsum(ref_lengths)]).tolist()

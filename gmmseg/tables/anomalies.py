@@ -204,7 +204,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
                 reg_covar=self.reg_covar,
                 keep_models=True,
             )
-            self.mixture_ = _best_without_tiny_components(self.selection_, n, d)
+            self.mixture_ = best_without_tiny_components(self.selection_, n, d)
             self.marginals_ = []
             if self.ensemble == "marginal":
                 for j in range(d):
@@ -361,7 +361,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         }
 
 
-def _best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
+def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
     """The lowest-BIC model none of whose components is smaller than 1% of the rows (or d + 1 rows).
 
     A few extreme rows can earn a component of their own, which gives them a *high*

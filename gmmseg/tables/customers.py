@@ -12,7 +12,6 @@ model file (kind ``CustomerSegmentModel``) so new tables are assigned the same w
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,29 +21,19 @@ import numpy as np
 
 from ..core.mixture import GaussianMixture
 from ..core.persist import load_arrays, register_kind, save_arrays
+from ..core.restarts import refit_best_of, seed_stability
 from ..core.selection import SelectionResult, select_components
-from ..errors import ConvergenceWarning, ModelFileError, ParameterError, TableError
+from ..errors import ModelFileError, ParameterError, TableError
+from .naming import segment_names
 from .prepare import FeaturePrep, _infer_role
+from .profiles import distinguishing_features, segment_profiles
+from .projection import STABILITY_MAX_ROWS, principal_projection
 
 __all__ = ["segment_customers", "CustomerSegmentation", "CustomerSegmentModel", "load_customer_model"]
 
 COVARIANCE_AUTO = ("full", "diag")
 #: Columns of an RFM table the model uses by default; the others are only profiled.
 RFM_MODEL_COLUMNS = ("recency", "frequency", "monetary")
-#: Words for segment names: column -> (word when high, word when low).
-NAME_WORDS = {
-    "recency": ("lapsed", "recent"),
-    "frequency": ("frequent", "one-off"),
-    "monetary": ("high spend", "low spend"),
-    "tenure": ("long-standing", "new"),
-    "average_order_value": ("big baskets", "small baskets"),
-    "quantity": ("many items", "few items"),
-}
-#: A standardised difference at least this large names a segment.
-NAME_THRESHOLD = 0.5
-#: Rows used for the stability refits, the starts of the final refit and the projection
-#: basis on large tables.
-STABILITY_MAX_ROWS = 20_000
 
 
 class CustomerSegmentModel:
@@ -362,7 +351,15 @@ def segment_customers(
         progress=progress,
     )
     stab_rows = _stability_rows(Z_fit.shape[0], random_state)
-    mixture = _refine(Z_fit, selection.best_model, final_n_init, random_state, reg_covar, dtype, stab_rows)
+    mixture = refit_best_of(
+        selection.best_model,
+        Z_fit,
+        n_init=final_n_init,
+        random_state=random_state,
+        reg_covar=reg_covar,
+        dtype=dtype,
+        rows=stab_rows,
+    )
     # keep only the rows the stability refits need, so the noisy matrix and the exact one
     # never both sit in memory on a large table
     Z_stab = Z_fit if stab_rows is None else Z_fit[stab_rows]
@@ -376,12 +373,21 @@ def segment_customers(
     labels = proba.argmax(axis=1)
 
     stab_labels = labels if stab_rows is None else labels[stab_rows]
-    stability = _stability(Z_stab, stab_labels, mixture, n_seeds, final_n_init, random_state, reg_covar, dtype)
+    stability = seed_stability(
+        Z_stab,
+        stab_labels,
+        mixture,
+        n_seeds=n_seeds,
+        n_init=final_n_init,
+        random_state=random_state,
+        reg_covar=reg_covar,
+        dtype=dtype,
+    )
     del Z_stab
-    distinguishing = _distinguishing(frame, prep, Z, labels, proba.shape[1])
-    names = _names(distinguishing)
-    projection, explained = _projection(Z, random_state)
-    profiles = _profiles(frame, labels, names, id_column, prep)
+    distinguishing = distinguishing_features(frame, prep, Z, labels, proba.shape[1])
+    names = segment_names(distinguishing)
+    projection, explained = principal_projection(Z, random_state)
+    profiles = segment_profiles(frame, labels, names, id_column, prep)
     model = CustomerSegmentModel(prep, mixture, order, names, id_column)
     return CustomerSegmentation(
         ids=ids,
@@ -411,13 +417,13 @@ def assign_customers(model: CustomerSegmentModel, table) -> CustomerSegmentation
     labels = proba.argmax(axis=1)
     id_column = model.id_column if model.id_column in table.columns else None
     ids = table[id_column].to_numpy() if id_column else np.arange(table.shape[0])
-    distinguishing = _distinguishing(table, prep, Z, labels, proba.shape[1])
-    projection, explained = _projection(Z, 0)
+    distinguishing = distinguishing_features(table, prep, Z, labels, proba.shape[1])
+    projection, explained = principal_projection(Z, 0)
     return CustomerSegmentation(
         ids=ids,
         labels=labels,
         proba=proba,
-        profiles=_profiles(table, labels, model.names, id_column, prep),
+        profiles=segment_profiles(table, labels, model.names, id_column, prep),
         distinguishing=distinguishing,
         names=list(model.names),
         projection=projection,
@@ -432,215 +438,9 @@ def assign_customers(model: CustomerSegmentModel, table) -> CustomerSegmentation
 # ---------------------------------------------------------------------- pieces
 
 
-def _refine(Z, model, n_init, random_state, reg_covar, dtype, rows=None) -> GaussianMixture:
-    """Refit the chosen K and covariance type with ``n_init`` initialisations; keep the best.
-
-    On a large table (``rows`` given) the starts run on those sampled rows and only the
-    best is then polished by EM on every row, starting from its parameters.
-    """
-    if n_init <= 1 or model.n_components == 1:
-        return model
-    params = {"covariance_type": model.covariance_type, "reg_covar": reg_covar, "dtype": dtype}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        refit = GaussianMixture(model.n_components, n_init=n_init, random_state=random_state, **params)
-        refit.fit(Z if rows is None else Z[rows])
-        if rows is not None:
-            refit = GaussianMixture(
-                model.n_components,
-                weights_init=refit.weights_,
-                means_init=refit.means_,
-                precisions_init=refit.precisions_,
-                **params,
-            ).fit(Z)
-    return refit if refit.lower_bound_ > model.score(Z) else model
-
-
 def _stability_rows(n: int, random_state) -> np.ndarray | None:
     """Rows of the stability refits: all (None) up to 20,000 rows, else a seeded sample."""
     if n <= STABILITY_MAX_ROWS:
         return None
     rng = np.random.default_rng(None if random_state is None else int(random_state) + 7919)
     return np.sort(rng.choice(n, STABILITY_MAX_ROWS, replace=False))
-
-
-def _stability(Z, labels, mixture, n_seeds, n_init, random_state, reg_covar, dtype) -> dict[str, Any]:
-    """ARI of refits with other EM seeds (same K, same covariance type) against the reported labels.
-
-    ``Z`` (n, F) and ``labels`` (n,) are the rows to refit on (a sample on large tables).
-    """
-    from sklearn.metrics import adjusted_rand_score
-
-    if n_seeds <= 0 or mixture.n_components == 1:
-        return {"seeds": 0, "aris": [], "mean": None, "min": None, "rows": 0}
-    base = (0 if random_state is None else int(random_state)) + 1
-    aris = []
-    for seed in range(base, base + int(n_seeds)):
-        refit = GaussianMixture(
-            mixture.n_components,
-            covariance_type=mixture.covariance_type,
-            reg_covar=reg_covar,
-            n_init=max(1, int(n_init)),
-            random_state=seed,
-            dtype=dtype,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            refit.fit(Z)
-        aris.append(float(adjusted_rand_score(labels, refit.predict(Z))))
-    return {
-        "seeds": int(n_seeds),
-        "aris": [round(a, 4) for a in aris],
-        "mean": float(np.mean(aris)),
-        "min": float(np.min(aris)),
-        "rows": int(Z.shape[0]),
-    }
-
-
-def _distinguishing(frame, prep: FeaturePrep, Z, labels, k) -> list[list[dict[str, Any]]]:
-    """Per segment: standardised differences of the modelled numeric features (in the model's
-    feature space, so skewed columns are compared after their transform) and category lifts."""
-    out = []
-    mean_all = np.array([Z[:, j].mean() for j in range(Z.shape[1])])  # per column: no (n, F) temporary
-    sd_all = np.array([Z[:, j].std() for j in range(Z.shape[1])])
-    sd_all[sd_all == 0] = 1.0
-    numeric_cols = [c for c in prep.columns_ if c in prep.numeric_]
-    index = {c: prep.feature_names_out_.index(c) for c in numeric_cols}
-    for seg in range(k):
-        mask = labels == seg
-        items: list[dict[str, Any]] = []
-        if mask.any():
-            for col in numeric_cols:
-                j = index[col]
-                d = float((Z[mask, j].mean() - mean_all[j]) / sd_all[j])
-                items.append({"column": col, "kind": "numeric", "std_diff": round(d, 3), "importance": abs(d)})
-            for col, info in prep.categories_.items():
-                text = frame[col].astype("string").fillna(info["fill"]).astype(str)
-                overall = text.value_counts(normalize=True)
-                inside = text[mask].value_counts(normalize=True)
-                for level, share in inside.items():
-                    base = float(overall.get(level, 0.0))
-                    if base > 0 and share >= 0.05:
-                        lift = float(share / base)
-                        items.append(
-                            {
-                                "column": col,
-                                "kind": "category",
-                                "level": str(level),
-                                "share": round(float(share), 4),
-                                "lift": round(lift, 3),
-                                "importance": abs(np.log(lift)) * 1.5,
-                            }
-                        )
-        items.sort(key=lambda item: -item["importance"])
-        for item in items:
-            item["importance"] = round(float(item["importance"]), 4)
-        out.append(items)
-    return out
-
-
-def _word(item, prefix: str = "") -> str | None:
-    if item["kind"] == "numeric":
-        high, low = NAME_WORDS.get(item["column"].lower(), (f"high {item['column']}", f"low {item['column']}"))
-        return prefix + (high if item["std_diff"] > 0 else low)
-    if item["lift"] > 1:
-        return f"{item['column']} {item['level']}"
-    return None
-
-
-def _names(distinguishing) -> list[str]:
-    """Up to three words from the features with a standardised difference of 0.5 or more
-    (or a category lift); "fairly ..." from the strongest feature when none is that large.
-    Names that would repeat get the next distinguishing word, then a number."""
-    words_per = []
-    for items in distinguishing:
-        words = [w for w in (_word(i) for i in items if i["importance"] >= NAME_THRESHOLD) if w]
-        if not words and items:
-            words = [w for w in (_word(i, "fairly ") for i in items[:1]) if w]
-        extra = [w for w in (_word(i) for i in items if i["importance"] < NAME_THRESHOLD) if w]
-        words_per.append((words, extra))
-    names = [", ".join(w[:3]) or "typical" for w, _ in words_per]
-    for i in range(len(names)):
-        clash = [j for j, other in enumerate(names) if other == names[i] and j != i]
-        if len(clash) == 1:
-            # two segments with the same words: the one more extreme on the numeric
-            # feature where they differ most gets "very" on that feature's word
-            j = clash[0]
-            di = {it["column"]: it for it in distinguishing[i] if it["kind"] == "numeric"}
-            dj = {it["column"]: it for it in distinguishing[j] if it["kind"] == "numeric"}
-            common = [c for c in di if c in dj]
-            if common:
-                col = max(common, key=lambda c: abs(di[c]["std_diff"] - dj[c]["std_diff"]))
-                winner = i if abs(di[col]["std_diff"]) > abs(dj[col]["std_diff"]) else j
-                item = (di if winner == i else dj)[col]
-                word = _word(item)
-                words = words_per[winner][0][:3]
-                if word in words:
-                    words = [("very " + w) if w == word else w for w in words]
-                else:
-                    words = [*words, "very " + word]
-                names[winner] = ", ".join(words)
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return unique
-
-
-def _projection(Z, random_state) -> tuple[np.ndarray, list[float]]:
-    """First two principal axes of the (standardised) features, fitted on at most 20,000 rows."""
-    rng = np.random.default_rng(random_state)
-    rows = Z if Z.shape[0] <= STABILITY_MAX_ROWS else Z[rng.choice(Z.shape[0], STABILITY_MAX_ROWS, replace=False)]
-    center = rows.mean(axis=0)
-    _, s, vt = np.linalg.svd(rows - center, full_matrices=False)
-    axes = vt[:2]
-    if axes.shape[0] < 2:
-        axes = np.vstack([axes, np.zeros_like(axes)])
-    var = s**2
-    explained = [float(v) for v in (var[:2] / var.sum() if var.sum() > 0 else np.zeros(2))]
-    out = np.empty((Z.shape[0], 2))
-    for start in range(0, Z.shape[0], 65536):  # chunks: no second copy of Z
-        out[start : start + 65536] = (Z[start : start + 65536] - center) @ axes.T
-    return out, explained
-
-
-def _profiles(frame, labels, names, id_column, prep: FeaturePrep):
-    """Per segment size, share, mean/median of every numeric column (original units), top categories."""
-    import pandas as pd
-
-    from .rfm import parse_dates
-
-    numeric_cols, date_cols, cat_cols = [], [], []
-    for col in frame.columns:
-        if col == id_column:
-            continue
-        role = prep.roles_.get(str(col))
-        series = frame[col]
-        if role == "date":
-            date_cols.append(col)
-        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series) and role != "id":
-            numeric_cols.append(col)
-        elif role == "categorical" or str(col) in prep.categories_:
-            cat_cols.append(col)
-    rows = []
-    n = labels.shape[0]
-    for seg, name in enumerate(names):
-        mask = labels == seg
-        row: dict[str, Any] = {"segment": seg, "name": name, "size": int(mask.sum()), "share": float(mask.sum() / n)}
-        for col in numeric_cols:
-            values = pd.to_numeric(frame.loc[mask, col], errors="coerce")
-            row[f"{col}_mean"] = float(values.mean()) if mask.any() else np.nan
-            row[f"{col}_median"] = float(values.median()) if mask.any() else np.nan
-        for col in date_cols:
-            try:
-                dates = parse_dates(frame.loc[mask, col], str(col))
-                row[f"{col}_mean"] = str(dates.mean().date()) if mask.any() else ""
-                row[f"{col}_median"] = str(dates.median().date()) if mask.any() else ""
-            except TableError:
-                pass
-        for col in cat_cols:
-            shares = frame.loc[mask, col].astype("string").value_counts(normalize=True).head(3)
-            row[f"{col}_top"] = "; ".join(f"{lev} ({share:.0%})" for lev, share in shares.items())
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -1,0 +1,95 @@
+"""What describes each segment: distinguishing features and profiles in the table's own units."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import TableError
+from .prepare import FeaturePrep
+
+__all__ = ["distinguishing_features", "segment_profiles"]
+
+
+def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list[dict[str, Any]]]:
+    """Per segment: standardised differences of the modelled numeric features (in the model's
+    feature space, so skewed columns are compared after their transform) and category lifts."""
+    out = []
+    mean_all = np.array([Z[:, j].mean() for j in range(Z.shape[1])])  # per column: no (n, F) temporary
+    sd_all = np.array([Z[:, j].std() for j in range(Z.shape[1])])
+    sd_all[sd_all == 0] = 1.0
+    numeric_cols = [c for c in prep.columns_ if c in prep.numeric_]
+    index = {c: prep.feature_names_out_.index(c) for c in numeric_cols}
+    for seg in range(k):
+        mask = labels == seg
+        items: list[dict[str, Any]] = []
+        if mask.any():
+            for col in numeric_cols:
+                j = index[col]
+                d = float((Z[mask, j].mean() - mean_all[j]) / sd_all[j])
+                items.append({"column": col, "kind": "numeric", "std_diff": round(d, 3), "importance": abs(d)})
+            for col, info in prep.categories_.items():
+                text = frame[col].astype("string").fillna(info["fill"]).astype(str)
+                overall = text.value_counts(normalize=True)
+                inside = text[mask].value_counts(normalize=True)
+                for level, share in inside.items():
+                    base = float(overall.get(level, 0.0))
+                    if base > 0 and share >= 0.05:
+                        lift = float(share / base)
+                        items.append(
+                            {
+                                "column": col,
+                                "kind": "category",
+                                "level": str(level),
+                                "share": round(float(share), 4),
+                                "lift": round(lift, 3),
+                                "importance": abs(np.log(lift)) * 1.5,
+                            }
+                        )
+        items.sort(key=lambda item: -item["importance"])
+        for item in items:
+            item["importance"] = round(float(item["importance"]), 4)
+        out.append(items)
+    return out
+
+
+def segment_profiles(frame, labels, names, id_column, prep: FeaturePrep):
+    """Per segment size, share, mean/median of every numeric column (original units), top categories."""
+    import pandas as pd
+
+    from .rfm import parse_dates
+
+    numeric_cols, date_cols, cat_cols = [], [], []
+    for col in frame.columns:
+        if col == id_column:
+            continue
+        role = prep.roles_.get(str(col))
+        series = frame[col]
+        if role == "date":
+            date_cols.append(col)
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series) and role != "id":
+            numeric_cols.append(col)
+        elif role == "categorical" or str(col) in prep.categories_:
+            cat_cols.append(col)
+    rows = []
+    n = labels.shape[0]
+    for seg, name in enumerate(names):
+        mask = labels == seg
+        row: dict[str, Any] = {"segment": seg, "name": name, "size": int(mask.sum()), "share": float(mask.sum() / n)}
+        for col in numeric_cols:
+            values = pd.to_numeric(frame.loc[mask, col], errors="coerce")
+            row[f"{col}_mean"] = float(values.mean()) if mask.any() else np.nan
+            row[f"{col}_median"] = float(values.median()) if mask.any() else np.nan
+        for col in date_cols:
+            try:
+                dates = parse_dates(frame.loc[mask, col], str(col))
+                row[f"{col}_mean"] = str(dates.mean().date()) if mask.any() else ""
+                row[f"{col}_median"] = str(dates.median().date()) if mask.any() else ""
+            except TableError:
+                pass
+        for col in cat_cols:
+            shares = frame.loc[mask, col].astype("string").value_counts(normalize=True).head(3)
+            row[f"{col}_top"] = "; ".join(f"{lev} ({share:.0%})" for lev, share in shares.items())
+        rows.append(row)
+    return pd.DataFrame(rows)

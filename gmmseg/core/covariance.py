@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COVARIANCE", "CovarianceFunctions", "COVARIANCE_TYPES"]
+__all__ = ["COVARIANCE", "CovarianceFunctions", "COVARIANCE_TYPES", "full_matrices"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -439,3 +439,33 @@ COVARIANCE: dict[str, CovarianceFunctions] = {
 }
 
 COVARIANCE_TYPES: tuple[str, ...] = tuple(COVARIANCE)
+
+
+def full_matrices(covariance_type: str, values: np.ndarray, n_components: int, n_features: int) -> np.ndarray:
+    """Covariances (or precisions) of any covariance type as ``(K, D, D)`` matrices.
+
+    Parameters
+    ----------
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    values : ndarray
+        ``covariances_`` or ``precisions_`` in the shape of that type (see the table above).
+    n_components, n_features : int
+        K and D.
+
+    Returns
+    -------
+    ndarray of shape (n_components, n_features, n_features)
+
+    >>> full_matrices("diag", np.array([[1.0, 2.0]]), 1, 2).tolist()
+    [[[1.0, 0.0], [0.0, 2.0]]]
+    >>> full_matrices("spherical", np.array([3.0]), 1, 2).tolist()
+    [[[3.0, 0.0], [0.0, 3.0]]]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if covariance_type == "full":
+        return values
+    if covariance_type == "tied":
+        return np.repeat(values[None], n_components, axis=0)
+    if covariance_type == "diag":
+        return np.array([np.diag(row) for row in values])
+    return np.array([np.eye(n_features) * v for v in values])

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from ..errors import ComponentCollapseWarning, ConvergenceWarning, FittingError, NotFittedError, ParameterError
 from ._validation import check_array, check_choice, check_dtype, check_float, check_int, check_sample_weight
-from .covariance import COVARIANCE, COVARIANCE_TYPES, SingularCovarianceError
+from .covariance import COVARIANCE, COVARIANCE_TYPES, SingularCovarianceError, full_matrices
 from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, nearest_center, weighted_sample
 from .stats import Stats, auto_chunk_size, expectation, log_normalise, log_prob_chunks, moments
 
@@ -349,15 +349,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         counts = rng.multinomial(n_samples, self.weights_)
         d = self.means_.shape[1]
         parts = []
-        for k, (mean, c) in enumerate(zip(self.means_, counts)):
-            if self.covariance_type == "full":
-                cov = self.covariances_[k]
-            elif self.covariance_type == "tied":
-                cov = self.covariances_
-            elif self.covariance_type == "diag":
-                cov = np.diag(self.covariances_[k])
-            else:
-                cov = np.eye(d) * self.covariances_[k]
+        covariances = full_matrices(self.covariance_type, self.covariances_, self.n_components, d)
+        for mean, cov, c in zip(self.means_, covariances, counts):
             parts.append(rng.multivariate_normal(mean, cov, int(c)))
         labels = np.repeat(np.arange(self.n_components), counts)
         return np.vstack(parts), labels

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 
+from ..core.covariance import full_matrices
 from ..core.mixture import GaussianMixture
 from ..core.selection import select_components
 from ..errors import ConvergenceWarning, NotFittedError, ParameterError
@@ -278,7 +279,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         mix = self.mixture_
         resp = mix.predict_proba(Z).argmax(axis=1)
         d = Z.shape[1]
-        precisions = _full_precisions(mix, d)
+        precisions = full_matrices(mix.covariance_type, mix.precisions_, mix.n_components, d)
         covariances = np.array([np.linalg.inv(P) for P in precisions])
         source = self.prep_.feature_column()
         out = []
@@ -374,16 +375,3 @@ def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
         if model is not None and float(np.min(model.weights_)) * n >= min_rows:
             return model
     return selection.best_model
-
-
-def _full_precisions(mix: GaussianMixture, d: int) -> np.ndarray:
-    """Precision matrices of every component as (K, d, d), whatever the covariance type."""
-    k = mix.n_components
-    p = np.asarray(mix.precisions_)
-    if mix.covariance_type == "full":
-        return p
-    if mix.covariance_type == "tied":
-        return np.repeat(p[None], k, axis=0)
-    if mix.covariance_type == "diag":
-        return np.array([np.diag(row) for row in p])
-    return np.array([np.eye(d) * v for v in p])

@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from .core._validation import check_dtype, check_int
 from .core.covariance import COVARIANCE, COVARIANCE_TYPES
+from .core.em import check_settings, chunk_rows, fit_source, log_density_coefficients
 from .core.init import check_random_state, count_distinct_rows, nearest_center, weighted_sample
 from .core.mixture import KMEANS_MAX_SAMPLE, GaussianMixture
 from .core.selection import SelectionResult, _check_grid, _run_grid
 from .core.stats import Stats, expectation, moments
+from .core.validation import check_dtype, check_int
 from .errors import FittingError, GmmsegError, InputError, NotFittedError, ParameterError
 
 __all__ = [
@@ -400,7 +401,7 @@ def _fit_model(
 ) -> GaussianMixture:
     """EM on the cluster: the core's own loop (``_fit_source``) with the E-step on the blocks."""
     d = summary.n_features
-    model._check_parameters(d)
+    check_settings(model, d)
     if model.warm_start:
         raise ParameterError(
             "warm_start is not supported on dask data; pass weights_init, means_init and precisions_init instead"
@@ -419,8 +420,16 @@ def _fit_model(
                 f"n_components={k} but {where} has only {distinct} distinct row(s) with positive weight; "
                 f"lower n_components to at most {distinct}"
             )
-    source = _ClusterSource(data, summary, model._chunk_rows(d))
-    model._fit_source(source, summary.shift, summary.variance, summary.weight_sum, centers, rng=rng)
+    source = _ClusterSource(data, summary, chunk_rows(model, d))
+    fit_source(
+        model,
+        source,
+        shift=summary.shift,
+        variance=summary.variance,
+        weight_sum=summary.weight_sum,
+        centers=centers,
+        rng=rng,
+    )
     model.n_features_in_ = d
     if data.feature_names is not None:
         model.feature_names_in_ = data.feature_names
@@ -501,7 +510,7 @@ def fit_mixture(
     check_int(split_every, "split_every", 2)
     model = GaussianMixture(n_components, covariance_type=covariance_type, **params)
     data = _ClusterData(X, sample_weight, dtype, client=client, retries=retries, split_every=split_every)
-    model._check_parameters(data.shape[1])  # before any pass over the data
+    check_settings(model, data.shape[1])  # before any pass over the data
     rng = check_random_state(model.random_state)
     summary = data.summarise(sample_size, rng)
     return _fit_model(model, data, summary, rng)
@@ -571,10 +580,10 @@ def select_components(
         funcs = COVARIANCE[model.covariance_type]
         request = (
             model.covariance_type,
-            model._coefficients(shift),
+            log_density_coefficients(model, shift),
             shift,
             funcs.shared_factor(model.precisions_cholesky_),
-            model._chunk_rows(summary.n_features),
+            chunk_rows(model, summary.n_features),
             True,
         )
         return data.expectations([request])[0]
@@ -897,7 +906,7 @@ def _prep_partition(part, prep, noise: bool, seed, columns, partition_info=None)
     if part.shape[0] == 0:
         return pd.DataFrame(np.empty((0, len(columns))), columns=columns)
     noise_seed = None if seed is None else [int(seed), number]  # other noise in every partition, reproducible
-    return pd.DataFrame(prep._transform(part, noise=noise, seed=noise_seed), columns=columns)
+    return pd.DataFrame(prep.transform(part, dequantize=noise, seed=noise_seed), columns=columns)
 
 
 def _feature_array(frame, prep, lengths, *, noise: bool, seed):
@@ -1084,7 +1093,7 @@ def segment_table(
         rows = np.random.default_rng(random_state).permutation(sample.shape[0])[:20_000]
         sub = sample.iloc[np.sort(rows)]
         stability = seed_stability(
-            prep._transform(sub, noise=True),
+            prep.transform(sub, dequantize=True),
             seg_model.predict(sub),
             seg_model.mixture,
             n_seeds=n_seeds,

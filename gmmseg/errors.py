@@ -37,6 +37,7 @@ __all__ = [
     "GmmsegWarning",
     "ConvergenceWarning",
     "ComponentCollapseWarning",
+    "FailedItem",
 ]
 
 
@@ -97,3 +98,11 @@ class ConvergenceWarning(GmmsegWarning):
 
 class ComponentCollapseWarning(GmmsegWarning):
     """A component lost (almost) all its weight or became singular and was re-seeded."""
+
+
+class FailedItem(str):
+    """The one-line error of one item of a batch that failed (the batch goes on).
+
+    A ``str`` (so it prints and serialises as its message) that a batch runner returns in
+    place of the item's result, in process and on Dask workers alike.
+    """

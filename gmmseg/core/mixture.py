@@ -12,10 +12,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from ..errors import ComponentCollapseWarning, ConvergenceWarning, FittingError, NotFittedError, ParameterError
-from ._validation import check_array, check_choice, check_dtype, check_float, check_int, check_sample_weight
 from .covariance import COVARIANCE, COVARIANCE_TYPES, SingularCovarianceError, full_matrices
 from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, nearest_center, weighted_sample
 from .stats import Stats, auto_chunk_size, expectation, log_normalise, log_prob_chunks, moments
+from .validation import check_array, check_choice, check_dtype, check_float, check_int, check_sample_weight
 
 __all__ = ["GaussianMixture", "ArraySource"]
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConvergenceWarning, FittingError, ParameterError
-from ._validation import check_array, check_choice, check_dtype, check_sample_weight
 from .covariance import COVARIANCE_TYPES
 from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, weighted_sample
 from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture, _single_threaded_blas, _weighted_mean, _weighted_variance
+from .validation import check_array, check_choice, check_dtype, check_sample_weight
 
 __all__ = ["select_components", "SelectionResult", "CRITERIA"]
 

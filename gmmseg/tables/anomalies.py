@@ -168,7 +168,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         base = 0 if self.random_state is None else int(self.random_state)
         for i in range(int(self.n_estimators)):
             if i > 0:  # other dequantisation noise and other EM starts
-                Z_fit = self.prep_._transform(frame, noise=True, seed=base + 1000 + i)
+                Z_fit = self.prep_.transform(frame, dequantize=True, seed=base + 1000 + i)
             seed = None if self.random_state is None else base + i
             self._fit_models(Z_fit, ks, types, None, seed)
             if self.trim > 0:

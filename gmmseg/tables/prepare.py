@@ -297,14 +297,28 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         if not hasattr(self, "columns_"):
             raise NotFittedError("this FeaturePrep is not fitted yet; call fit(table) first")
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X, *, dequantize: bool = False, seed=None) -> np.ndarray:
         """Feature matrix of a table with the learned columns, shape (n_rows, n_features_out).
 
         Missing values are filled with the learned fill values; unseen categories count
-        as "(other)" (or as no level if nothing was pooled). No noise is added.
+        as "(other)" (or as no level if nothing was pooled).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_columns)
+        dequantize : bool, default=False
+            Add one lattice step of uniform noise to tied lattice columns, as
+            :meth:`fit_transform` does: the matrix to *fit* a mixture on (the default,
+            no noise, is the one to score or assign).
+        seed : int, optional
+            Seed of that noise (default: ``random_state``).
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features_out)
         """
         self._check_is_fitted()
-        return self._transform(X, noise=False)
+        return self._transform(X, noise=dequantize, seed=seed)
 
     def _transform(self, X, *, noise: bool, seed=None) -> np.ndarray:
         frame = _as_frame(X)

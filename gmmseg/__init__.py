@@ -8,20 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import errors
 from .core import GaussianMixture, SelectionResult, Stats, load, save, select_components
-from .errors import (
-    ComponentCollapseWarning,
-    ConvergenceWarning,
-    FittingError,
-    GmmsegError,
-    GmmsegWarning,
-    ImageError,
-    InputError,
-    ModelFileError,
-    NotFittedError,
-    ParameterError,
-    TableError,
-)
+from .errors import *  # noqa: F403 - the error tree, listed once in errors.__all__
 
 # Application-level names, imported on first use so ``import gmmseg`` stays fast.
 _LAZY = {
@@ -80,15 +69,5 @@ __all__ = [
     "Stats",
     "save",
     "load",
-    "GmmsegError",
-    "InputError",
-    "ImageError",
-    "TableError",
-    "ParameterError",
-    "FittingError",
-    "ModelFileError",
-    "NotFittedError",
-    "GmmsegWarning",
-    "ConvergenceWarning",
-    "ComponentCollapseWarning",
+    *errors.__all__,
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "maximization_step",
     "fit_source",
     "fit_arrays",
+    "iterate",
     "COLLAPSE_WEIGHT",
     "SINGULAR_RELATIVE_VARIANCE",
     "MAX_RESEEDS",
@@ -535,35 +536,96 @@ def fit_arrays(model, X: np.ndarray, sample_weight, *, centers=None, data_moment
     )
 
 
+def iterate(e_step, m_step, *, max_iter: int, stop_before_m=None, stop_after_m=None, m_step_on_last: bool = True):
+    """The EM iteration, the one loop of the package: E-step, stop test, M-step, stop test.
+
+    The mixture EM (:func:`fit_source`) stops after the M-step, on the change of the lower
+    bound; the Potts hidden Markov random field (:func:`gmmseg.image.smoothing.potts_em`)
+    has its own E-step (a spatial prior over the labels) and stops before the M-step, on
+    the share of labels that changed.
+
+    Parameters
+    ----------
+    e_step : callable
+        ``e_step() -> expected``: the E-step under the current parameters.
+    m_step : callable or None
+        ``m_step(expected) -> updated``: the M-step (it keeps the new parameters). None:
+        parameters stay fixed.
+    max_iter : int
+        At most this many iterations.
+    stop_before_m : callable, optional
+        ``stop_before_m(expected, n_iter) -> bool``; True ends the loop, converged, before
+        the M-step (the parameters stay those of the last E-step).
+    stop_after_m : callable, optional
+        ``stop_after_m(expected, updated, n_iter) -> bool``; True ends the loop, converged.
+    m_step_on_last : bool, default=True
+        False skips the M-step of the last iteration (the result then matches its E-step).
+
+    Returns
+    -------
+    n_iter : int
+        Iterations run.
+    converged : bool
+    """
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        expected = e_step()
+        if stop_before_m is not None and stop_before_m(expected, n_iter):
+            return n_iter, True
+        if m_step is None or (n_iter == max_iter and not m_step_on_last):
+            continue
+        updated = m_step(expected)
+        if stop_after_m is not None and stop_after_m(expected, updated, n_iter):
+            return n_iter, True
+    return n_iter, False
+
+
+class _MixtureRun:
+    """One EM run of a mixture over a row source, as the E- and M-step of :func:`iterate`."""
+
+    def __init__(self, model, source, params, lower_bound, shift, reg, floor, rng):
+        self.model, self.source, self.params = model, source, params
+        self.funcs = COVARIANCE[model.covariance_type]
+        self.shift, self.reg, self.floor, self.rng = shift, reg, floor, rng
+        self.lower_bound = self.previous = lower_bound
+        self.lower_bounds: list[float] = []
+        self.reseeds = 0
+
+    def e_step(self) -> Stats:
+        weights, means_c, _, prec_chol = self.params
+        with np.errstate(divide="ignore"):
+            coef = self.funcs.coefficients(np.log(weights), means_c, prec_chol)
+        return self.source.expectation(self.funcs, coef, self.shift, self.funcs.shared_factor(prec_chol))
+
+    def m_step(self, stats: Stats) -> int:
+        self.previous, self.lower_bound = self.lower_bound, stats.loglik / stats.weight_sum
+        model, source = self.model, self.source
+        self.params, n_new = maximization_step(
+            stats,
+            model.covariance_type,
+            self.reg,
+            self.floor,
+            source.sample,
+            source.sample_weight,
+            self.shift,
+            self.rng,
+        )
+        self.reseeds += n_new
+        if self.reseeds > MAX_RESEEDS:
+            raise FittingError(
+                f"components kept collapsing ({self.reseeds} re-seeds); lower n_components or raise reg_covar"
+            )
+        self.lower_bounds.append(self.lower_bound)
+        if model.verbose:
+            print(f"iteration {len(self.lower_bounds)}: lower bound {self.lower_bound:.6f}")
+        return n_new
+
+    def converged(self, stats: Stats, n_new: int, n_iter: int) -> bool:
+        return abs(self.lower_bound - self.previous) < self.model.tol and n_new == 0
+
+
 def _run(model, source, params, lower_bound, shift, reg, floor, rng):
     """One EM run from ``params``; returns ``(lower_bound, params, n_iter, converged, lower_bounds, reseeds)``."""
-    funcs = COVARIANCE[model.covariance_type]
-    start_bound = lower_bound
-    lower_bounds: list[float] = []
-    converged = False
-    n_iter = 0
-    reseeds = 0
-    for n_iter in range(1, model.max_iter + 1):
-        previous = lower_bound
-        weights, means_c, _, prec_chol = params
-        with np.errstate(divide="ignore"):
-            coef = funcs.coefficients(np.log(weights), means_c, prec_chol)
-        stats = source.expectation(funcs, coef, shift, funcs.shared_factor(prec_chol))
-        lower_bound = stats.loglik / stats.weight_sum
-        params, n_new = maximization_step(
-            stats, model.covariance_type, reg, floor, source.sample, source.sample_weight, shift, rng
-        )
-        reseeds += n_new
-        if reseeds > MAX_RESEEDS:
-            raise FittingError(
-                f"components kept collapsing ({reseeds} re-seeds); lower n_components or raise reg_covar"
-            )
-        lower_bounds.append(lower_bound)
-        if model.verbose:
-            print(f"iteration {n_iter}: lower bound {lower_bound:.6f}")
-        if abs(lower_bound - previous) < model.tol and n_new == 0:
-            converged = True
-            break
-    if model.max_iter == 0:
-        lower_bound = start_bound
-    return lower_bound, params, n_iter, converged, lower_bounds, reseeds
+    run = _MixtureRun(model, source, params, lower_bound, shift, reg, floor, rng)
+    n_iter, converged = iterate(run.e_step, run.m_step, max_iter=model.max_iter, stop_after_m=run.converged)
+    return run.lower_bound, run.params, n_iter, converged, run.lower_bounds, run.reseeds

@@ -15,11 +15,12 @@ E-step is approximate:
 Pixels are updated in four interleaved parity classes ``(row % 2, col % 2)``, so no
 two pixels updated together are neighbours (Gauss-Seidel sweeps: no oscillation).
 The M-step is the core's exact weighted M-step
-(:meth:`GaussianMixture.from_responsibilities`): as all pixels of one colour share
-the same features, the pixel responsibilities are summed per distinct colour,
+(:meth:`GaussianMixture.from_responsibilities`): as all pixels of one color share
+the same features, the pixel responsibilities are summed per distinct color,
 which gives exactly the statistics of the M-step over all pixels. There is no
-second EM loop here: the data term comes from
-:meth:`GaussianMixture.component_log_prob` and the parameters from the core.
+second EM loop here: the iteration is the core's (:func:`gmmseg.core.em.iterate`,
+with this module's E-step and its label-change stop test as hooks), the data term
+comes from :meth:`GaussianMixture.component_log_prob` and the parameters from the core.
 
 Memory: the per-pixel data term is gathered from the ``(n_colours, K)`` table one
 parity class at a time; the state is ``q`` in float32, stored as four contiguous,
@@ -85,9 +86,9 @@ class MRFResult:
         return np.stack([self._field.posterior(j) for j in range(self._field.k)])
 
 
-def _offsets(neighbourhood: int, beta: float) -> list[tuple[int, int, float]]:
+def _offsets(neighborhood: int, beta: float) -> list[tuple[int, int, float]]:
     direct = [(-1, 0, beta), (1, 0, beta), (0, -1, beta), (0, 1, beta)]
-    if neighbourhood == 4:
+    if neighborhood == 4:
         return direct
     d = beta * _DIAGONAL
     return direct + [(-1, -1, d), (-1, 1, d), (1, -1, d), (1, 1, d)]
@@ -120,7 +121,7 @@ class _Field:
     def interior(self, a: int, b: int) -> np.ndarray:
         return self.sub[a, b][:, 1:-1, 1:-1]
 
-    def neighbour_sum(self, a: int, b: int, nr: int, nc: int, offsets) -> np.ndarray:
+    def neighbor_sum(self, a: int, b: int, nr: int, nc: int, offsets) -> np.ndarray:
         """``Σ_j w_ij q_j`` for every pixel of class (a, b): (K, nr, nc) float32."""
         total = None
         for dr, dc, weight in offsets:
@@ -238,6 +239,7 @@ def potts_em(
     >>> errors(result.labels) < errors(plain)
     True
     """
+    from ..core.em import iterate
     from ..core.mixture import GaussianMixture
 
     started = time.perf_counter()
@@ -279,36 +281,44 @@ def potts_em(
             values *= visible
         grid.set_class(a, b, values)
 
-    previous = grid.labels()
+    state = {"model": model, "L_t": L_t, "labels": grid.labels()}
     changed: list[float] = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+
+    def e_step() -> float:
+        """Sweeps of the prior-weighted update; returns the share of pixels whose label changed."""
         for _ in range(n_sweeps):
             for a, b, nr, nc, _, safe, visible in grid.classes:
-                E = grid.neighbour_sum(a, b, nr, nc, offsets)
-                E += np.take(L_t, safe, axis=1)
+                E = grid.neighbor_sum(a, b, nr, nc, offsets)
+                E += np.take(state["L_t"], safe, axis=1)
                 values = update(E)
                 if visible is not None:
                     values *= visible
                 grid.set_class(a, b, values)
         labels = grid.labels()
-        share = float(np.count_nonzero(labels != previous)) / n_visible
+        share = float(np.count_nonzero(labels != state["labels"])) / n_visible
         changed.append(share)
-        previous = labels
-        if share < tol and n_iter > 1:
-            converged = True
-            break
-        if not update_model or n_iter == max_iter:
-            continue  # the returned labels stay those of the returned model
-        # M-step: responsibilities summed per distinct colour (exact sufficient statistics).
+        state["labels"] = labels
+        return share
+
+    def m_step(share: float) -> None:
+        """The core's exact weighted M-step on the responsibilities summed per distinct color."""
         S, weights = grid.responsibility_sums(n_rows)
         used = weights > 0
         R = S[used] / S[used].sum(axis=1, keepdims=True)
-        model = GaussianMixture.from_responsibilities(
-            X[used], R, weights[used], covariance_type=model.covariance_type, **params
+        fitted = GaussianMixture.from_responsibilities(
+            X[used], R, weights[used], covariance_type=state["model"].covariance_type, **params
         )
-        L_t = log_prob_table(model)
+        state["model"], state["L_t"] = fitted, log_prob_table(fitted)
+
+    # The returned labels stay those of the returned model: no M-step after the last E-step.
+    n_iter, converged = iterate(
+        e_step,
+        m_step if update_model else None,
+        max_iter=max_iter,
+        stop_before_m=lambda share, n_iter: share < tol and n_iter > 1,
+        m_step_on_last=False,
+    )
+    model, previous = state["model"], state["labels"]
 
     return MRFResult(
         model=model,

@@ -93,7 +93,7 @@ class RowSource(Protocol):
         coef : ndarray of shape (n_components, n_expanded_features)
             Log-density coefficients (see :func:`log_density_coefficients`).
         shift : ndarray of shape (n_features,)
-            The rows are centred on ``shift`` before expansion.
+            The rows are centered on ``shift`` before expansion.
         shared : ndarray or None
             The shared factor of a tied covariance (``funcs.shared_factor``).
 

@@ -2,11 +2,11 @@
 
 All random draws of rows go through the inverse CDF of the cumulative weights,
 so a row with integer weight ``m`` is drawn exactly as ``m`` repeated copies of
-it would be: weights are equivalent to repeats for the initialisation too.
+it would be: weights are equivalent to repeats for the initialization too.
 
 Large inputs are refined on a weighted sample of at most ``max_sample`` distinct
 rows (drawn with probability proportional to weight); the final assignment of
-every row to its nearest centre is always made on all rows.
+every row to its nearest center is always made on all rows.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def weighted_sample(
 
 
 def _sq_dist(X: np.ndarray, centers: np.ndarray, x_sq: np.ndarray | None = None) -> np.ndarray:
-    """Squared distances ``(k, n)`` (centres × rows: reductions over centres run along
+    """Squared distances ``(k, n)`` (centers × rows: reductions over centers run along
     contiguous memory), by the expanded form, clipped at 0."""
     if x_sq is None:
         x_sq = np.einsum("ij,ij->i", X, X)
@@ -123,7 +123,7 @@ def kmeans_plusplus(
 
 
 def _nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (``‖c‖² − 2 c·x`` is enough: ``‖x‖²`` is common to all)."""
+    """Index of the nearest center (``‖c‖² − 2 c·x`` is enough: ``‖x‖²`` is common to all)."""
     scores = centers @ X.T
     scores *= -2.0
     scores += np.einsum("ij,ij->i", centers, centers)[:, None]
@@ -131,7 +131,7 @@ def _nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def nearest_center(X: np.ndarray, centers: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
-    """Index of the nearest centre for every row, computed in chunks."""
+    """Index of the nearest center for every row, computed in chunks."""
     labels = np.empty(X.shape[0], dtype=np.intp)
     centers = np.asarray(centers, dtype=np.float64)
     for start in range(0, X.shape[0], chunk_size):
@@ -148,11 +148,11 @@ def kmeans(
     max_iter: int = 100,
     tol: float = 1e-4,
 ) -> np.ndarray:
-    """Weighted Lloyd iterations from ``centers``; return the refined centres.
+    """Weighted Lloyd iterations from ``centers``; return the refined centers.
 
-    Stops when the total squared centre shift falls below ``tol`` times the
+    Stops when the total squared center shift falls below ``tol`` times the
     mean per-feature variance (scikit-learn's rule). An empty cluster is moved
-    to the row farthest from its centre.
+    to the row farthest from its center.
     """
     X = np.asarray(X, dtype=np.float64)
     w = _weights_or_ones(X, sample_weight)

@@ -53,21 +53,21 @@ class GaussianMixture(EstimatorBase):
         Added to the diagonal of every covariance (see ``reg_covar_relative``).
     reg_covar_relative : bool, default=False
         If True, the amount added to feature ``d`` is ``reg_covar × var(X[:, d])``
-        (weighted variance), so the regularisation follows each feature's scale.
+        (weighted variance), so the regularization follows each feature's scale.
     max_iter : int, default=100
-        Maximum EM iterations per initialisation.
+        Maximum EM iterations per initialization.
     n_init : int, default=1
-        Number of initialisations; the one with the best lower bound is kept.
+        Number of initializations; the one with the best lower bound is kept.
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
         How initial responsibilities are made. ``kmeans``: weighted k-means++ seeds
         refined by Lloyd iterations (on a weighted sample of at most 100,000 rows
-        for larger inputs), then every row assigned to its nearest centre;
+        for larger inputs), then every row assigned to its nearest center;
         ``k-means++``: the seeds without refinement; ``random_from_data``: K rows
         drawn in proportion to weight; ``random``: uniform random responsibilities.
     weights_init, means_init, precisions_init : array-like, optional
         User-provided initial parameters (as in scikit-learn).
     random_state : int, RandomState, Generator or None
-        Seed for the initialisation.
+        Seed for the initialization.
     warm_start : bool, default=False
         Continue from the current fit on the next ``fit`` call.
     dtype : {"float64", "float32"}, default="float64"
@@ -90,9 +90,9 @@ class GaussianMixture(EstimatorBase):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Weighted mean log-likelihood of the best initialisation, as scikit-learn.
+        Weighted mean log-likelihood of the best initialization, as scikit-learn.
     lower_bounds_ : list of float
-        The lower bound at every iteration of the best initialisation.
+        The lower bound at every iteration of the best initialization.
     n_features_in_ : int
     n_reseeded_ : int
         How many times a collapsed component was re-seeded during the kept fit.
@@ -284,7 +284,7 @@ class GaussianMixture(EstimatorBase):
     def from_responsibilities(
         cls, X, responsibilities, sample_weight=None, *, covariance_type: str = "full", **params
     ) -> GaussianMixture:
-        """The M-step: a fitted mixture whose parameters maximise the expected log-likelihood
+        """The M-step: a fitted mixture whose parameters maximize the expected log-likelihood
         for given ``responsibilities`` ``(n_samples, n_components)`` (rows summing to 1).
 
         Use it to alternate an E-step of your own (e.g. with a spatial prior) with the
@@ -445,7 +445,7 @@ class GaussianMixture(EstimatorBase):
     def expectation(self, X, sample_weight=None, *, entropy: bool = False) -> Stats:
         """E-step of the current parameters over ``X``: the additive :class:`~gmmseg.core.stats.Stats`.
 
-        The statistics are of rows centred on the mixture mean ``weights_ @ means_``.
+        The statistics are of rows centered on the mixture mean ``weights_ @ means_``.
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)

@@ -44,7 +44,7 @@ class Stats:
     ----------
     raw : ndarray of shape (n_components, F), float64
         ``Σ w·r_k·Phi(x)``: column 0 is ``n_k``, then ``s_k`` (D columns), then the
-        second moments (upper triangle of ``x xᵀ`` or ``x²``) of the centred rows.
+        second moments (upper triangle of ``x xᵀ`` or ``x²``) of the centered rows.
     loglik : float
         ``Σ w·log p(x)``.
     weight_sum : float
@@ -56,7 +56,7 @@ class Stats:
     worst_loglik, worst_row : float, ndarray (D,)
         The least likely row with positive weight (used to re-seed collapsed components).
     second : ndarray of shape (D, D) or None
-        ``Σ w x xᵀ`` of the centred rows, for tied covariances (whose features are ``[1, x]``).
+        ``Σ w x xᵀ`` of the centered rows, for tied covariances (whose features are ``[1, x]``).
     """
 
     raw: np.ndarray
@@ -134,7 +134,7 @@ def log_prob_chunks(
     )
     for start, stop in _chunks(n, chunk_size):
         m = stop - start
-        if row_major:  # rows are centred straight into the feature block (one pass less over the chunk)
+        if row_major:  # rows are centered straight into the feature block (one pass less over the chunk)
             phi = features(X[start:stop], out=fbuf[:m], shift=shift)
             xc = fbuf[:m, 1 : 1 + d]
         else:

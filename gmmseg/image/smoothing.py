@@ -1,9 +1,9 @@
 """Spatial smoothing: a Potts-prior hidden Markov random field over the pixel grid.
 
-The model: every pixel's label ``z_i`` has the colour likelihood of the mixture,
+The model: every pixel's label ``z_i`` has the color likelihood of the mixture,
 and the labels have the Potts prior ``p(z) ∝ exp(β Σ_{i~j} w_ij [z_i = z_j])`` over
-the 4-neighbourhood (``w = 1``) or the 8-neighbourhood (``w = 1`` for the four
-direct neighbours and ``1/√2`` for the diagonals). It is fitted by EM where the
+the 4-neighborhood (``w = 1``) or the 8-neighborhood (``w = 1`` for the four
+direct neighbors and ``1/√2`` for the diagonals). It is fitted by EM where the
 E-step is approximate:
 
 * ``mean-field``: the posterior is approximated by independent per-pixel
@@ -13,7 +13,7 @@ E-step is approximate:
   its arg-max (faster, harder decisions, no probabilities).
 
 Pixels are updated in four interleaved parity classes ``(row % 2, col % 2)``, so no
-two pixels updated together are neighbours (Gauss-Seidel sweeps: no oscillation).
+two pixels updated together are neighbors (Gauss-Seidel sweeps: no oscillation).
 The M-step is the core's exact weighted M-step
 (:meth:`GaussianMixture.from_responsibilities`): as all pixels of one color share
 the same features, the pixel responsibilities are summed per distinct color,
@@ -22,9 +22,9 @@ second EM loop here: the iteration is the core's (:func:`gmmseg.core.em.iterate`
 with this module's E-step and its label-change stop test as hooks), the data term
 comes from :meth:`GaussianMixture.component_log_prob` and the parameters from the core.
 
-Memory: the per-pixel data term is gathered from the ``(n_colours, K)`` table one
+Memory: the per-pixel data term is gathered from the ``(n_colors, K)`` table one
 parity class at a time; the state is ``q`` in float32, stored as four contiguous,
-zero-padded parity sub-grids (so neighbour sums are contiguous slices), plus
+zero-padded parity sub-grids (so neighbor sums are contiguous slices), plus
 temporaries of a quarter image. For a 12 MP photo and K = 4 this is about 200 MB
 for ``q`` and 150 MB of temporaries.
 """
@@ -98,7 +98,7 @@ class _Field:
     """The posterior ``q`` stored as four parity sub-grids ``(row % 2, col % 2)``.
 
     Each sub-grid is a contiguous, zero-padded ``(K, nr + 2, nc + 2)`` float32 array,
-    so the neighbours of a whole parity class are contiguous slices of the other
+    so the neighbors of a whole parity class are contiguous slices of the other
     sub-grids (fast, vectorised) and the zero padding gives the image border.
     """
 
@@ -201,11 +201,11 @@ def potts_em(
         For every pixel, the row of ``X`` holding its features; ``-1`` excludes the
         pixel (e.g. fully transparent).
     X : ndarray of shape (n_rows, n_features)
-        Features of the distinct colours (each row may stand for many pixels).
+        Features of the distinct colors (each row may stand for many pixels).
     model : GaussianMixture
-        A fitted mixture (the plain colour fit): the starting point.
+        A fitted mixture (the plain color fit): the starting point.
     beta : float
-        Strength of the Potts prior per neighbour pair (``β ≥ 0``; 0 gives the plain
+        Strength of the Potts prior per neighbor pair (``β ≥ 0``; 0 gives the plain
         mixture's labels). Typical values 0.5 to 3.
     neighbourhood : {4, 8}, default=4
     method : {"mean-field", "icm"}, default="mean-field"
@@ -334,7 +334,7 @@ def potts_em(
 def aggregate_responsibilities(pixel_index: np.ndarray, q: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Sum per-pixel responsibilities over the pixels that share a feature row.
 
-    As the pixels of one distinct colour have identical features, the M-step on
+    As the pixels of one distinct color have identical features, the M-step on
     ``(X, R, weights)`` equals the M-step on all pixels with their own
     responsibilities: the sufficient statistics are the same sums.
 

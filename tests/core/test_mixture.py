@@ -97,7 +97,7 @@ def test_fit_predict_equals_fit_then_predict(covariance_type, blobs):
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
-def test_every_initialisation_recovers_separated_clusters(init_params):
+def test_every_initialization_recovers_separated_clusters(init_params):
     from sklearn.metrics import adjusted_rand_score
 
     X, labels, _, _ = make_mixture(600, 3, 2, separation=10.0, seed=11)
@@ -108,7 +108,7 @@ def test_every_initialisation_recovers_separated_clusters(init_params):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_integer_weights_equal_repeated_rows_with_default_initialisation(covariance_type):
+def test_integer_weights_equal_repeated_rows_with_default_initialization(covariance_type):
     X, _, _, _ = make_mixture(300, 3, 3, seed=13)
     w = np.random.default_rng(0).integers(1, 5, size=len(X))
     a = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X, sample_weight=w)

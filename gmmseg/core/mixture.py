@@ -109,6 +109,8 @@ class GaussianMixture(EstimatorBase):
     True
     """
 
+    _estimator_type = "density_estimator"
+
     def __init__(
         self,
         n_components: int = 1,

@@ -8,20 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .core import GaussianMixture, SelectionResult, Stats, load, save, select_components
-from .errors import (
-    ComponentCollapseWarning,
-    ConvergenceWarning,
-    FittingError,
-    GmmsegError,
-    GmmsegWarning,
-    ImageError,
-    InputError,
-    ModelFileError,
-    NotFittedError,
-    ParameterError,
-    TableError,
-)
+from . import errors
+from .core import GaussianMixture, SelectionResult, Stats, load, persist, save, select_components
+from .errors import *  # noqa: F403 - the error tree, listed once in errors.__all__
 
 # Application-level names, imported on first use so ``import gmmseg`` stays fast.
 _LAZY = {
@@ -52,9 +41,7 @@ _MODEL_KINDS = {
     "CustomerSegmentModel": ("gmmseg.tables.customers", "CustomerSegmentModel"),
 }
 for _kind, (_module, _name) in _MODEL_KINDS.items():
-    from .core.persist import register_kind as _register_kind
-
-    _register_kind(_kind, _lazy_class(_module, _name))
+    persist.register_kind(_kind, _lazy_class(_module, _name))
 
 
 def __getattr__(name: str):
@@ -80,15 +67,5 @@ __all__ = [
     "Stats",
     "save",
     "load",
-    "GmmsegError",
-    "InputError",
-    "ImageError",
-    "TableError",
-    "ParameterError",
-    "FittingError",
-    "ModelFileError",
-    "NotFittedError",
-    "GmmsegWarning",
-    "ConvergenceWarning",
-    "ComponentCollapseWarning",
+    *errors.__all__,
 ]

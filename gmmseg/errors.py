@@ -15,7 +15,7 @@ problem and the fix.
     ├── FittingError (RuntimeError)  EM cannot proceed (e.g. too few distinct rows)
     ├── ModelFileError               a model file that is missing, corrupt, of another
     │                                kind or of an unsupported format version
-    └── NotFittedError               a model used before ``fit``
+    └── NotFittedError (ValueError, AttributeError)  a model used before ``fit``
 
     GmmsegWarning (UserWarning)
     ├── ConvergenceWarning           EM stopped at max_iter before tol was reached
@@ -23,6 +23,9 @@ problem and the fix.
 """
 
 from __future__ import annotations
+
+import functools
+import sys
 
 __all__ = [
     "GmmsegError",
@@ -76,16 +79,24 @@ class ModelFileError(GmmsegError):
     """A model file that is missing, corrupt, of another kind or version."""
 
 
-try:  # scikit-learn's NotFittedError (ValueError, AttributeError), so sklearn tools recognise ours
-    from sklearn.exceptions import NotFittedError as _SklearnNotFitted
-except ImportError:  # pragma: no cover - scikit-learn is a dependency
+class NotFittedError(GmmsegError, ValueError, AttributeError):
+    """A model used before it was fitted.
 
-    class _SklearnNotFitted(ValueError, AttributeError):
-        pass
+    A ``ValueError`` and an ``AttributeError``, as scikit-learn's ``NotFittedError``. gmmseg
+    does not import scikit-learn; once something else has, the error raised is also an
+    instance of scikit-learn's ``NotFittedError``, so scikit-learn's tools recognize it.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is NotFittedError and "sklearn.exceptions" in sys.modules:
+            cls = _with_sklearns_not_fitted()
+        return super().__new__(cls, *args, **kwargs)
 
 
-class NotFittedError(GmmsegError, _SklearnNotFitted):
-    """A model used before it was fitted."""
+@functools.cache
+def _with_sklearns_not_fitted() -> type:
+    sklearn_not_fitted = sys.modules["sklearn.exceptions"].NotFittedError
+    return type("NotFittedError", (NotFittedError, sklearn_not_fitted), {"__module__": __name__})
 
 
 class GmmsegWarning(UserWarning):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import gmmseg
+
+#: Libraries a start-up (``import gmmseg``, ``gmmseg --help``) must not load: each costs 0.1-0.6 s.
+HEAVY = ("sklearn", "pandas", "matplotlib", "skimage", "cv2", "dask", "scipy.stats")
 
 
 def test_everything_in_all_is_importable():
@@ -27,3 +32,31 @@ def test_import_gmmseg_does_not_import_the_applications():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _heavy_modules_after(statement: str) -> list[str]:
+    code = (
+        f"import sys; {statement}; "
+        f"print(sorted(h for h in {HEAVY!r} if any(m == h or m.startswith(h + '.') for m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return eval(out.stdout)  # a printed list of str
+
+
+def test_import_gmmseg_loads_no_heavy_library():
+    assert _heavy_modules_after("import gmmseg") == []
+
+
+def test_the_error_tree_is_listed_once():
+    from gmmseg import errors
+
+    assert set(errors.__all__) <= set(gmmseg.__all__)
+    assert all(getattr(gmmseg, name) is getattr(errors, name) for name in errors.__all__)
+
+
+@pytest.mark.xfail(
+    reason="the command modules still import heavy libraries at start-up until the cli/image/tables areas land",
+    strict=False,
+)
+def test_import_gmmseg_cli_loads_no_heavy_library():
+    assert _heavy_modules_after("import gmmseg.cli") == []

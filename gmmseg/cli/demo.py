@@ -60,11 +60,12 @@ def demo_table_selection(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     from sklearn.datasets import load_iris
 
     from ..core.selection import select_components
+    from ..reports.plots import plot_criterion
 
     iris = load_iris()
     folder = ensure_outdir(outdir / "table")
     result = select_components(iris.data, range(1, 8), random_state=0)
-    result.plot(folder / "iris.bic.png", title="BIC for the iris measurements (150 flowers, 4 features)")
+    plot_criterion(result, folder / "iris.bic.png", title="BIC for the iris measurements (150 flowers, 4 features)")
     result.best_model.save(folder / "iris.model.npz")
     write_json(folder / "iris.selection.json", result.summary())
     if not quiet:

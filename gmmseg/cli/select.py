@@ -62,7 +62,9 @@ def select_command(ctx, data, k_range, covariance_types, criterion, seed, plot_p
     result = select_components(X, ks, types, criterion=criterion, random_state=seed)
     result.best_model.feature_names_in_ = __import__("numpy").asarray(names, dtype=object)
     if plot_path:
-        result.plot(plot_path, title=f"{criterion.upper()} for {data.name}")
+        from ..reports.plots import plot_criterion
+
+        plot_criterion(result, plot_path, title=f"{criterion.upper()} for {data.name}")
     if model_path:
         result.best_model.save(model_path)
     summary = result.summary() | {"data": str(data), "n_rows": int(X.shape[0]), "columns": names}

@@ -1,6 +1,6 @@
 """Covariance maths, one small set of pure functions per covariance type.
 
-Every E-step in gmmseg is a single matrix product. A chunk of (centred) rows is
+Every E-step in gmmseg is a single matrix product. A chunk of (centered) rows is
 expanded into *features* ``Phi = [1, x, q(x)]`` where ``q(x)`` is the upper
 triangle of ``x xᵀ`` (full, tied) or ``x²`` (diag, spherical); the weighted
 log-density of every component is then ``coef @ Phi`` with ``coef`` computed
@@ -77,7 +77,7 @@ def quadratic_features(XT: np.ndarray, out: np.ndarray | None = None) -> np.ndar
 
 
 def _linear_block(X: np.ndarray, out: np.ndarray | None, width: int, shift: np.ndarray | None) -> np.ndarray:
-    """Fill ``out[:, 0] = 1`` and ``out[:, 1:1+D] = X − shift`` (centred straight into the block: no copy of ``X``)."""
+    """Fill ``out[:, 0] = 1`` and ``out[:, 1:1+D] = X − shift`` (centered straight into the block: no copy of ``X``)."""
     n, d = X.shape
     if out is None:
         out = np.empty((n, width), dtype=X.dtype)

@@ -1,12 +1,12 @@
-"""Weighted k-means++ seeding and k-means (Lloyd) refinement.
+"""Initialization: weighted k-means++ seeding, k-means (Lloyd) refinement and initial parameters.
 
 All random draws of rows go through the inverse CDF of the cumulative weights,
 so a row with integer weight ``m`` is drawn exactly as ``m`` repeated copies of
-it would be: weights are equivalent to repeats for the initialisation too.
+it would be: weights are equivalent to repeats for the initialization too.
 
 Large inputs are refined on a weighted sample of at most ``max_sample`` distinct
 rows (drawn with probability proportional to weight); the final assignment of
-every row to its nearest centre is always made on all rows.
+every row to its nearest center is always made on all rows.
 """
 
 from __future__ import annotations
@@ -14,15 +14,26 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FittingError
+from .covariance import COVARIANCE, SingularCovarianceError
+from .stats import WEIGHT_FLOOR
 
 __all__ = [
+    "INIT_PARAMS",
+    "KMEANS_MAX_SAMPLE",
     "check_random_state",
+    "seed_centers",
+    "initial_parameters",
     "kmeans_plusplus",
     "kmeans",
     "weighted_sample",
     "nearest_center",
     "count_distinct_rows",
 ]
+
+#: How initial responsibilities can be made (``GaussianMixture(init_params=...)``).
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+#: Rows above which k-means seeding and refinement run on a weighted sample.
+KMEANS_MAX_SAMPLE = 100_000
 
 
 def check_random_state(seed) -> np.random.Generator:
@@ -64,7 +75,7 @@ def weighted_sample(
 
 
 def _sq_dist(X: np.ndarray, centers: np.ndarray, x_sq: np.ndarray | None = None) -> np.ndarray:
-    """Squared distances ``(k, n)`` (centres × rows: reductions over centres run along
+    """Squared distances ``(k, n)`` (centers × rows: reductions over centers run along
     contiguous memory), by the expanded form, clipped at 0."""
     if x_sq is None:
         x_sq = np.einsum("ij,ij->i", X, X)
@@ -112,7 +123,7 @@ def kmeans_plusplus(
 
 
 def _nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (``‖c‖² − 2 c·x`` is enough: ``‖x‖²`` is common to all)."""
+    """Index of the nearest center (``‖c‖² − 2 c·x`` is enough: ``‖x‖²`` is common to all)."""
     scores = centers @ X.T
     scores *= -2.0
     scores += np.einsum("ij,ij->i", centers, centers)[:, None]
@@ -120,7 +131,7 @@ def _nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def nearest_center(X: np.ndarray, centers: np.ndarray, chunk_size: int = 65536) -> np.ndarray:
-    """Index of the nearest centre for every row, computed in chunks."""
+    """Index of the nearest center for every row, computed in chunks."""
     labels = np.empty(X.shape[0], dtype=np.intp)
     centers = np.asarray(centers, dtype=np.float64)
     for start in range(0, X.shape[0], chunk_size):
@@ -137,11 +148,11 @@ def kmeans(
     max_iter: int = 100,
     tol: float = 1e-4,
 ) -> np.ndarray:
-    """Weighted Lloyd iterations from ``centers``; return the refined centres.
+    """Weighted Lloyd iterations from ``centers``; return the refined centers.
 
-    Stops when the total squared centre shift falls below ``tol`` times the
+    Stops when the total squared center shift falls below ``tol`` times the
     mean per-feature variance (scikit-learn's rule). An empty cluster is moved
-    to the row farthest from its centre.
+    to the row farthest from its center.
     """
     X = np.asarray(X, dtype=np.float64)
     w = _weights_or_ones(X, sample_weight)
@@ -189,3 +200,102 @@ def count_distinct_rows(X: np.ndarray, sample_weight: np.ndarray | None, at_leas
             sl = idx[start : start + chunk_size]
             alive[sl] = np.any(X[sl] != row, axis=1)
     return found
+
+
+def seed_centers(X: np.ndarray, sample_weight, n_components: int, init_params: str, rng) -> np.ndarray:
+    """Initial centers by ``init_params`` (on a weighted sample of large inputs).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    n_components : int
+    init_params : {"kmeans", "k-means++", "random_from_data"}
+        ``kmeans``: k-means++ seeds refined by Lloyd iterations; ``k-means++``: the seeds;
+        ``random_from_data``: distinct rows drawn without replacement in proportion to weight.
+    rng : numpy Generator
+
+    Returns
+    -------
+    ndarray of shape (n_components, n_features)
+    """
+    w = sample_weight
+    n_positive = X.shape[0] if w is None else int(np.count_nonzero(w))
+    if n_positive > KMEANS_MAX_SAMPLE:
+        sample, sw = weighted_sample(X, w, KMEANS_MAX_SAMPLE, rng)
+    else:
+        sample, sw = np.asarray(X, dtype=np.float64), w
+    if init_params == "random_from_data":
+        p = np.ones(sample.shape[0]) if sw is None else np.asarray(sw, dtype=float)
+        uniq, inverse = np.unique(sample, axis=0, return_inverse=True)
+        pu = np.bincount(inverse.ravel(), weights=p)
+        chosen = rng.choice(uniq.shape[0], size=n_components, replace=False, p=pu / pu.sum())
+        return uniq[chosen]
+    seeds = kmeans_plusplus(sample, n_components, sw, rng)
+    if init_params == "k-means++":
+        return seeds
+    return kmeans(sample, seeds, sw)
+
+
+def initial_parameters(model, source, shift: np.ndarray, reg, rng, centers=None):
+    """Initial parameters: the M-step of k-means (or random) responsibilities, or the given ones.
+
+    Parameters
+    ----------
+    model : GaussianMixture
+        Supplies ``n_components``, ``covariance_type``, ``init_params`` and the optional
+        ``weights_init``/``means_init``/``precisions_init`` (which replace the computed ones).
+    source : RowSource
+        Its ``moments`` gives the statistics of the initial responsibilities.
+    shift : ndarray of shape (n_features,)
+        Rows are centered on it; the returned means are too.
+    reg : float or ndarray of shape (n_features,)
+        Covariance regularization.
+    rng : numpy Generator
+    centers : ndarray of shape (n_components, n_features), optional
+        Centers to assign rows to instead of seeding.
+
+    Returns
+    -------
+    tuple
+        ``(weights (K,), centered means (K, D), covariances or None, precisions_cholesky)``.
+
+    Raises
+    ------
+    FittingError
+        When an initial covariance is singular.
+    """
+    k = model.n_components
+    funcs = COVARIANCE[model.covariance_type]
+    if model.weights_init is not None and model.means_init is not None and model.precisions_init is not None:
+        # Fully specified: the responsibilities would only feed parameters that are replaced.
+        weights = np.asarray(model.weights_init, dtype=np.float64).copy()
+        means_c = np.asarray(model.means_init, dtype=np.float64) - shift
+        return weights, means_c, None, funcs.precision_cholesky_from_precisions(model.precisions_init)
+    if model.init_params == "random" and centers is None:
+        stats = source.moments(funcs, shift, k, seed=int(rng.integers(0, 2**63 - 1)))
+    else:
+        if centers is None:
+            centers = seed_centers(source.sample, source.sample_weight, k, model.init_params, rng)
+        stats = source.moments(funcs, shift, k, centers=np.asarray(centers, dtype=np.float64))
+    n_k, s, S = funcs.unpack(stats, shift.shape[0])
+    n_k = n_k + WEIGHT_FLOOR
+    weights = n_k / stats.weight_sum
+    means_c = s / n_k[:, None]
+    cov = funcs.covariances(n_k, s, S, reg)
+    if model.weights_init is not None:
+        weights = np.asarray(model.weights_init, dtype=np.float64).copy()
+    if model.means_init is not None:
+        means_c = np.asarray(model.means_init, dtype=np.float64) - shift
+    if model.precisions_init is not None:
+        prec_chol = funcs.precision_cholesky_from_precisions(model.precisions_init)
+        cov = None
+    else:
+        try:
+            prec_chol = funcs.precision_cholesky(cov)
+        except SingularCovarianceError as exc:
+            raise FittingError(
+                f"the initial covariance of component(s) {exc.components} is singular; "
+                "raise reg_covar (e.g. 1e-6) or remove constant columns"
+            ) from None
+    return weights, means_c, cov, prec_chol

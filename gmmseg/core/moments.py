@@ -1,7 +1,7 @@
 """Weighted column means and variances computed chunk by chunk (no copy of the data).
 
-EM centres the data on the weighted mean before accumulating second moments (so that
-``S/n - mu mu^T`` does not cancel) and scales relative regularisation by the weighted
+EM centers the data on the weighted mean before accumulating second moments (so that
+``S/n - mu mu^T`` does not cancel) and scales relative regularization by the weighted
 variance; model selection computes both once for a whole grid of models.
 """
 

@@ -1,6 +1,6 @@
 """Best-of-n restarts and seed-stability refits of a fitted mixture.
 
-Both refit the same K and covariance type with other EM initialisations: the first keeps
+Both refit the same K and covariance type with other EM initializations: the first keeps
 the best (a guard against a poor local optimum), the second measures how much the labels
 depend on the seed (the adjusted Rand index of each refit against the reported labels).
 The applications call these instead of writing restart loops of their own.

@@ -11,12 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConvergenceWarning, FittingError, ParameterError
+from . import criteria
 from .covariance import COVARIANCE_TYPES
-from .init import check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, weighted_sample
-from .mixture import KMEANS_MAX_SAMPLE, GaussianMixture, _single_threaded_blas, _weighted_mean, _weighted_variance
+from .em import fit_arrays
+from .init import KMEANS_MAX_SAMPLE, check_random_state, count_distinct_rows, kmeans, kmeans_plusplus, weighted_sample
+from .mixture import GaussianMixture
+from .moments import weighted_mean, weighted_variance
+from .threads import limit_blas_threads
 from .validation import check_array, check_choice, check_dtype, check_sample_weight
 
-__all__ = ["select_components", "SelectionResult", "CRITERIA"]
+__all__ = ["select_components", "SelectionResult", "CRITERIA", "check_grid", "run_grid"]
 
 CRITERIA = ("bic", "aic", "icl")
 
@@ -53,12 +57,6 @@ class SelectionResult:
     def best_covariance_type(self) -> str:
         return str(self.best_model.covariance_type)
 
-    def to_frame(self):
-        """The table as a pandas DataFrame (pandas must be installed)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.table)
-
     def criterion_values(self, covariance_type: str, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(K values, criterion values)`` of one covariance type, sorted by K."""
         crit = criterion or self.criterion
@@ -72,15 +70,6 @@ class SelectionResult:
         ks, values = self.criterion_values(covariance_type or self.best_covariance_type)
         i = int(np.nanargmin(values))
         return 0 < i < len(ks) - 1
-
-    def plot(self, path=None, *, ax=None, title: str | None = None):
-        """Draw the criterion against K, one line per covariance type; save a PNG to ``path`` if given.
-
-        Returns the matplotlib Figure.
-        """
-        from ..reports.plots import plot_criterion
-
-        return plot_criterion(self, path=path, ax=ax, title=title)
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary: criterion, chosen model and the table."""
@@ -150,7 +139,7 @@ def select_components(
     >>> result.best_n_components
     2
     """
-    ks, covariance_types, criterion = _check_grid(n_components, covariance_types, criterion)
+    ks, covariance_types, criterion = check_grid(n_components, covariance_types, criterion)
     names = getattr(X, "columns", None)
     Xa = check_array(X, check_dtype(dtype))
     w = check_sample_weight(sample_weight, Xa.shape[0])
@@ -173,23 +162,43 @@ def select_components(
         sample, sw = np.asarray(Xa, dtype=np.float64), w
 
     chunk = 65536
-    shift = _weighted_mean(Xa, w, chunk)
-    data_moments = (shift, _weighted_variance(Xa, w, shift, chunk))  # the same for every model
+    shift = weighted_mean(Xa, w, chunk)
+    data_moments = (shift, weighted_variance(Xa, w, shift, chunk))  # the same for every model
 
     def fit(model, centers):
         if names is not None and all(isinstance(c, str) for c in names):
             model.feature_names_in_ = np.asarray(list(names), dtype=object)
         model.n_features_in_ = Xa.shape[1]
-        model._fit(Xa, w, centers=centers, moments=data_moments)
+        fit_arrays(model, Xa, w, centers=centers, data_moments=data_moments)
         return model.expectation(Xa, w, entropy=True)
 
-    with _single_threaded_blas(1):
+    with limit_blas_threads(1):
         distinct = count_distinct_rows(Xa, w, ks[-1])
-        return _run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress)
+        return run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress)
 
 
-def _check_grid(n_components, covariance_types, criterion) -> tuple[list[int], tuple[str, ...], str]:
-    """Validate the grid arguments of :func:`select_components` (also used by the Dask backend)."""
+def check_grid(n_components, covariance_types, criterion) -> tuple[list[int], tuple[str, ...], str]:
+    """Validate the grid arguments of :func:`select_components` (also used by the Dask backend).
+
+    Parameters
+    ----------
+    n_components : int or iterable of int
+    covariance_types : str or sequence of str
+    criterion : str
+        ``"bic"``, ``"aic"`` or ``"icl"`` (any case).
+
+    Returns
+    -------
+    ks : list of int
+        Sorted, distinct.
+    covariance_types : tuple of str
+    criterion : str
+        Lower case.
+
+    Raises
+    ------
+    ParameterError
+    """
     criterion = check_choice(str(criterion).lower(), "criterion", CRITERIA)
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
@@ -204,11 +213,34 @@ def _check_grid(n_components, covariance_types, criterion) -> tuple[list[int], t
     return ks, covariance_types, criterion
 
 
-def _run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress):
-    """Fit the K × covariance-type grid with shared seeding; ``fit(model, centers) -> Stats`` does one model.
+def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress):
+    """Fit the K × covariance-type grid with shared seeding, wherever the rows live.
 
-    The returned statistics (of the fitted model, with entropy) give the table row.
     Shared by :func:`select_components` and :func:`gmmseg.distributed.select_components`.
+
+    Parameters
+    ----------
+    ks, covariance_types, criterion
+        From :func:`check_grid`.
+    distinct : int
+        Distinct rows with positive weight (at least ``max(ks)`` when that many exist);
+        larger K are skipped.
+    sample : ndarray of shape (n_sample, n_features)
+        Weighted sample of the rows for the shared seeding; ``sw`` its weights (or None).
+    sw : ndarray of shape (n_sample,) or None
+    rng : numpy Generator
+    params : dict
+        Other :class:`GaussianMixture` parameters of every model.
+    fit : callable
+        ``fit(model, centers) -> Stats`` fits one model (from ``centers`` when not None) and
+        returns the statistics, with entropy, of its final E-step: they give the table row.
+    keep_models : bool
+    progress : callable or None
+        Called as ``progress(done, total, row)``.
+
+    Returns
+    -------
+    SelectionResult
     """
     usable = [k for k in ks if k <= distinct]
     if not usable:
@@ -250,9 +282,9 @@ def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
         "covariance_type": model.covariance_type,
         "log_likelihood": float(loglik),
         "n_parameters": int(p),
-        "bic": float(-2.0 * loglik + p * np.log(n)),
-        "aic": float(-2.0 * loglik + 2.0 * p),
-        "icl": float(-2.0 * loglik + p * np.log(n) + 2.0 * stats.entropy),
+        "bic": float(criteria.bic(loglik, p, n)),
+        "aic": float(criteria.aic(loglik, p)),
+        "icl": float(criteria.icl(loglik, p, n, stats.entropy)),
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
         "fit_seconds": round(seconds, 4),

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Stats", "expectation", "log_prob_chunks", "auto_chunk_size"]
+__all__ = ["Stats", "expectation", "moments", "log_prob_chunks", "log_normalize", "auto_chunk_size", "WEIGHT_FLOOR"]
 
 #: Target size in bytes of one chunk's feature block when ``chunk_size="auto"``.
 CHUNK_BYTES = 2 * 2**20
+#: Added to every component's weighted count before dividing, so an empty component divides safely.
+WEIGHT_FLOOR = 10 * np.finfo(np.float64).eps
 
 
 def auto_chunk_size(n_features_expanded: int, n_components: int, itemsize: int) -> int:
@@ -42,7 +44,7 @@ class Stats:
     ----------
     raw : ndarray of shape (n_components, F), float64
         ``Σ w·r_k·Phi(x)``: column 0 is ``n_k``, then ``s_k`` (D columns), then the
-        second moments (upper triangle of ``x xᵀ`` or ``x²``) of the centred rows.
+        second moments (upper triangle of ``x xᵀ`` or ``x²``) of the centered rows.
     loglik : float
         ``Σ w·log p(x)``.
     weight_sum : float
@@ -54,7 +56,7 @@ class Stats:
     worst_loglik, worst_row : float, ndarray (D,)
         The least likely row with positive weight (used to re-seed collapsed components).
     second : ndarray of shape (D, D) or None
-        ``Σ w x xᵀ`` of the centred rows, for tied covariances (whose features are ``[1, x]``).
+        ``Σ w x xᵀ`` of the centered rows, for tied covariances (whose features are ``[1, x]``).
     """
 
     raw: np.ndarray
@@ -132,7 +134,7 @@ def log_prob_chunks(
     )
     for start, stop in _chunks(n, chunk_size):
         m = stop - start
-        if row_major:  # rows are centred straight into the feature block (one pass less over the chunk)
+        if row_major:  # rows are centered straight into the feature block (one pass less over the chunk)
             phi = features(X[start:stop], out=fbuf[:m], shift=shift)
             xc = fbuf[:m, 1 : 1 + d]
         else:
@@ -154,7 +156,7 @@ def log_prob_chunks(
 _EXP_FLOOR = {np.float32: np.float32(-80.0), np.float64: -700.0}
 
 
-def log_normalise(L: np.ndarray) -> np.ndarray:
+def log_normalize(L: np.ndarray) -> np.ndarray:
     """Turn log-densities ``(K, m)`` into responsibilities in place; return ``log Σ_k exp L`` ``(m,)``."""
     top = L.max(axis=0)
     # rows where every component underflows to -inf keep a finite max
@@ -182,7 +184,7 @@ def _expectation_block(X, coef, features, shift, w, chunk_size, dtype, entropy, 
     worst_row = None
     second = None if shared is None else np.zeros((X.shape[1], X.shape[1]))
     for start, stop, phi, L in log_prob_chunks(X, coef, features, shift, chunk_size, dtype, shared):
-        log_norm = log_normalise(L)
+        log_norm = log_normalize(L)
         if second is not None:  # tied: features are [1, x] (row-major), phi[1:] is x transposed
             xt = phi[1:]
             xw = xt if w is None else xt * w[start:stop].astype(dtype)

@@ -1,9 +1,9 @@
 """Spatial smoothing: a Potts-prior hidden Markov random field over the pixel grid.
 
-The model: every pixel's label ``z_i`` has the colour likelihood of the mixture,
+The model: every pixel's label ``z_i`` has the color likelihood of the mixture,
 and the labels have the Potts prior ``p(z) ∝ exp(β Σ_{i~j} w_ij [z_i = z_j])`` over
-the 4-neighbourhood (``w = 1``) or the 8-neighbourhood (``w = 1`` for the four
-direct neighbours and ``1/√2`` for the diagonals). It is fitted by EM where the
+the 4-neighborhood (``w = 1``) or the 8-neighborhood (``w = 1`` for the four
+direct neighbors and ``1/√2`` for the diagonals). It is fitted by EM where the
 E-step is approximate:
 
 * ``mean-field``: the posterior is approximated by independent per-pixel
@@ -13,17 +13,18 @@ E-step is approximate:
   its arg-max (faster, harder decisions, no probabilities).
 
 Pixels are updated in four interleaved parity classes ``(row % 2, col % 2)``, so no
-two pixels updated together are neighbours (Gauss-Seidel sweeps: no oscillation).
+two pixels updated together are neighbors (Gauss-Seidel sweeps: no oscillation).
 The M-step is the core's exact weighted M-step
-(:meth:`GaussianMixture.from_responsibilities`): as all pixels of one colour share
-the same features, the pixel responsibilities are summed per distinct colour,
+(:meth:`GaussianMixture.from_responsibilities`): as all pixels of one color share
+the same features, the pixel responsibilities are summed per distinct color,
 which gives exactly the statistics of the M-step over all pixels. There is no
-second EM loop here: the data term comes from
-:meth:`GaussianMixture.component_log_prob` and the parameters from the core.
+second EM loop here: the iteration is the core's (:func:`gmmseg.core.em.iterate`,
+with this module's E-step and its label-change stop test as hooks), the data term
+comes from :meth:`GaussianMixture.component_log_prob` and the parameters from the core.
 
-Memory: the per-pixel data term is gathered from the ``(n_colours, K)`` table one
+Memory: the per-pixel data term is gathered from the ``(n_colors, K)`` table one
 parity class at a time; the state is ``q`` in float32, stored as four contiguous,
-zero-padded parity sub-grids (so neighbour sums are contiguous slices), plus
+zero-padded parity sub-grids (so neighbor sums are contiguous slices), plus
 temporaries of a quarter image. For a 12 MP photo and K = 4 this is about 200 MB
 for ``q`` and 150 MB of temporaries.
 """
@@ -85,9 +86,9 @@ class MRFResult:
         return np.stack([self._field.posterior(j) for j in range(self._field.k)])
 
 
-def _offsets(neighbourhood: int, beta: float) -> list[tuple[int, int, float]]:
+def _offsets(neighborhood: int, beta: float) -> list[tuple[int, int, float]]:
     direct = [(-1, 0, beta), (1, 0, beta), (0, -1, beta), (0, 1, beta)]
-    if neighbourhood == 4:
+    if neighborhood == 4:
         return direct
     d = beta * _DIAGONAL
     return direct + [(-1, -1, d), (-1, 1, d), (1, -1, d), (1, 1, d)]
@@ -97,7 +98,7 @@ class _Field:
     """The posterior ``q`` stored as four parity sub-grids ``(row % 2, col % 2)``.
 
     Each sub-grid is a contiguous, zero-padded ``(K, nr + 2, nc + 2)`` float32 array,
-    so the neighbours of a whole parity class are contiguous slices of the other
+    so the neighbors of a whole parity class are contiguous slices of the other
     sub-grids (fast, vectorised) and the zero padding gives the image border.
     """
 
@@ -120,7 +121,7 @@ class _Field:
     def interior(self, a: int, b: int) -> np.ndarray:
         return self.sub[a, b][:, 1:-1, 1:-1]
 
-    def neighbour_sum(self, a: int, b: int, nr: int, nc: int, offsets) -> np.ndarray:
+    def neighbor_sum(self, a: int, b: int, nr: int, nc: int, offsets) -> np.ndarray:
         """``Σ_j w_ij q_j`` for every pixel of class (a, b): (K, nr, nc) float32."""
         total = None
         for dr, dc, weight in offsets:
@@ -200,11 +201,11 @@ def potts_em(
         For every pixel, the row of ``X`` holding its features; ``-1`` excludes the
         pixel (e.g. fully transparent).
     X : ndarray of shape (n_rows, n_features)
-        Features of the distinct colours (each row may stand for many pixels).
+        Features of the distinct colors (each row may stand for many pixels).
     model : GaussianMixture
-        A fitted mixture (the plain colour fit): the starting point.
+        A fitted mixture (the plain color fit): the starting point.
     beta : float
-        Strength of the Potts prior per neighbour pair (``β ≥ 0``; 0 gives the plain
+        Strength of the Potts prior per neighbor pair (``β ≥ 0``; 0 gives the plain
         mixture's labels). Typical values 0.5 to 3.
     neighbourhood : {4, 8}, default=4
     method : {"mean-field", "icm"}, default="mean-field"
@@ -238,6 +239,7 @@ def potts_em(
     >>> errors(result.labels) < errors(plain)
     True
     """
+    from ..core.em import iterate
     from ..core.mixture import GaussianMixture
 
     started = time.perf_counter()
@@ -279,36 +281,44 @@ def potts_em(
             values *= visible
         grid.set_class(a, b, values)
 
-    previous = grid.labels()
+    state = {"model": model, "L_t": L_t, "labels": grid.labels()}
     changed: list[float] = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+
+    def e_step() -> float:
+        """Sweeps of the prior-weighted update; returns the share of pixels whose label changed."""
         for _ in range(n_sweeps):
             for a, b, nr, nc, _, safe, visible in grid.classes:
-                E = grid.neighbour_sum(a, b, nr, nc, offsets)
-                E += np.take(L_t, safe, axis=1)
+                E = grid.neighbor_sum(a, b, nr, nc, offsets)
+                E += np.take(state["L_t"], safe, axis=1)
                 values = update(E)
                 if visible is not None:
                     values *= visible
                 grid.set_class(a, b, values)
         labels = grid.labels()
-        share = float(np.count_nonzero(labels != previous)) / n_visible
+        share = float(np.count_nonzero(labels != state["labels"])) / n_visible
         changed.append(share)
-        previous = labels
-        if share < tol and n_iter > 1:
-            converged = True
-            break
-        if not update_model or n_iter == max_iter:
-            continue  # the returned labels stay those of the returned model
-        # M-step: responsibilities summed per distinct colour (exact sufficient statistics).
+        state["labels"] = labels
+        return share
+
+    def m_step(share: float) -> None:
+        """The core's exact weighted M-step on the responsibilities summed per distinct color."""
         S, weights = grid.responsibility_sums(n_rows)
         used = weights > 0
         R = S[used] / S[used].sum(axis=1, keepdims=True)
-        model = GaussianMixture.from_responsibilities(
-            X[used], R, weights[used], covariance_type=model.covariance_type, **params
+        fitted = GaussianMixture.from_responsibilities(
+            X[used], R, weights[used], covariance_type=state["model"].covariance_type, **params
         )
-        L_t = log_prob_table(model)
+        state["model"], state["L_t"] = fitted, log_prob_table(fitted)
+
+    # The returned labels stay those of the returned model: no M-step after the last E-step.
+    n_iter, converged = iterate(
+        e_step,
+        m_step if update_model else None,
+        max_iter=max_iter,
+        stop_before_m=lambda share, n_iter: share < tol and n_iter > 1,
+        m_step_on_last=False,
+    )
+    model, previous = state["model"], state["labels"]
 
     return MRFResult(
         model=model,
@@ -324,7 +334,7 @@ def potts_em(
 def aggregate_responsibilities(pixel_index: np.ndarray, q: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Sum per-pixel responsibilities over the pixels that share a feature row.
 
-    As the pixels of one distinct colour have identical features, the M-step on
+    As the pixels of one distinct color have identical features, the M-step on
     ``(X, R, weights)`` equals the M-step on all pixels with their own
     responsibilities: the sufficient statistics are the same sums.
 

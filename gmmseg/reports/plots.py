@@ -19,7 +19,17 @@ def _pyplot():
 
 
 def save_figure(fig, path) -> Path:
-    """Save a figure as PNG atomically (temporary file, then rename) and close it."""
+    """Save a figure as PNG atomically (temporary file, then rename) and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
     import io
 
     from ..core.persist import atomic_write_bytes
@@ -34,7 +44,20 @@ def save_figure(fig, path) -> Path:
 def plot_criterion(result, path=None, *, ax=None, title: str | None = None):
     """Criterion against K, one line per covariance type, the chosen model circled.
 
-    ``result`` is a :class:`gmmseg.SelectionResult`. Returns the Figure.
+    Parameters
+    ----------
+    result : SelectionResult
+        From :func:`gmmseg.select_components`.
+    path : str or Path, optional
+        Save the figure there as PNG.
+    ax : matplotlib Axes, optional
+        Draw into it instead of a new figure.
+    title : str, optional
+        Default: "<CRITERION> by number of components".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = _pyplot()
     if ax is None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gmmseg import GaussianMixture, ParameterError, select_components
+from gmmseg.reports.plots import plot_criterion
 from tests.conftest import make_mixture
 
 
@@ -59,14 +60,15 @@ def test_same_seed_same_table(blobs):
 
 
 def test_criteria_and_plot(tmp_path, blobs):
+    pd = pytest.importorskip("pandas")
     X, _ = blobs
     result = select_components(X, [1, 2, 3, 4, 5], ("full", "spherical"), criterion="icl", random_state=0)
     assert result.criterion == "icl"
     assert result.has_interior_minimum()
-    fig = result.plot(tmp_path / "curve.png")
+    fig = plot_criterion(result, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(fig.axes[0].lines) >= 2
-    frame = result.to_frame()
+    frame = pd.DataFrame(result.table)
     assert list(frame["n_components"]) == [r["n_components"] for r in result.table]
 
 

@@ -37,7 +37,7 @@ def test_smoothing_reaches_the_targets_at_sigma_30_and_60():
     assert smooth30.settings["smoothing_iterations"] >= 1
 
 
-def test_icm_and_8_neighbourhood_also_smooth():
+def test_icm_and_8_neighborhood_also_smooth():
     image, truth = painted_regions(45, size=96, seed=2)
     plain = segment_image(image, 4, random_state=0)
     for kwargs in ({"smoothing_method": "icm"}, {"neighbourhood": 8}):
@@ -108,21 +108,21 @@ def test_beta_zero_gives_the_plain_mixture_posterior():
 
 
 def test_aggregated_m_step_equals_the_m_step_on_all_pixels():
-    """Summing responsibilities per distinct colour gives exactly the per-pixel M-step."""
+    """Summing responsibilities per distinct color gives exactly the per-pixel M-step."""
     rng = np.random.default_rng(2)
-    colours = rng.normal(size=(40, 3)) * 10
+    colors = rng.normal(size=(40, 3)) * 10
     index = rng.integers(0, 40, (12, 15))
     index[0, :4] = -1  # excluded pixels
     q = rng.dirichlet(np.ones(3), size=index.size).T.reshape(3, *index.shape)
     R, weights = aggregate_responsibilities(index, q, 40)
     used = weights > 0
-    on_colours = GaussianMixture.from_responsibilities(colours[used], R[used], weights[used])
+    on_colors = GaussianMixture.from_responsibilities(colors[used], R[used], weights[used])
     keep = index.ravel() >= 0
-    pixels = colours[index.ravel()[keep]]
+    pixels = colors[index.ravel()[keep]]
     on_pixels = GaussianMixture.from_responsibilities(pixels, q.reshape(3, -1).T[keep])
-    np.testing.assert_allclose(on_colours.means_, on_pixels.means_, atol=1e-10)
-    np.testing.assert_allclose(on_colours.covariances_, on_pixels.covariances_, atol=1e-9)
-    np.testing.assert_allclose(on_colours.weights_, on_pixels.weights_, atol=1e-12)
+    np.testing.assert_allclose(on_colors.means_, on_pixels.means_, atol=1e-10)
+    np.testing.assert_allclose(on_colors.covariances_, on_pixels.covariances_, atol=1e-9)
+    np.testing.assert_allclose(on_colors.weights_, on_pixels.weights_, atol=1e-12)
 
 
 def test_excluded_pixels_stay_out():

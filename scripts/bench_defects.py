@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     rows = model.n_training_rows_
     print(
         f"  gmmseg DefectModel.fit         {t_fit:7.1f} s  ({rows} rows x {model.n_features_} features, "
-        f"{max(1, len(model.members_))} scale(s) x K={model.n_components} + {model.tail_components_} in the tail mixture, "
+        f"{len(model.scales_)} scale(s) x K={model.n_components} + {model.tail_components_} in the tail mixture, "
         f"+ threshold calibration on {model.n_holdout_images_} images)"
     )
 

@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gmmseg.image.synthetic import painted_regions
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "image"))
+from synthetic import painted_regions
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_images" / "coffee.jpg"

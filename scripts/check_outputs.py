@@ -34,7 +34,7 @@ SAMPLES = ROOT / "sample_images"
 REFERENCE = Path(__file__).with_name("output_hashes.json")
 
 #: New JSON/CSV field name -> the name the reference was recorded with (see CHANGELOG.md).
-RENAMED: dict[str, str] = {}
+RENAMED: dict[str, str] = {"neighborhood": "neighbourhood", "blur_sigma": "smoothing"}
 
 _TIMING_KEY = re.compile(r"(seconds|_time|time_|elapsed|duration|timings|per.second|throughput|version)", re.I)
 _TIMING_TEXT = re.compile(r"\d+(\.\d+)?\s*(s|ms|seconds|images/s|img/s)\b|(seconds|per second)</td><td[^>]*>[^<]*")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gmmseg.image import synthetic
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "image"))
+import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_images"

@@ -19,6 +19,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ..core.threads import limit_blas_threads
 from ..errors import GmmsegError, InputError, ParameterError
 from ._common import (
     EXIT_FOUND,
@@ -43,6 +44,7 @@ __all__ = ["defects_group", "scan_file", "scan_images", "fit_model"]
 CSV_COLUMNS = ["path", "score", "threshold", "flagged", "n_regions", "largest_region_area", "error"]
 
 _MODEL_CACHE: dict[str, Any] = {}
+_WORKER_BLAS_LIMIT = None
 
 
 def _get_model(model_or_path):
@@ -104,16 +106,7 @@ def scan_file(path, model_path_or_model, settings: dict[str, Any]) -> dict[str, 
         protect = settings.get("protect", ())
         regions = [r.to_dict() for r in result["regions"]]
         heat = overlay_heatmap(image, result["score_map"], model.pixel_threshold_, result["regions"])
-        mask = np.zeros(image.shape[:2], dtype=np.uint8)
-        if result["regions"]:
-            keep = result["score_map"] > model.pixel_threshold_
-            from scipy import ndimage
-
-            labels, _ = ndimage.label(keep, structure=np.ones((3, 3), dtype=bool))
-            areas = np.bincount(labels.ravel())
-            big = areas >= model.min_area
-            big[0] = False
-            mask[big[labels]] = 255
+        mask = result["mask"].astype(np.uint8) * np.uint8(255)
         heat_path = write_png(outdir / "heatmaps" / f"{stem}.png", heat, protect=protect, compress_level=1)
         mask_path = write_png(outdir / "masks" / f"{stem}.png", mask, protect=protect, compress_level=1)
         row.update(
@@ -153,9 +146,7 @@ def scan_file(path, model_path_or_model, settings: dict[str, Any]) -> dict[str, 
 
 def _scan_job(job: tuple[Path, dict[str, Any]], model_path: str) -> dict[str, Any]:
     """One ``(path, settings)`` job of a batch (top-level, so Dask workers can run it)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
+    with limit_blas_threads(1):
         return scan_file(job[0], model_path, job[1])
 
 
@@ -174,10 +165,11 @@ def _failed_row(path, error: str) -> dict[str, Any]:
 
 
 def _init_worker() -> None:
-    """Process-pool initialiser: one BLAS thread per worker process (the workers are the parallelism)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
+    """Process-pool initializer: one BLAS thread per worker process (the workers are the parallelism)."""
+    global _WORKER_BLAS_LIMIT
+    # Kept referenced, so the limit holds for the life of the worker process.
+    _WORKER_BLAS_LIMIT = limit_blas_threads(1)
+    _WORKER_BLAS_LIMIT.__enter__()
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
@@ -238,11 +230,9 @@ def scan_images(
         for i, (job, outcome) in enumerate(run_batch(task, jobs, scheduler=scheduler, quiet=quiet, label="scanning")):
             rows[i] = _failed_row(job[0], str(outcome)) if isinstance(outcome, ItemFailed) else outcome
     elif workers <= 1:
-        from threadpoolctl import threadpool_limits
-
         model = _get_model(model_path)
         # Per-image matrices are small: one BLAS thread is faster than many fighting.
-        with threadpool_limits(1), progress(range(len(jobs)), label="scanning", quiet=quiet) as bar:
+        with limit_blas_threads(1), progress(range(len(jobs)), label="scanning", quiet=quiet) as bar:
             for i in bar:
                 rows[i] = scan_file(jobs[i][0], model, jobs[i][1])
     else:

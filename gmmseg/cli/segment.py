@@ -1,4 +1,4 @@
-"""``gmmseg segment``: photo segmentation by pixel colour, one or many images.
+"""``gmmseg segment``: photo segmentation by pixel color, one or many images.
 
 The per-image work is one top-level function, :func:`segment_file`, that takes only
 plain values (a path, a folder and a :class:`SegmentSettings`) and returns a
@@ -62,7 +62,7 @@ class SegmentSettings:
     color_space: str = "lab"
     covariance_type: str = "full"
     smoothing: float = 0.0
-    neighbourhood: int = 4
+    neighborhood: int = 4
     spatial_weight: float = 0.0
     bits: int | None = None
     seed: int | None = 0
@@ -111,6 +111,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     from ..core.persist import atomic_write_bytes
     from ..image.io import check_not_input, read_image, write_png
     from ..image.segment import segment_image
+    from ..reports.plots import plot_criterion
 
     started = time.perf_counter()
     path, outdir = Path(path), Path(outdir)
@@ -130,7 +131,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
             color_space=settings.color_space,
             covariance_type=settings.covariance_type,
             smoothing=settings.smoothing,
-            neighbourhood=settings.neighbourhood,
+            neighborhood=settings.neighborhood,
             spatial_weight=settings.spatial_weight,
             bits=settings.bits,
             max_components=settings.max_components,
@@ -143,14 +144,14 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     write_png(outputs["segmented"], seg.segmented_image(), protect=protect)
     write_png(outputs["overlay"], seg.overlay_image(), protect=protect)
     if "criterion" in outputs:
-        seg.selection.plot(outputs["criterion"], title=f"{seg.selection.criterion.upper()} for {path.name}")
+        plot_criterion(seg.selection, outputs["criterion"], title=f"{seg.selection.criterion.upper()} for {path.name}")
     if "probabilities" in outputs:
-        maps = np.empty((seg.n_segments, *seg.shape), dtype=np.float16)
-        for j, label in enumerate(seg.segment_labels):
-            maps[j] = seg.probabilities(label)
         buffer = io.BytesIO()
-        np.savez(buffer, probabilities=maps, labels=np.asarray(seg.segment_labels, dtype=np.int32))
-        del maps
+        np.savez(
+            buffer,
+            probabilities=seg.probability_maps(dtype=np.float16),
+            labels=np.asarray(seg.segment_labels, dtype=np.int32),
+        )
         _write_bytes(atomic_write_bytes, outputs["probabilities"], buffer.getvalue())
     write_seconds = time.perf_counter() - t
 
@@ -216,7 +217,7 @@ def _parse_components(text: str) -> int | str:
     type=click.Choice(["lab", "rgb", "hsv", "gray"]),
     default="lab",
     show_default=True,
-    help="Colour features (hsv encodes the circular hue).",
+    help="Color features (hsv encodes the circular hue).",
 )
 @click.option(
     "--covariance",
@@ -234,7 +235,7 @@ def _parse_components(text: str) -> int | str:
     help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 1-2 is typical.",
 )
 @click.option(
-    "--neighbourhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighbourhood."
+    "--neighborhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighborhood."
 )
 @click.option(
     "--spatial-weight",
@@ -244,7 +245,7 @@ def _parse_components(text: str) -> int | str:
     help="Weight of x/y position features (compact regions); 0 is none.",
 )
 @click.option(
-    "--bits", type=click.IntRange(1, 16), default=None, help="Round colours to this many bits first (approximate)."
+    "--bits", type=click.IntRange(1, 16), default=None, help="Round colors to this many bits first (approximate)."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option(
@@ -275,7 +276,7 @@ def segment_command(
     color_space,
     covariance,
     smoothing,
-    neighbourhood,
+    neighborhood,
     spatial_weight,
     bits,
     seed,
@@ -286,11 +287,11 @@ def segment_command(
     as_json,
     quiet,
 ):
-    """Segment photos by pixel colour with a Gaussian mixture.
+    """Segment photos by pixel color with a Gaussian mixture.
 
     IMAGES are files, folders (their images) or patterns like 'photos/*.jpg'. For
     each image, OUTDIR gets STEM.labels.png (label per pixel; 8-bit, 16-bit when
-    K > 255), STEM.segmented.png (mean colour per segment), STEM.overlay.png
+    K > 255), STEM.segmented.png (mean color per segment), STEM.overlay.png
     (boundaries on the photo), STEM.json (segments, timings), STEM.bic.png (with
     -k auto) and STEM.proba.npz (with --probabilities). Fully transparent pixels
     get label 0 and the segments 1..K.
@@ -311,7 +312,7 @@ def segment_command(
         color_space=color_space,
         covariance_type=covariance,
         smoothing=smoothing,
-        neighbourhood=int(neighbourhood),
+        neighborhood=int(neighborhood),
         spatial_weight=spatial_weight,
         bits=bits,
         seed=seed,
@@ -367,7 +368,7 @@ def _echo_summary(summary: dict[str, Any], detailed: bool) -> None:
     chosen = " (chosen by BIC)" if summary.get("selection") else ""
     smooth = f", smoothing {summary['smoothing']:g}" if summary["smoothing"] else ""
     click.echo(
-        f"{name}: {w}x{h}, {summary['n_colors']:,} colours -> K={summary['n_segments']}{chosen} "
+        f"{name}: {w}x{h}, {summary['n_colors']:,} colors -> K={summary['n_segments']}{chosen} "
         f"({summary['color_space']}, {summary['covariance_type']}{smooth}) in {summary['timings']['total']:.2f} s"
     )
     if detailed:

@@ -1,1 +1,1 @@
-"""Images: safe reading/writing, colour-space features, segmentation, smoothing, defect detection."""
+"""Images: safe reading/writing, color-space features, segmentation, smoothing, defect detection."""

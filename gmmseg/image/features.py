@@ -1,6 +1,6 @@
-"""Pixel colours to feature rows: the colour spaces a segmentation can work in.
+"""Pixel colors to feature rows: the color spaces a segmentation can work in.
 
-Every function takes colours as integer rows (one row per distinct colour, not per
+Every function takes colors as integer rows (one row per distinct color, not per
 pixel, in the usual case) and returns float64 feature rows. Units are chosen so one
 step of an 8-bit channel is at most about one feature unit; that is what the default
 covariance regularisation of :func:`gmmseg.segment_image` (1/12, the variance of a
@@ -45,7 +45,7 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def check_color_space(color_space: str) -> str:
-    """Validate a colour-space name (case-insensitive) and return it in lower case."""
+    """Validate a color-space name (case-insensitive) and return it in lower case."""
     name = str(color_space).lower()
     if name not in COLOR_SPACES:
         raise ParameterError(f"color_space must be one of {', '.join(COLOR_SPACES)}, got {color_space!r}")
@@ -53,7 +53,7 @@ def check_color_space(color_space: str) -> str:
 
 
 def to_unit_float(colors: np.ndarray, bit_depth: int = 8) -> np.ndarray:
-    """Integer colours to float64 in [0, 1] (``value / (2**bit_depth - 1)``)."""
+    """Integer colors to float64 in [0, 1] (``value / (2**bit_depth - 1)``)."""
     return np.asarray(colors, dtype=np.float64) / float(2**bit_depth - 1)
 
 
@@ -74,7 +74,7 @@ def lab_lightness(gray_unit: np.ndarray) -> np.ndarray:
 
 
 def feature_names(color_space: str, n_channels: int) -> list[str]:
-    """Names of the colour features for a space and 1 or 3 channels."""
+    """Names of the color features for a space and 1 or 3 channels."""
     color_space = check_color_space(color_space)
     if n_channels == 1:
         return [{"lab": "L*", "rgb": "value", "hsv": "v", "gray": "gray"}[color_space]]
@@ -87,7 +87,7 @@ def feature_names(color_space: str, n_channels: int) -> list[str]:
 
 
 def color_features(colors: np.ndarray, color_space: str = "lab", *, bit_depth: int = 8) -> np.ndarray:
-    """Colour feature rows for integer colours.
+    """Color feature rows for integer colors.
 
     Parameters
     ----------
@@ -99,7 +99,7 @@ def color_features(colors: np.ndarray, color_space: str = "lab", *, bit_depth: i
     Returns
     -------
     ndarray of shape (N, D), float64
-        D = 3 for colour rows in lab, rgb or hsv; D = 1 for gray rows or ``gray``.
+        D = 3 for color rows in lab, rgb or hsv; D = 1 for gray rows or ``gray``.
 
     Examples
     --------
@@ -115,7 +115,7 @@ def color_features(colors: np.ndarray, color_space: str = "lab", *, bit_depth: i
 
 
 def unit_color_features(unit: np.ndarray, color_space: str = "lab") -> np.ndarray:
-    """Colour feature rows for colours already scaled to [0, 1].
+    """Color feature rows for colors already scaled to [0, 1].
 
     Parameters
     ----------

@@ -32,6 +32,7 @@ __all__ = [
     "list_images",
     "encode_png",
     "apply_orientation",
+    "as_image_array",
     "IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
 ]
@@ -142,7 +143,7 @@ def _rawmode(im) -> str:
     return str(args)
 
 
-def _decode_16bit_colour(data: bytes) -> np.ndarray | None:
+def _decode_16bit_color(data: bytes) -> np.ndarray | None:
     """16-bit RGB(A) PNG/TIFF through OpenCV (Pillow reduces them to 8 bits). Returns RGB(A) uint16 or None."""
     try:
         import cv2
@@ -177,7 +178,7 @@ def _convert(im, data: bytes, raw: str) -> tuple[np.ndarray, np.ndarray | None]:
     """
     mode = im.mode
     if mode in ("RGB", "RGBA", "RGBX") and ";16" in raw:
-        arr16 = _decode_16bit_colour(data)
+        arr16 = _decode_16bit_color(data)
         if arr16 is not None:
             if arr16.shape[2] == 4:
                 return arr16[..., :3], arr16[..., 3]
@@ -202,7 +203,7 @@ def _convert(im, data: bytes, raw: str) -> tuple[np.ndarray, np.ndarray | None]:
         return arr[..., :3], arr[..., 3]
     if mode == "RGB":
         arr = np.asarray(im)
-        if "transparency" in im.info:  # a tRNS colour key
+        if "transparency" in im.info:  # a tRNS color key
             arr4 = np.asarray(im.convert("RGBA"))
             return arr, arr4[..., 3]
         return arr, None
@@ -219,7 +220,7 @@ def read_image(path, *, mode: str = "keep", max_pixels: int | None = DEFAULT_MAX
         A JPEG, PNG, TIFF, WebP or BMP file (other formats Pillow reads work too;
         multi-frame files give their first frame).
     mode : {"keep", "rgb", "gray"}, default="keep"
-        "keep": grayscale files give (H, W), colour files (H, W, 3). "rgb": always
+        "keep": grayscale files give (H, W), color files (H, W, 3). "rgb": always
         (H, W, 3) (gray repeated). "gray": always (H, W), by ITU-R 601 luma
         (``0.299 R + 0.587 G + 0.114 B``, rounded), the same as Pillow's "L".
     max_pixels : int or None, default=DEFAULT_MAX_PIXELS
@@ -366,12 +367,12 @@ def encode_png(array: np.ndarray, *, compress_level: int = PNG_COMPRESS_LEVEL) -
         raise ParameterError(f"PNG arrays must have shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
     arr = np.ascontiguousarray(arr)
     if arr.dtype == np.uint16 and arr.ndim == 3:
-        import cv2  # Pillow cannot write 16-bit colour PNGs
+        import cv2  # Pillow cannot write 16-bit color PNGs
 
         bgr = arr[..., [2, 1, 0, 3]] if arr.shape[2] == 4 else arr[..., ::-1]
         ok, buffer = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
         if not ok:  # pragma: no cover
-            raise ImageError("OpenCV could not encode a 16-bit colour PNG")
+            raise ImageError("OpenCV could not encode a 16-bit color PNG")
         return buffer.tobytes()
     im = Image.fromarray(arr.astype("<u2", copy=False) if arr.dtype == np.uint16 else arr)  # 16-bit gray: "I;16"
     out = io.BytesIO()
@@ -483,3 +484,29 @@ def list_images(inputs) -> list[Path]:
         detail = "; ".join(empty) if empty else "no inputs given"
         raise InputError(f"no images to process: {detail}; give image files, folders or patterns like 'photos/*.jpg'")
     return found
+
+
+def as_image_array(image) -> np.ndarray:
+    """The pixel array of an array, a :class:`LoadedImage` or an image file.
+
+    Parameters
+    ----------
+    image : ndarray, LoadedImage, str or Path
+
+    Returns
+    -------
+    ndarray of shape (H, W) or (H, W, C)
+
+    Raises
+    ------
+    InputError
+        An array that is not an image.
+    """
+    if hasattr(image, "pixels"):
+        return np.asarray(image.pixels)
+    if isinstance(image, (str, Path)):
+        return read_image(image, mode="keep").pixels
+    arr = np.asarray(image)
+    if arr.dtype == object or arr.ndim not in (2, 3):
+        raise InputError(f"expected an image array of shape (H, W) or (H, W, C), got shape {arr.shape}")
+    return arr

@@ -1,23 +1,23 @@
-"""Photo segmentation by pixel colour: :func:`segment_image` and :class:`Segmentation`.
+"""Photo segmentation by pixel color: :func:`segment_image` and :class:`Segmentation`.
 
 How it works
 ------------
-1. **Distinct colours.** The pixels are reduced to the image's distinct colours and
-   their pixel counts (8-bit RGB colours are packed into 24-bit integers and
-   counted with ``np.bincount``; 16-bit colours go through ``np.unique``). A 12 MP
-   photo has 10^4 to 10^6 distinct colours.
+1. **Distinct colors.** The pixels are reduced to the image's distinct colors and
+   their pixel counts (8-bit RGB colors are packed into 24-bit integers and
+   counted with ``np.bincount``; 16-bit colors go through ``np.unique``). A 12 MP
+   photo has 10^4 to 10^6 distinct colors.
 2. **Exact weighted fit.** The core :class:`~gmmseg.GaussianMixture` is fitted to the
-   colour features of the distinct colours with ``sample_weight`` = pixel counts.
+   color features of the distinct colors with ``sample_weight`` = pixel counts.
    As an integer weight is the same as repeating the row, this *is* the fit on all
    pixels (not an approximation), at a fraction of the cost and independent of the
    resolution. ``n_components="auto"`` runs :func:`~gmmseg.select_components` the
    same way.
-3. **Lookup labelling.** Each distinct colour is labelled once and pixels are labelled
-   through a per-colour lookup table.
+3. **Lookup labeling.** Each distinct color is labeled once and pixels are labeled
+   through a per-color lookup table.
 4. **Optional spatial smoothing** (``smoothing=beta``): a Potts-prior hidden Markov
    random field, see :mod:`gmmseg.image.smoothing`.
 5. **Canonical label order**: segments are numbered by increasing lightness (CIE L* of
-   their mean colour), ties by decreasing pixel share, so a photo gets the same
+   their mean color), ties by decreasing pixel share, so a photo gets the same
    label numbers on every run; with the same seed the output is byte-identical.
 
 Transparent pixels
@@ -29,10 +29,10 @@ left out of the fit and get their own label **0**; the segments are then numbere
 
 Approximate options (documented as such)
 -----------------------------------------
-``bits=b`` rounds every channel to ``b`` bits before the fit (fewer distinct colours,
+``bits=b`` rounds every channel to ``b`` bits before the fit (fewer distinct colors,
 faster, approximate). ``spatial_weight > 0`` adds x/y position features; the fit then
-uses distinct (colour, cell of a 64 × 64 grid) rows, an approximation in position
-only, and every pixel is labelled with its exact position.
+uses distinct (color, cell of a 64 × 64 grid) rows, an approximation in position
+only, and every pixel is labeled with its exact position.
 """
 
 from __future__ import annotations
@@ -45,150 +45,28 @@ import numpy as np
 
 from ..core.mixture import GaussianMixture
 from ..core.selection import CRITERIA, select_components
+from ..core.threads import limit_blas_threads
 from ..errors import FittingError, InputError, ParameterError
+from .colors import DistinctColors
 from .features import (
     check_color_space,
     feature_names,
     lab_lightness,
-    position_features,
     rgb_to_lab,
     unit_color_features,
 )
 from .io import LoadedImage
 from .smoothing import METHODS, NEIGHBOURHOODS, potts_em
+from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
-__all__ = ["segment_image", "Segmentation", "DistinctColours", "REG_COVAR", "POSITION_GRID"]
+__all__ = ["segment_image", "Segmentation", "REG_COVAR"]
 
 #: Default covariance regularisation in feature units: the variance (1/12) of a uniform
 #: rounding error of one unit, which is about one step of an 8-bit channel.
 REG_COVAR = 1.0 / 12.0
-#: Cells per side of the position grid used in the fit when ``spatial_weight > 0``.
-POSITION_GRID = 64
-#: Boundary colour of overlays (yellow, as scikit-image's ``mark_boundaries``).
+#: Boundary color of overlays (yellow, as scikit-image's ``mark_boundaries``).
 BOUNDARY_COLOR = (255, 255, 0)
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-
-
-# ---------------------------------------------------------------------------- distinct colours
-
-
-class DistinctColours:
-    """The distinct colours of an image, their pixel counts and the pixel → colour map.
-
-    Parameters
-    ----------
-    pixels : ndarray of shape (H, W) or (H, W, 3), uint8 or uint16
-    mask : ndarray of shape (H, W), bool, or None
-        Pixels to include (None: all).
-    bits : int or None
-        Keep only the top ``bits`` bits of every channel (None: all bits, exact).
-
-    Attributes
-    ----------
-    colors : ndarray of shape (N, C), uint8 or uint16
-        The distinct (possibly rounded) channel values, sorted by packed code.
-    counts : ndarray of shape (N,), int64
-        Pixels of each colour (included pixels only).
-    unit : ndarray of shape (N, C), float64
-        Colours scaled to [0, 1] (bin centres when ``bits`` rounds them).
-
-    Examples
-    --------
-    >>> px = np.array([[[255, 0, 0], [255, 0, 0]], [[0, 0, 255], [255, 0, 0]]], dtype=np.uint8)
-    >>> dc = DistinctColours(px)
-    >>> dc.colors.tolist(), dc.counts.tolist()
-    ([[0, 0, 255], [255, 0, 0]], [1, 3])
-    >>> dc.gather(np.array([7, 9])).tolist()
-    [[9, 9], [7, 9]]
-    """
-
-    #: Largest packed code space labelled through a dense lookup table (2^24 = 8-bit RGB).
-    MAX_LUT_BITS = 24
-
-    def __init__(self, pixels: np.ndarray, mask: np.ndarray | None = None, bits: int | None = None):
-        depth = 16 if pixels.dtype == np.uint16 else 8
-        self.shape = pixels.shape[:2]
-        self.bit_depth = depth
-        self.n_channels = 1 if pixels.ndim == 2 else 3
-        self.bits = depth if bits is None else int(bits)
-        self.mask = mask
-        shift = depth - self.bits
-        c = self.n_channels
-        total = self.bits * c
-        if c == 1:
-            codes = pixels if shift == 0 else pixels >> shift
-        else:
-            # intp for 8-bit colour: bincount and the lookup tables index with it without a converted copy.
-            dt = np.intp if total <= self.MAX_LUT_BITS else np.uint64
-            codes = (pixels[..., 0] >> shift).astype(dt)
-            codes <<= self.bits
-            codes |= (pixels[..., 1] >> shift).astype(dt)
-            codes <<= self.bits
-            codes |= (pixels[..., 2] >> shift).astype(dt)
-        self.codes = codes
-        visible = codes.ravel() if mask is None else codes[mask]
-        if visible.size == 0:
-            raise InputError("the image has no visible pixel (all fully transparent or masked out)")
-        self._inverse: np.ndarray | None = None
-        if total <= self.MAX_LUT_BITS and (total <= 16 or visible.size * 8 >= (1 << total)):
-            # Dense counting: one bincount over the code space, then a lookup table for labels.
-            self.lut_size = 1 << total
-            counts = np.bincount(visible, minlength=self.lut_size)
-            self.code_values = np.flatnonzero(counts != 0)
-            self.counts = counts[self.code_values].astype(np.int64)
-            del counts
-        else:  # wide codes (16-bit colour) or few pixels: sort-based
-            self.lut_size = 0
-            self.code_values, inverse, counts = np.unique(visible, return_inverse=True, return_counts=True)
-            self.counts = counts.astype(np.int64)
-            full = np.full(self.shape, -1, dtype=np.int32)
-            if mask is None:
-                full[...] = inverse.reshape(self.shape)
-            else:
-                full[mask] = inverse.ravel()
-            self._inverse = full
-        del visible
-        level = (1 << self.bits) - 1
-        channels = [(self.code_values >> (self.bits * (c - 1 - i))) & level for i in range(c)]
-        dtype = np.uint16 if self.bits > 8 else np.uint8
-        self.colors = np.stack(channels, axis=1).astype(dtype)
-        maximum = float(2**depth - 1)
-        if shift == 0:
-            self.unit = self.colors.astype(np.float64) / maximum
-        else:  # bin centres on the original scale
-            self.unit = (self.colors.astype(np.float64) * 2**shift + (2**shift - 1) / 2.0) / maximum
-
-    @property
-    def n_colors(self) -> int:
-        return int(self.counts.shape[0])
-
-    @property
-    def n_pixels(self) -> int:
-        return int(self.counts.sum())
-
-    def gather(self, values: np.ndarray, fill=0) -> np.ndarray:
-        """Per-pixel map of per-colour ``values`` (shape (N,)); excluded pixels get ``fill``. Shape (H, W)."""
-        values = np.asarray(values)
-        if self._inverse is None:
-            lut = np.zeros(self.lut_size, dtype=values.dtype)
-            lut[self.code_values] = values
-            out = lut[self.codes]
-            if self.mask is not None:
-                out[~self.mask] = fill
-            return out
-        extended = np.append(values, np.asarray(fill, dtype=values.dtype))
-        return extended[self._inverse]  # -1 picks the fill value
-
-    def inverse(self) -> np.ndarray:
-        """Row of :attr:`colors` of every pixel, shape (H, W), int32; -1 for excluded pixels."""
-        if self._inverse is None:
-            lut = np.zeros(self.lut_size, dtype=np.int32)
-            lut[self.code_values] = np.arange(self.n_colors, dtype=np.int32)
-            inv = lut[self.codes]
-            if self.mask is not None:
-                inv[~self.mask] = -1
-            self._inverse = inv
-        return self._inverse
 
 
 # ---------------------------------------------------------------------------- result
@@ -203,7 +81,7 @@ class Segmentation:
     labels : ndarray of shape (H, W), uint8 (uint16 when labels exceed 255)
         Segment label of every pixel, in canonical order (see the module notes).
     n_segments : int
-        K, the number of colour segments (transparent pixels not counted).
+        K, the number of color segments (transparent pixels not counted).
     model : GaussianMixture
         The fitted mixture; component ``j`` is segment ``segment_labels[j]``.
     segments : list of dict
@@ -218,7 +96,7 @@ class Segmentation:
     smoothing : float
         The Potts ``beta`` (0: none).
     n_colors : int
-        Distinct colours the fit used (rows of the weighted fit).
+        Distinct colors the fit used (rows of the weighted fit).
     n_pixels : int
         Pixels in the fit (visible pixels).
     timings : dict
@@ -250,13 +128,13 @@ class Segmentation:
 
     @property
     def segment_labels(self) -> list[int]:
-        """The labels of the K colour segments, in component order."""
+        """The labels of the K color segments, in component order."""
         offset = 0 if self.transparent_label is None else 1
         return list(range(offset, offset + self.n_segments))
 
     @property
     def palette(self) -> np.ndarray:
-        """Mean colour of every label, shape (n_labels, 3), float64 on the 0..255 scale (transparent: 0)."""
+        """Mean color of every label, shape (n_labels, 3), float64 on the 0..255 scale (transparent: 0)."""
         offset = 0 if self.transparent_label is None else 1
         pal = np.zeros((offset + self.n_segments, 3))
         for row in self.segments:
@@ -267,7 +145,7 @@ class Segmentation:
         """Posterior probability map of one segment, shape (H, W), float32 (0 at transparent pixels).
 
         With smoothing, the mean-field posterior (one-hot for ICM); otherwise the
-        mixture's posterior ``p(k | colour)``.
+        mixture's posterior ``p(k | color)``.
         """
         labels = self.segment_labels
         if label not in labels:
@@ -277,17 +155,27 @@ class Segmentation:
             return self._posterior(j)
         return self._proba(j)
 
-    def probability_maps(self) -> np.ndarray:
-        """All probability maps, shape (K, H, W), float32: ``maps[j]`` is segment ``segment_labels[j]``."""
-        out = np.empty((self.n_segments, *self.shape), dtype=np.float32)
+    def probability_maps(self, dtype=np.float32) -> np.ndarray:
+        """All probability maps stacked: ``maps[j]`` is segment ``segment_labels[j]``.
+
+        Parameters
+        ----------
+        dtype : dtype, default=float32
+            Of the result (float16 halves a saved file; the maps are computed in float32).
+
+        Returns
+        -------
+        ndarray of shape (K, H, W)
+        """
+        out = np.empty((self.n_segments, *self.shape), dtype=dtype)
         for j, label in enumerate(self.segment_labels):
             out[j] = self.probabilities(label)
         return out
 
     def segmented_image(self) -> np.ndarray:
-        """Every pixel painted with its segment's mean colour, the input's dtype and channels.
+        """Every pixel painted with its segment's mean color, the input's dtype and channels.
 
-        Shape (H, W) for gray images, (H, W, 3) for colour ones, with a 4th (alpha)
+        Shape (H, W) for gray images, (H, W, 3) for color ones, with a 4th (alpha)
         channel when there are transparent pixels (alpha 0 there, full elsewhere).
         """
         pixels = self._pixels
@@ -311,7 +199,7 @@ class Segmentation:
         return np.concatenate([out, alpha[..., None]], axis=2)
 
     def boundaries(self) -> np.ndarray:
-        """Pixels whose label differs from a right or lower neighbour's, shape (H, W), bool."""
+        """Pixels whose label differs from a right or lower neighbor's, shape (H, W), bool."""
         lab = self.labels
         edge = np.zeros(lab.shape, dtype=bool)
         edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
@@ -439,7 +327,7 @@ def segment_image(
     random_state=None,
     criterion: str = "bic",
     spatial_weight: float = 0.0,
-    neighbourhood: int = 4,
+    neighborhood: int = 4,
     smoothing_method: str = "mean-field",
     smoothing_iter: int = 20,
     bits: int | None = None,
@@ -450,7 +338,7 @@ def segment_image(
     tol: float = 1e-3,
     dtype: str = "float32",
 ) -> Segmentation:
-    """Segment a photo by pixel colour with a Gaussian mixture.
+    """Segment a photo by pixel color with a Gaussian mixture.
 
     Parameters
     ----------
@@ -470,15 +358,15 @@ def segment_image(
     max_components : int, default=10
         Largest K tried by ``n_components="auto"``.
     random_state : int, Generator or None
-        Seed of the initialisation (same seed, same labels).
+        Seed of the initialization (same seed, same labels).
     criterion : {"bic", "aic", "icl"}, default="bic"
         Criterion of ``n_components="auto"``.
     spatial_weight : float, default=0.0
         Weight of x/y position features (0: none). 1 makes the longer image side
         span 100 feature units (about the range of L*). Fitted on a 64 × 64 grid of
         positions (approximate in position only). Cannot be combined with smoothing.
-    neighbourhood : {4, 8}, default=4
-        Neighbourhood of the smoothing.
+    neighborhood : {4, 8}, default=4
+        Neighborhood of the smoothing.
     smoothing_method : {"mean-field", "icm"}, default="mean-field"
     smoothing_iter : int, default=20
         Maximum EM iterations of the smoothing.
@@ -488,7 +376,7 @@ def segment_image(
         Pixels to segment; the others are treated as transparent (label 0).
     reg_covar : float, default=1/12
         Added to covariance diagonals, in feature units (about the variance of
-        rounding a colour to 8 bits).
+        rounding a color to 8 bits).
     n_init, max_iter, tol
         Passed to :class:`~gmmseg.GaussianMixture`.
     dtype : {"float32", "float64"}, default="float32"
@@ -507,7 +395,7 @@ def segment_image(
     ParameterError
         Invalid options.
     FittingError
-        Fewer distinct colours than segments.
+        Fewer distinct colors than segments.
 
     Examples
     --------
@@ -522,21 +410,9 @@ def segment_image(
     >>> [round(row["share"], 2) for row in seg.segments]
     [0.5, 0.5]
     """
-    with _single_threaded_blas():
+    # Segmentation's matrices are 1x1 to 5x5: BLAS threads only add synchronization.
+    with limit_blas_threads(1):
         return _segment(**locals())
-
-
-def _single_threaded_blas():
-    """Keep BLAS single-threaded: segmentation's matrices are 1x1 to 5x5, where BLAS threads only add
-    synchronisation (measured: scipy's 3x3 ``solve_triangular`` took 18 ms instead of 0.02 ms with two
-    OpenBLAS threads on a busy two-core machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _segment(
@@ -550,7 +426,7 @@ def _segment(
     random_state,
     criterion,
     spatial_weight,
-    neighbourhood,
+    neighborhood,
     smoothing_method,
     smoothing_iter,
     bits,
@@ -565,8 +441,8 @@ def _segment(
     n_components, color_space, smoothing = _check_settings(
         n_components, color_space, covariance_type, smoothing, max_components, criterion, bits
     )
-    if neighbourhood not in NEIGHBOURHOODS:
-        raise ParameterError(f"neighbourhood must be 4 or 8, got {neighbourhood!r}")
+    if neighborhood not in NEIGHBOURHOODS:
+        raise ParameterError(f"neighborhood must be 4 or 8, got {neighborhood!r}")
     if smoothing_method not in METHODS:
         raise ParameterError(f"smoothing_method must be one of {', '.join(METHODS)}, got {smoothing_method!r}")
     try:
@@ -585,25 +461,25 @@ def _segment(
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    colours = DistinctColours(pixels, visible, bits)
-    F_colour = unit_color_features(colours.unit, color_space)
-    if colours.n_channels == 3:
-        lab = F_colour if color_space == "lab" else rgb_to_lab(colours.unit)
+    colors = DistinctColors(pixels, visible, bits)
+    color_feats = unit_color_features(colors.unit, color_space)
+    if colors.n_channels == 3:
+        lab = color_feats if color_space == "lab" else rgb_to_lab(colors.unit)
     else:
-        lab = np.column_stack([lab_lightness(colours.unit[:, 0]), np.zeros((colours.n_colors, 2))])
-    timings["colours"] = time.perf_counter() - t
+        lab = np.column_stack([lab_lightness(colors.unit[:, 0]), np.zeros((colors.n_colors, 2))])
+    timings["colors"] = time.perf_counter() - t
 
     # Rows of the weighted fit.
     t = time.perf_counter()
     if spatial_weight > 0:
-        X_fit, w_fit = _spatial_rows(colours, F_colour, spatial_weight)
+        X_fit, w_fit = spatial_rows(colors, color_feats, spatial_weight)
     else:
-        X_fit, w_fit = F_colour, colours.counts.astype(np.float64)
-    n_distinct = int(X_fit.shape[0]) if spatial_weight > 0 else colours.n_colors
+        X_fit, w_fit = color_feats, colors.counts.astype(np.float64)
+    n_distinct = int(X_fit.shape[0]) if spatial_weight > 0 else colors.n_colors
     k_needed = n_components if n_components != "auto" else 1
     if n_distinct < k_needed:
         raise FittingError(
-            f"the image has only {n_distinct} distinct colour(s); ask for at most {n_distinct} segments (-k)"
+            f"the image has only {n_distinct} distinct color(s); ask for at most {n_distinct} segments (-k)"
         )
     model_params = {
         "covariance_type": covariance_type,
@@ -637,15 +513,15 @@ def _segment(
 
     # Labels (and probabilities) of every pixel.
     posteriors = None
-    proba_colour = None
+    proba_color = None
     t = time.perf_counter()
     if smoothing > 0:
         result = potts_em(
-            colours.inverse(),
-            F_colour,
+            colors.inverse(),
+            color_feats,
             model,
             smoothing,
-            neighbourhood=neighbourhood,
+            neighbourhood=neighborhood,  # potts_em's parameter name
             method=smoothing_method,
             max_iter=smoothing_iter,
         )
@@ -656,38 +532,38 @@ def _segment(
         pix_count = np.bincount(raw_labels[raw_labels >= 0].ravel(), minlength=k)
         settings_extra = {"smoothing_iterations": result.n_iter, "smoothing_converged": result.converged}
     elif spatial_weight > 0:
-        raw_labels = _predict_spatial(colours, F_colour, model, spatial_weight)
+        raw_labels = predict_spatial(colors, color_feats, model, spatial_weight)
         pix_count = np.bincount(raw_labels[raw_labels >= 0].ravel(), minlength=k)
         settings_extra = {}
     else:
-        colour_label = model.predict(F_colour)
-        pix_count = np.bincount(colour_label, weights=colours.counts, minlength=k).astype(np.int64)
+        color_label = model.predict(color_feats)
+        pix_count = np.bincount(color_label, weights=colors.counts, minlength=k).astype(np.int64)
         raw_labels = None
         settings_extra = {}
 
-    # Per-segment mean colours (of the pixels given each label) and canonical order.
+    # Per-segment mean colors (of the pixels given each label) and canonical order.
     if raw_labels is not None:
-        inv = colours.inverse().ravel()
+        inv = colors.inverse().ravel()
         flat_labels = raw_labels.ravel()
         keep = flat_labels >= 0
-        per_colour = np.zeros((colours.n_colors, k))
+        per_color = np.zeros((colors.n_colors, k))
         _count_pairs(
-            per_colour, inv[keep] if not keep.all() else inv, flat_labels[keep] if not keep.all() else flat_labels
+            per_color, inv[keep] if not keep.all() else inv, flat_labels[keep] if not keep.all() else flat_labels
         )
     else:
-        per_colour = np.zeros((colours.n_colors, k))
-        per_colour[np.arange(colours.n_colors), colour_label] = colours.counts
-    sums = per_colour.sum(axis=0)
+        per_color = np.zeros((colors.n_colors, k))
+        per_color[np.arange(colors.n_colors), color_label] = colors.counts
+    sums = per_color.sum(axis=0)
     safe = np.where(sums > 0, sums, 1.0)
-    mean_unit = (per_colour.T @ colours.unit) / safe[:, None]
-    mean_lab = (per_colour.T @ lab) / safe[:, None]
-    if np.any(sums == 0):  # empty segments: describe them by their soft (posterior-weighted) colour
-        soft = model.predict_proba(F_colour) * colours.counts[:, None]
+    mean_unit = (per_color.T @ colors.unit) / safe[:, None]
+    mean_lab = (per_color.T @ lab) / safe[:, None]
+    if np.any(sums == 0):  # empty segments: describe them by their soft (posterior-weighted) color
+        soft = model.predict_proba(color_feats) * colors.counts[:, None]
         soft_sum = np.maximum(soft.sum(axis=0), 1e-300)
         for j in np.flatnonzero(sums == 0):
-            mean_unit[j] = soft[:, j] @ colours.unit / soft_sum[j]
+            mean_unit[j] = soft[:, j] @ colors.unit / soft_sum[j]
             mean_lab[j] = soft[:, j] @ lab / soft_sum[j]
-    if colours.n_channels == 1:
+    if colors.n_channels == 1:
         mean_unit = np.repeat(mean_unit[:, :1], 3, axis=1)
     lightness = mean_lab[:, 0]
     order = np.array(sorted(range(k), key=lambda j: (round(float(lightness[j]), 6), -int(pix_count[j]), j)))
@@ -698,8 +574,8 @@ def _segment(
     offset = 0 if visible is None else 1
     label_dtype = np.uint8 if k + offset <= 256 else np.uint16
     if raw_labels is None:
-        labels = colours.gather((rank[colour_label] + offset).astype(label_dtype), fill=0)
-        proba_colour = None  # computed on demand
+        labels = colors.gather((rank[color_label] + offset).astype(label_dtype), fill=0)
+        proba_color = None  # computed on demand
     else:
         lut = np.append((rank + offset).astype(label_dtype), label_dtype(0))
         labels = lut[raw_labels]  # -1 → 0
@@ -712,7 +588,7 @@ def _segment(
     timings["label"] = time.perf_counter() - t - timings.get("smoothing", 0.0)
 
     maximum = float(2**depth - 1)
-    n_visible = colours.n_pixels
+    n_visible = colors.n_pixels
     segments = []
     for j, old in enumerate(order):
         segments.append(
@@ -728,12 +604,12 @@ def _segment(
         )
 
     def proba(j: int) -> np.ndarray:
-        nonlocal proba_colour
+        nonlocal proba_color
         if spatial_weight > 0:
-            return _proba_spatial(colours, F_colour, model, spatial_weight, j)
-        if proba_colour is None:
-            proba_colour = model.predict_proba(F_colour).astype(np.float32)
-        return colours.gather(proba_colour[:, j], fill=0.0)
+            return spatial_probabilities(colors, color_feats, model, spatial_weight, j)
+        if proba_color is None:
+            proba_color = model.predict_proba(color_feats).astype(np.float32)
+        return colors.gather(proba_color[:, j], fill=0.0)
 
     settings = {
         "n_components": n_components,
@@ -741,7 +617,7 @@ def _segment(
         "covariance_type": covariance_type,
         "smoothing": smoothing,
         "smoothing_method": smoothing_method if smoothing > 0 else None,
-        "neighbourhood": neighbourhood if smoothing > 0 else None,
+        "neighborhood": neighborhood if smoothing > 0 else None,
         "spatial_weight": spatial_weight,
         "bits": bits,
         "criterion": criterion if n_components == "auto" else None,
@@ -750,7 +626,7 @@ def _segment(
         "reg_covar": reg_covar,
         "converged": bool(getattr(model, "converged_", True)),
         "n_iter": int(getattr(model, "n_iter_", 0)),
-        "feature_names": feature_names(color_space, colours.n_channels) + (["x", "y"] if spatial_weight > 0 else []),
+        "feature_names": feature_names(color_space, colors.n_channels) + (["x", "y"] if spatial_weight > 0 else []),
         **settings_extra,
     }
     timings["total"] = time.perf_counter() - started
@@ -764,7 +640,7 @@ def _segment(
         color_space=color_space,
         covariance_type=covariance_type,
         smoothing=smoothing,
-        n_colors=colours.n_colors,
+        n_colors=colors.n_colors,
         n_pixels=n_visible,
         timings=timings,
         settings=settings,
@@ -781,55 +657,3 @@ def _count_pairs(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, block: int
     for start in range(0, rows.shape[0], block):
         r = rows[start : start + block].astype(np.int64)
         out += np.bincount(r * k + cols[start : start + block], minlength=n * k).reshape(n, k)
-
-
-def _cells(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    h, w = shape
-    g = POSITION_GRID
-    return (np.arange(h) * g) // h, (np.arange(w) * g) // w
-
-
-def _spatial_rows(colours: DistinctColours, F_colour: np.ndarray, spatial_weight: float):
-    """Distinct (colour, grid cell) rows with their pixel counts: X (M, D+2), w (M,)."""
-    h, w = colours.shape
-    g = POSITION_GRID
-    cell_r, cell_c = _cells((h, w))
-    inv = colours.inverse()
-    combined = inv.astype(np.int64) * (g * g) + (cell_r[:, None] * g + cell_c[None, :])
-    visible = inv >= 0
-    values = combined[visible] if not visible.all() else combined.ravel()
-    rows, counts = np.unique(values, return_counts=True)
-    colour_index, cell = rows // (g * g), rows % (g * g)
-    # Cell centres in pixel coordinates.
-    centre_r = ((cell // g) + 0.5) * h / g - 0.5
-    centre_c = ((cell % g) + 0.5) * w / g - 0.5
-    X = np.hstack([F_colour[colour_index], position_features(centre_r, centre_c, (h, w), spatial_weight)])
-    return X, counts.astype(np.float64)
-
-
-def _spatial_pixel_rows(colours, F_colour, spatial_weight, start, stop):
-    h, w = colours.shape
-    flat = np.arange(start, stop)
-    inv = colours.inverse().ravel()[start:stop]
-    pos = position_features(flat // w, flat % w, (h, w), spatial_weight)
-    return np.hstack([F_colour[np.maximum(inv, 0)], pos]), inv
-
-
-def _predict_spatial(colours, F_colour, model, spatial_weight, chunk: int = 1 << 20) -> np.ndarray:
-    h, w = colours.shape
-    out = np.empty(h * w, dtype=np.intp)
-    for start in range(0, h * w, chunk):
-        stop = min(h * w, start + chunk)
-        X, inv = _spatial_pixel_rows(colours, F_colour, spatial_weight, start, stop)
-        out[start:stop] = np.where(inv >= 0, model.predict(X), -1)
-    return out.reshape(h, w)
-
-
-def _proba_spatial(colours, F_colour, model, spatial_weight, j: int, chunk: int = 1 << 20) -> np.ndarray:
-    h, w = colours.shape
-    out = np.empty(h * w, dtype=np.float32)
-    for start in range(0, h * w, chunk):
-        stop = min(h * w, start + chunk)
-        X, inv = _spatial_pixel_rows(colours, F_colour, spatial_weight, start, stop)
-        out[start:stop] = np.where(inv >= 0, model.predict_proba(X)[:, j], 0.0)
-    return out.reshape(h, w)

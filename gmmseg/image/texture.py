@@ -3,7 +3,7 @@
 Every image is turned into a stack of ``F`` feature maps of shape ``(h, w, F)`` at a
 *working resolution* (the longest side resized to ``work_size`` pixels, so images of
 different sizes have the same texture scale). Before any feature is computed the
-image is converted to grey, and its exposure is normalised: the slowly varying
+image is converted to gray, and its exposure is normalized: the slowly varying
 background (a wide Gaussian blur, ``background_sigma`` pixels) is subtracted and the
 residual is divided by its robust spread (1.4826 × median absolute deviation), so
 images of different brightness and contrast give the same features.
@@ -11,24 +11,19 @@ images of different brightness and contrast give the same features.
 The feature families (each at every scale ``sigma`` in ``sigmas``):
 
 ``"smooth"``
-    the normalised residual blurred at ``sigma`` (local mean: dark or bright spots);
+    the normalized residual blurred at ``sigma`` (local mean: dark or bright spots);
 ``"gradient"``
     the gradient magnitude of the residual at ``sigma`` (edges, crack walls);
 ``"log"``
-    the scale-normalised Laplacian of Gaussian, ``-sigma² ∇²G_sigma * r`` (blobs of
+    the scale-normalized Laplacian of Gaussian, ``-sigma² ∇²G_sigma * r`` (blobs of
     size about ``sigma``: blow holes are dark blobs, cracks dark ridges);
-``"localstd"``
-    the local standard deviation in a Gaussian window of width ``2 sigma``.
 ``"hessian"``
-    the two scale-normalised eigenvalues of the Hessian (ridge / valley detector).
+    the two scale-normalized eigenvalues of the Hessian (ridge / valley detector).
 ``"hessian_axes"``
-    the three scale-normalised second derivatives along the image axes, ``sigma² (∂xx,
+    the three scale-normalized second derivatives along the image axes, ``sigma² (∂xx,
     ∂yy, ∂xy)``: unlike the eigenvalues they know the *orientation* of a ridge, so a
     mixture fitted on parts photographed in a fixed position can learn that, e.g.,
     vertical machining marks are normal while a ridge at another angle is not.
-``"border"``
-    (scale-free) the distance to the nearest top/bottom and left/right border, clipped
-    at ``extra["border_reach"]`` (12) working pixels: lets the mixture model edges apart.
 
 The choice of the default families and scales was made by measurement on real
 factory images (see ``docs/defects.md`` and ``scripts/eval_mtd.py``).
@@ -38,29 +33,39 @@ Examples
 >>> import numpy as np
 >>> from gmmseg.image.texture import TextureSettings, texture_features
 >>> image = np.random.default_rng(0).integers(0, 255, size=(40, 60), dtype=np.uint8)
->>> feats = texture_features(image, TextureSettings(work_size=30, sigmas=(1.0, 2.0)))
+>>> feats = texture_features(image, TextureSettings(work_size=30))
 >>> feats.shape[:2], feats.dtype
 ((20, 30), dtype('float32'))
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import ImageError, ParameterError
 
-__all__ = ["TextureSettings", "to_gray", "working_image", "normalise_exposure", "texture_features", "FAMILIES"]
+__all__ = [
+    "TextureSettings",
+    "to_gray",
+    "working_shape",
+    "working_image",
+    "resize",
+    "normalize_exposure",
+    "texture_features",
+    "FAMILIES",
+]
 
-FAMILIES = ("smooth", "gradient", "log", "localstd", "hessian", "hessian_axes", "border")
+FAMILIES = ("smooth", "gradient", "log", "hessian", "hessian_axes")
+#: Feature maps per family and scale.
+_FAMILY_WIDTH = {"smooth": 1, "gradient": 1, "log": 1, "hessian": 2, "hessian_axes": 3}
 
 
 @dataclass(frozen=True)
 class TextureSettings:
-    """Feature settings (stored in the model file).
+    """Feature settings (stored in the model file); the defaults are :class:`~gmmseg.DefectModel`'s.
 
     Parameters
     ----------
@@ -71,9 +76,6 @@ class TextureSettings:
         working pixels); 0 subtracts only the median.
     sigmas : tuple of float
         Scales of the texture filters (working pixels).
-    contrast_sigma : float
-        If > 0, the residual is further divided by its local RMS in a Gaussian window of
-        this width (local contrast normalisation); 0 keeps the global robust spread.
     families : tuple of str
         Feature families, a subset of :data:`FAMILIES`.
     work_scale : float
@@ -82,12 +84,10 @@ class TextureSettings:
         image's longest side is capped at ``4 * work_size``.
     """
 
-    work_size: int = 256
+    work_size: int = 160
     background_sigma: float = 12.0
-    sigmas: tuple[float, ...] = (1.0, 2.0, 4.0)
-    families: tuple[str, ...] = ("smooth", "gradient", "log", "localstd")
-    contrast_sigma: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    sigmas: tuple[float, ...] = (1.0, 2.0)
+    families: tuple[str, ...] = ("smooth", "log", "gradient", "hessian", "hessian_axes")
     work_scale: float = 0.0
 
     def __post_init__(self):
@@ -107,10 +107,16 @@ class TextureSettings:
 
     @property
     def n_features(self) -> int:
-        per = {"smooth": 1, "gradient": 1, "log": 1, "localstd": 1, "hessian": 2, "hessian_axes": 3, "border": 0}
-        return 1 + len(self.sigmas) * sum(per[f] for f in self.families) + 2 * ("border" in self.families)
+        """F, the feature maps :func:`texture_features` returns (the residual, then each family per scale)."""
+        return 1 + len(self.sigmas) * sum(_FAMILY_WIDTH[f] for f in self.families)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-able values (as stored in the model file).
+
+        Returns
+        -------
+        dict
+        """
         d = asdict(self)
         d["sigmas"] = list(self.sigmas)
         d["families"] = list(self.families)
@@ -118,11 +124,21 @@ class TextureSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextureSettings:
+        """The settings :meth:`to_dict` wrote.
+
+        Parameters
+        ----------
+        d : dict
+
+        Returns
+        -------
+        TextureSettings
+        """
         return cls(**d)
 
 
 def to_gray(image) -> np.ndarray:
-    """Convert an image array to grey float32 in [0, 1].
+    """Convert an image array to gray float32 in [0, 1].
 
     Parameters
     ----------
@@ -141,7 +157,7 @@ def to_gray(image) -> np.ndarray:
         elif arr.shape[2] == 3:
             arr = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         else:
-            raise ImageError(f"image has {arr.shape[2]} channels; pass a grey, RGB or RGBA image")
+            raise ImageError(f"image has {arr.shape[2]} channels; pass a gray, RGB or RGBA image")
     if arr.ndim != 2:
         raise ImageError(f"image has shape {np.shape(image)}; pass an (H, W) or (H, W, 3) array")
     if arr.shape[0] < 8 or arr.shape[1] < 8:
@@ -158,10 +174,22 @@ def to_gray(image) -> np.ndarray:
 
 
 def working_shape(shape: tuple[int, int], work_size: int, work_scale: float = 0.0) -> tuple[int, int]:
-    """Shape ``(h, w)`` of the working image for an input of ``shape`` ``(H, W)``.
+    """Shape of the working image for an input image.
 
     The longest side becomes ``work_size`` (0: the input's size), or with ``work_scale > 0``
     both sides are multiplied by it (longest side capped at ``4 * work_size``).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the input.
+    work_size : int
+    work_scale : float, default=0
+
+    Returns
+    -------
+    tuple of int
+        ``(h, w)``, each at least 8.
     """
     h, w = int(shape[0]), int(shape[1])
     if work_scale > 0:
@@ -176,7 +204,18 @@ def working_shape(shape: tuple[int, int], work_size: int, work_scale: float = 0.
 
 
 def resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize a 2-D float array to ``shape`` (area averaging down, bilinear up)."""
+    """Resize a 2-D float array (area averaging down, bilinear up).
+
+    Parameters
+    ----------
+    array : ndarray of shape (h, w)
+    shape : tuple of int
+        ``(H, W)`` of the result.
+
+    Returns
+    -------
+    ndarray of shape (H, W), float32
+    """
     from PIL import Image
 
     if tuple(array.shape[:2]) == tuple(shape):
@@ -188,12 +227,23 @@ def resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def working_image(image, work_size: int, work_scale: float = 0.0) -> np.ndarray:
-    """Grey float32 image resized to :func:`working_shape`; shape (h, w)."""
+    """Gray float32 image resized to :func:`working_shape`.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    work_size : int
+    work_scale : float, default=0
+
+    Returns
+    -------
+    ndarray of shape (h, w), float32
+    """
     gray = to_gray(image)
     return resize(gray, working_shape(gray.shape, work_size, work_scale))
 
 
-def normalise_exposure(gray: np.ndarray, background_sigma: float) -> np.ndarray:
+def normalize_exposure(gray: np.ndarray, background_sigma: float) -> np.ndarray:
     """Subtract the background and divide by the robust spread of the residual.
 
     Parameters
@@ -206,6 +256,8 @@ def normalise_exposure(gray: np.ndarray, background_sigma: float) -> np.ndarray:
     -------
     ndarray of shape (h, w), float32, median about 0 and robust spread about 1.
     """
+    from scipy import ndimage
+
     g = np.asarray(gray, dtype=np.float32)
     if background_sigma > 0:
         residual = g - ndimage.gaussian_filter(g, background_sigma, mode="reflect")
@@ -229,13 +281,12 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
     -------
     ndarray of shape (h, w, F), float32
         ``(h, w)`` is :func:`working_shape` of the input; ``F = settings.n_features``.
-        Feature 0 is the normalised residual itself.
+        Feature 0 is the normalized residual itself.
     """
+    from scipy import ndimage
+
     s = settings or TextureSettings()
-    r = normalise_exposure(working_image(image, s.work_size, s.work_scale), s.background_sigma)
-    if s.contrast_sigma > 0:
-        local = np.sqrt(ndimage.gaussian_filter(r * r, s.contrast_sigma, mode="reflect"))
-        r = r / np.maximum(local, 0.25)
+    r = normalize_exposure(working_image(image, s.work_size, s.work_scale), s.background_sigma)
     maps = [r]
     for sigma in s.sigmas:
         hessian = None
@@ -252,10 +303,6 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
                 maps.append(ndimage.gaussian_gradient_magnitude(r, sigma, mode="reflect") * sigma)
             elif fam == "log":
                 maps.append(-ndimage.gaussian_laplace(r, sigma, mode="reflect") * sigma**2)
-            elif fam == "localstd":
-                m = ndimage.gaussian_filter(r, 2 * sigma, mode="reflect")
-                m2 = ndimage.gaussian_filter(r * r, 2 * sigma, mode="reflect")
-                maps.append(np.sqrt(np.maximum(m2 - m * m, 0.0)))
             elif fam == "hessian":
                 hxx, hyy, hxy = hessian
                 tr = (hxx + hyy) / 2
@@ -264,11 +311,4 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
                 maps.append((tr - det) * sigma**2)
             elif fam == "hessian_axes":
                 maps.extend(h * sigma**2 for h in hessian)
-    if "border" in s.families:
-        h, w = r.shape
-        reach = float(s.extra.get("border_reach", 12.0))
-        ys = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
-        xs = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
-        maps.append(np.broadcast_to(np.minimum(ys, reach)[:, None] / reach * 2, (h, w)))
-        maps.append(np.broadcast_to(np.minimum(xs, reach)[None, :] / reach * 2, (h, w)))
     return np.stack(maps, axis=-1).astype(np.float32, copy=False)

@@ -18,7 +18,7 @@ __all__ = ["overlay_heatmap", "build_report_html", "write_report_html"]
 
 
 def overlay_heatmap(image: np.ndarray, score_map: np.ndarray, threshold: float, regions: Sequence = ()) -> np.ndarray:
-    """Colour-map a score map over a grey copy of the image and box the regions.
+    """Color-map a score map over a gray copy of the image and box the regions.
 
     Parameters
     ----------
@@ -35,15 +35,15 @@ def overlay_heatmap(image: np.ndarray, score_map: np.ndarray, threshold: float, 
     img = np.asarray(image)
     if img.ndim == 3:
         img = img[..., :3].mean(axis=2)
-    grey = img.astype(np.float32)
+    gray = img.astype(np.float32)
     top = 65535.0 if np.asarray(image).dtype == np.uint16 else 255.0
-    grey = np.clip(grey / top, 0, 1)
+    gray = np.clip(gray / top, 0, 1)
     smap = np.asarray(score_map, dtype=np.float32)
     scale = max(float(threshold), 1e-6) if np.isfinite(threshold) else max(float(smap.max()), 1e-6)
     level = np.clip(smap / scale, 0.0, 1.0)
-    colour = _lut()[np.round(level * 255).astype(np.uint8)]
+    color = _lut()[np.round(level * 255).astype(np.uint8)]
     alpha = (0.65 * level)[..., None]
-    out = (1 - alpha) * grey[..., None] + alpha * colour
+    out = (1 - alpha) * gray[..., None] + alpha * color
     rgb = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
     h, w = rgb.shape[:2]
     t = max(1, round(min(h, w) / 150))
@@ -64,7 +64,7 @@ _LUT: list[np.ndarray] = []
 
 
 def _lut() -> np.ndarray:
-    """The 'inferno' colour map as a (256, 3) float32 lookup table (computed once)."""
+    """The 'inferno' color map as a (256, 3) float32 lookup table (computed once)."""
     if not _LUT:
         from matplotlib import colormaps
 

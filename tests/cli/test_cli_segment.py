@@ -21,11 +21,11 @@ def runner():
     return CliRunner()
 
 
-def _photo(path, size=(40, 60), seed=0, colours=((200, 40, 40), (40, 160, 60), (50, 60, 200))):
+def _photo(path, size=(40, 60), seed=0, colors=((200, 40, 40), (40, 160, 60), (50, 60, 200))):
     rng = np.random.default_rng(seed)
     h, w = size
-    truth = (np.arange(w)[None, :] * len(colours) // w).repeat(h, axis=0)
-    image = np.asarray(colours, float)[truth] + rng.normal(0, 8, (h, w, 3))
+    truth = (np.arange(w)[None, :] * len(colors) // w).repeat(h, axis=0)
+    image = np.asarray(colors, float)[truth] + rng.normal(0, 8, (h, w, 3))
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
     Image.fromarray(image).save(path)
     return image
@@ -161,3 +161,19 @@ def test_demo_step_segments_the_sample_photos(tmp_path):
     for _, path in lines:
         assert path.is_file() and path.stat().st_size > 0 and tmp_path in path.parents
     assert (tmp_path / "segment" / "coffee.bic.png").exists()
+
+
+def test_smoothing_neighborhood_and_probability_maps(runner, tmp_path):
+    image = _photo(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "photo.png"), "-k", "3", "--smooth", "1", "--neighborhood", "8"]
+    result = runner.invoke(cli, [*argv, "--probabilities", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "photo.json").read_text())
+    assert summary["settings"]["neighborhood"] == 8
+    seg = segment_image(image, 3, random_state=0, smoothing=1.0, neighborhood=8)
+    with np.load(out / "photo.proba.npz") as saved:
+        np.testing.assert_array_equal(saved["labels"], seg.segment_labels)
+        maps = saved["probabilities"]
+    assert maps.dtype == np.float16 and maps.shape == (3, *image.shape[:2])
+    np.testing.assert_array_equal(maps, np.stack([seg.probabilities(j) for j in seg.segment_labels]).astype(np.float16))

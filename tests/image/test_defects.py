@@ -12,8 +12,9 @@ from skimage.measure import label, regionprops
 
 import gmmseg
 from gmmseg.errors import ImageError, InputError, ModelFileError, NotFittedError, ParameterError
-from gmmseg.image.defects import DefectModel, regions_from_map
-from gmmseg.image.texture import TextureSettings, normalise_exposure, texture_features
+from gmmseg.image.defects import DefectModel
+from gmmseg.image.regions import regions_from_map
+from gmmseg.image.texture import TextureSettings, normalize_exposure, texture_features
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -71,7 +72,7 @@ def test_sizes_and_exposures_can_be_mixed():
     for shape in shapes:
         img = good_image(rng, shape)
         assert model.score_map(img).shape == shape
-    # Exposure normalisation: a brighter, more contrasted copy has nearly the same score.
+    # Exposure normalization: a brighter, more contrasted copy has nearly the same score.
     img = good_image(rng, (64, 64))
     brighter = np.clip(img.astype(float) * 1.4 - 30, 0, 255).astype(np.uint8)
     assert abs(model.score(img) - model.score(brighter)) < 0.25 * abs(model.threshold_) + 1.0
@@ -148,11 +149,11 @@ def test_errors_name_the_problem():
         TextureSettings(families=("nope",))
 
 
-def test_normalise_exposure_is_invariant_to_gain_and_offset():
+def test_normalize_exposure_is_invariant_to_gain_and_offset():
     rng = np.random.default_rng(9)
     img = rng.normal(size=(40, 50)).astype(np.float32)
-    a = normalise_exposure(img, 5.0)
-    b = normalise_exposure(img * 3.0 + 7.0, 5.0)
+    a = normalize_exposure(img, 5.0)
+    b = normalize_exposure(img * 3.0 + 7.0, 5.0)
     np.testing.assert_allclose(a, b, atol=1e-4)
     assert abs(np.median(a)) < 1e-5
     assert np.median(np.abs(a)) * 1.4826 == pytest.approx(1.0, rel=1e-3)
@@ -240,15 +241,16 @@ def test_tail_mixture_learns_rare_normal_structure_and_still_finds_defects():
     kw = dict(n_components=3, work_size=64, pixels_per_image=800, holdout=0.25, random_state=0, scaling="longest")
     plain = DefectModel(tail_share=0.0, **kw).fit(good)
     tailed = DefectModel(tail_share=0.02, tail_components=4, **kw).fit(good)
-    assert plain.tail_components_ == 0 and plain.mixture_.n_components == 3
-    assert tailed.tail_components_ == 4 and tailed.mixture_.n_components == 7
-    np.testing.assert_allclose(tailed.mixture_.weights_[3:].sum(), 0.02, rtol=1e-9)
+    assert plain.tail_components_ == 0 and plain.scales_[0].mixture_.n_components == 3
+    assert tailed.tail_components_ == 4 and tailed.scales_[0].mixture_.n_components == 7
+    np.testing.assert_allclose(tailed.scales_[0].mixture_.weights_[3:].sum(), 0.02, rtol=1e-9)
     # the specks of unseen good parts (their 6 x 4 least likely pixels) are far less unlikely
     # under the tail mixture, while the typical pixel's density does not move ...
     new_good = [with_specks(good_image(rng), rng) for _ in range(6)]
 
     def nll_top_and_median(model):
-        nll = [-model.mixture_.score_samples(model._transform(model._features(g))) for g in new_good]
+        scale = model.scales_[0]
+        nll = [-scale.mixture_.score_samples(scale.transform(scale.features(g))) for g in new_good]
         return np.mean([np.sort(x)[-24:].mean() for x in nll]), np.mean([np.median(x) for x in nll])
 
     (top_plain, med_plain), (top_tail, med_tail) = nll_top_and_median(plain), nll_top_and_median(tailed)
@@ -283,11 +285,14 @@ def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp
     fixed = DefectModel(scaling="fixed", **kw).fit(good)
     # fixed: one factor, set by the median training image (48 x 64 or so -> longest side 48)
     sides = sorted(max(g.shape) for g in good)
-    assert fixed.work_scale_ == pytest.approx(48 / np.median(sides))
-    assert fixed.working_shape((48, 96)) == (round(48 * fixed.work_scale_), round(96 * fixed.work_scale_))
+    assert fixed.scales_[0].work_scale_ == pytest.approx(48 / np.median(sides))
+    assert fixed.working_shape((48, 96)) == (
+        round(48 * fixed.scales_[0].work_scale_),
+        round(96 * fixed.scales_[0].work_scale_),
+    )
     assert longest.working_shape((48, 96)) == (24, 48)
     # the members are exactly the single-scale models fitted on the same split and samples
-    for member, single in zip(both.members_, (longest, fixed)):
+    for member, single in zip(both.scales_, (longest, fixed)):
         np.testing.assert_array_equal(member.calibration_scores_, single.calibration_scores_)
     bad, _ = with_spot(good_image(rng, shape=(48, 96)), center=(24, 60), radius=3)
     z = [
@@ -303,7 +308,7 @@ def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp
     peak = np.unravel_index(np.argmax(result["score_map"]), bad.shape)
     assert np.hypot(peak[0] - 24, peak[1] - 60) <= 6
     loaded = gmmseg.load(both.save(tmp_path / "both.gmmseg"))
-    assert [m.scaling for m in loaded.members_] == ["longest", "fixed"]
+    assert [m.scaling for m in loaded.scales_] == ["longest", "fixed"]
     assert loaded.score(bad) == pytest.approx(both.score(bad), rel=1e-6)
     np.testing.assert_allclose(loaded.score_map(bad), both.score_map(bad), rtol=1e-5, atol=1e-5)
     with pytest.raises(ParameterError, match="scaling"):
@@ -322,10 +327,55 @@ def test_model_files_of_layout_version_1_still_load(tmp_path):
     metadata["version"] = 1
     for name in ("scaling", "tail_share", "tail_components"):
         metadata["params"].pop(name)
+    metadata["params"]["smoothing"] = metadata["params"].pop("blur_sigma")  # the names of the time
+    metadata["params"]["contrast_sigma"] = 0.0
     metadata.pop("work_scale")
     metadata.pop("tail_components")
     path = save_arrays(tmp_path / "v1.gmmseg", "DefectModel", metadata, arrays)
     old = gmmseg.load(path)
-    assert old.scaling == "longest" and old.tail_share == 0.0 and old.members_ == []
+    assert old.scaling == "longest" and old.tail_share == 0.0 and len(old.scales_) == 1
+    assert old.blur_sigma == single.blur_sigma
     bad, _ = with_spot(good_image(rng))
     assert old.score(bad) == pytest.approx(single.score(bad), rel=1e-6)
+
+
+def test_texture_settings_defaults_are_the_defect_model_defaults():
+    model, settings = DefectModel(), TextureSettings()
+    assert settings.work_size == model.work_size
+    assert settings.background_sigma == model.background_sigma
+    assert settings.sigmas == tuple(model.sigmas)
+    assert settings.families == tuple(model.families)
+    assert texture_features(np.zeros((32, 32), np.uint8)).shape[-1] == settings.n_features == 1 + 2 * 8
+
+
+def test_files_with_the_old_setting_names_load_and_score_the_same(tmp_path):
+    """Files written before the renames: ``smoothing`` is the map blur, ``contrast_sigma`` was 0."""
+    from gmmseg.core.persist import save_arrays
+
+    rng = np.random.default_rng(13)
+    good = [good_image(rng) for _ in range(10)]
+    model = DefectModel(n_components=2, work_size=64, pixels_per_image=400, blur_sigma=1.5, random_state=0)
+    model.fit(good)
+    metadata, arrays = model._to_file()
+    for params in [metadata["params"], *(m["params"] for m in metadata["members"])]:
+        params["smoothing"] = params.pop("blur_sigma")
+        params["contrast_sigma"] = 0.0
+    old = gmmseg.load(save_arrays(tmp_path / "old.gmmseg", "DefectModel", metadata, arrays))
+    assert old.get_params() == model.get_params() and old.blur_sigma == 1.5
+    bad, _ = with_spot(good_image(rng))
+    assert old.score(bad) == pytest.approx(model.score(bad), rel=1e-6)
+    metadata["params"]["contrast_sigma"] = 4.0
+    path = save_arrays(tmp_path / "contrast.gmmseg", "DefectModel", metadata, arrays)
+    with pytest.raises(ModelFileError, match="contrast_sigma"):
+        gmmseg.load(path)
+
+
+def test_detect_mask_holds_the_pixels_of_the_regions(fitted):
+    model, _ = fitted
+    bad, _ = with_spot(good_image(np.random.default_rng(21)), center=(32, 32), radius=5)
+    result = model.detect(bad)
+    assert result["flagged"] and result["regions"]
+    assert result["mask"].dtype == bool and result["mask"].shape == bad.shape
+    assert result["mask"].sum() == sum(r.area for r in result["regions"])
+    clean = model.detect(good_image(np.random.default_rng(22)))
+    assert not clean["regions"] and not clean["mask"].any()

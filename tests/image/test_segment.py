@@ -1,4 +1,4 @@
-"""segment_image: exactness of the distinct-colour fit, labelling, order, determinism, options, errors."""
+"""segment_image: exactness of the distinct-color fit, labeling, order, determinism, options, errors."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from gmmseg import GaussianMixture, segment_image
 from gmmseg.errors import FittingError, InputError, ParameterError
+from gmmseg.image.colors import DistinctColors
 from gmmseg.image.features import color_features, rgb_to_lab
 from gmmseg.image.io import LoadedImage
-from gmmseg.image.segment import REG_COVAR, DistinctColours
-from gmmseg.image.synthetic import PALETTE, painted_regions  # noqa: F401
+from gmmseg.image.segment import REG_COVAR
 
 #: Four painted colours of the synthetic truth (the issue's benchmark).
 
@@ -31,10 +31,10 @@ def blocks(colours, size=24, sigma=4.0, seed=0, dtype=np.uint8):
 # ---------------------------------------------------------------------------- exactness
 
 
-def test_distinct_colours_match_numpy_unique():
+def test_distinct_colours_match_numpy_unique(painted_regions):
     image, _ = painted_regions(20, size=48)
     for bits in (None, 5):
-        dc = DistinctColours(image, bits=bits)
+        dc = DistinctColors(image, bits=bits)
         shift = 0 if bits is None else 8 - bits
         colours, counts = np.unique((image >> shift).reshape(-1, 3), axis=0, return_counts=True)
         np.testing.assert_array_equal(dc.colors, colours)
@@ -46,7 +46,7 @@ def test_distinct_colours_match_numpy_unique():
 def test_distinct_colours_of_a_large_image_use_the_lookup_table():
     rng = np.random.default_rng(1)
     image = rng.integers(0, 40, (2100, 1000, 3), dtype=np.uint8)  # 2.1 MP: the bincount path
-    dc = DistinctColours(image)
+    dc = DistinctColors(image)
     assert dc.lut_size == 2**24
     packed = (image[..., 0].astype(np.int64) * 256 + image[..., 1]) * 256 + image[..., 2]
     codes, counts = np.unique(packed, return_counts=True)
@@ -55,10 +55,10 @@ def test_distinct_colours_of_a_large_image_use_the_lookup_table():
     np.testing.assert_array_equal(dc.colors[dc.inverse()[::97, ::89]], image[::97, ::89])
 
 
-def test_weighted_fit_on_distinct_colours_equals_fit_on_all_pixels():
+def test_weighted_fit_on_distinct_colours_equals_fit_on_all_pixels(painted_regions):
     """The reduction is exact: same initial parameters, same fitted mixture as EM on every pixel."""
     image, _ = painted_regions(25, size=64, seed=3)
-    dc = DistinctColours(image)
+    dc = DistinctColors(image)
     assert dc.n_colors < image.shape[0] * image.shape[1]  # a real reduction
     all_pixels = color_features(image.reshape(-1, 3), "lab")  # features computed per pixel
     distinct = color_features(dc.colors, "lab")
@@ -81,7 +81,7 @@ def test_weighted_fit_on_distinct_colours_equals_fit_on_all_pixels():
     assert on_colours.n_iter_ == on_pixels.n_iter_
 
 
-def test_lookup_labels_equal_per_pixel_prediction_of_the_fitted_model():
+def test_lookup_labels_equal_per_pixel_prediction_of_the_fitted_model(painted_regions):
     image, _ = painted_regions(30, size=64, seed=4)
     seg = segment_image(image, 4, random_state=0)
     per_pixel = seg.model.predict(color_features(image.reshape(-1, 3), "lab")).reshape(image.shape[:2])
@@ -92,7 +92,7 @@ def test_lookup_labels_equal_per_pixel_prediction_of_the_fitted_model():
     np.testing.assert_allclose(step.means_, seg.model.means_, atol=0.5)
 
 
-def test_probabilities_are_the_model_posteriors_and_sum_to_one():
+def test_probabilities_are_the_model_posteriors_and_sum_to_one(painted_regions):
     image, _ = painted_regions(40, size=48, seed=5)
     seg = segment_image(image, 3, random_state=0)
     maps = seg.probability_maps()
@@ -109,7 +109,7 @@ def test_probabilities_are_the_model_posteriors_and_sum_to_one():
 # ---------------------------------------------------------------------------- quality and order
 
 
-def test_plain_mixture_recovers_painted_regions_at_sigma_30():
+def test_plain_mixture_recovers_painted_regions_at_sigma_30(painted_regions):
     image, truth = painted_regions(30)
     seg = segment_image(image, 4, random_state=0)
     assert adjusted_rand_score(truth.ravel(), seg.labels.ravel()) >= 0.93
@@ -126,7 +126,7 @@ def test_canonical_order_by_lightness_is_independent_of_the_seed():
     assert results[0].labels[0, 30] == 0 and results[0].labels[0, 0] == 3
 
 
-def test_segment_table_matches_pixel_means():
+def test_segment_table_matches_pixel_means(painted_regions):
     image, _ = painted_regions(30, size=64)
     seg = segment_image(image, 4, random_state=1)
     assert sum(row["n_pixels"] for row in seg.segments) == 64 * 64
@@ -147,7 +147,7 @@ def test_segment_table_matches_pixel_means():
     np.testing.assert_array_equal(overlay[~edges], image[~edges])
 
 
-def test_same_seed_same_bytes_and_input_untouched():
+def test_same_seed_same_bytes_and_input_untouched(painted_regions):
     image, _ = painted_regions(30, size=64)
     copy = image.copy()
     image.setflags(write=False)  # any in-place change would raise
@@ -193,7 +193,7 @@ def test_gray_and_16_bit_images():
     colour16, truth = blocks([[5000, 5000, 60000], [60000, 6000, 3000]], sigma=800, dtype=np.uint16)
     seg16 = segment_image(colour16, 2, random_state=0)
     assert adjusted_rand_score(truth.ravel(), seg16.labels.ravel()) == 1.0
-    dc = DistinctColours(colour16)
+    dc = DistinctColors(colour16)
     colours, counts = np.unique(colour16.reshape(-1, 3), axis=0, return_counts=True)
     np.testing.assert_array_equal(dc.colors, colours)
     np.testing.assert_array_equal(dc.counts, counts)
@@ -242,7 +242,7 @@ def test_position_features_make_regions_compact():
     np.testing.assert_allclose(maps.sum(axis=0), 1.0, atol=1e-5)
 
 
-def test_bits_is_a_close_approximation():
+def test_bits_is_a_close_approximation(painted_regions):
     image, truth = painted_regions(30, size=64)
     exact = segment_image(image, 4, random_state=0)
     rounded = segment_image(image, 4, random_state=0, bits=5)
@@ -260,7 +260,7 @@ def test_bits_is_a_close_approximation():
         ({"smoothing": -1}, ParameterError),
         ({"smoothing": 1.0, "spatial_weight": 1.0}, ParameterError),
         ({"bits": 9}, ParameterError),
-        ({"neighbourhood": 6}, ParameterError),
+        ({"neighborhood": 6}, ParameterError),
         ({"n_components": 50}, FittingError),
     ],
 )

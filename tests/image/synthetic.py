@@ -1,4 +1,4 @@
-"""Synthetic images with known truth, for tests and benchmarks (regenerable, no downloads)."""
+"""Synthetic images with known truth, for the image tests and the segmentation scripts (no downloads)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import numpy as np
 
 __all__ = ["PALETTE", "painted_regions"]
 
-#: Colours of the four painted regions (RGB).
+#: Colors of the four painted regions (RGB).
 PALETTE = np.array([[200, 60, 60], [60, 170, 70], [60, 80, 200], [230, 210, 90]], dtype=float)
 
 
 def painted_regions(sigma: float, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Four regions (two halves, a rectangle, a disc) painted with :data:`PALETTE` plus Gaussian RGB noise.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the noise, per channel (0..255 scale).
+    size : int, default=128
+        Side of the square image.
+    seed : int, default=0
+        Seed of the noise.
 
     Returns
     -------

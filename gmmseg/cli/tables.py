@@ -223,7 +223,8 @@ def customers_command(
     no --transactions.
     """
     from ..reports.customers import write_customer_report
-    from ..tables.customers import assign_customers, load_customer_model, segment_customers
+    from ..tables.customers import assign_customers, segment_customers
+    from ..tables.segment_model import load_customer_model
 
     quiet = is_quiet(ctx, quiet)
     if (table is None) == (transactions is None):
@@ -266,15 +267,7 @@ def customers_command(
         model = load_customer_model(model_path)
         result = assign_customers(model, frame)
     else:
-        if k_spec == "auto":
-            n_components = "auto"
-        else:
-            try:
-                n_components = int(k_spec)
-            except ValueError:
-                raise ParameterError(f"-k {k_spec!r} is not a number; use e.g. -k 5 or -k auto") from None
-            if n_components < 1:
-                raise ParameterError("-k must be at least 1")
+        n_components = _parse_k(k_spec)
         if not quiet:
             click.echo(f"segmenting {frame.shape[0]} customers from {source} ...", err=True)
         result = segment_customers(
@@ -284,7 +277,7 @@ def customers_command(
             exclude=excl or None,
             n_components=n_components,
             covariance_type=covariance,
-            k_max=k_max,
+            max_components=k_max,
             random_state=seed,
             n_seeds=stability_seeds,
         )
@@ -339,7 +332,7 @@ def _customers_distributed(
     quiet,
 ):
     from .. import distributed as gd
-    from ..tables.customers import load_customer_model
+    from ..tables.segment_model import load_customer_model
 
     n_components = _parse_k(k_spec)
     model = load_customer_model(model_path) if model_path is not None else None
@@ -423,11 +416,8 @@ def anomalies_command(
     ensemble) on every row on the workers; the --contamination threshold is an approximate
     dask quantile. scores.csv has id, score, flagged (no reasons); no report.html.
     """
-    import numpy as np
-    import pandas as pd
-
     from ..reports.anomalies import write_anomaly_report
-    from ..tables.anomalies import TableAnomalyDetector
+    from ..tables.anomalies import detect_anomalies
 
     quiet = is_quiet(ctx, quiet)
     if contamination is not None and threshold is not None:
@@ -464,42 +454,23 @@ def anomalies_command(
             )
         return
     frame = _read(table, no_header=no_header, names=names)
-    id_col = _column(frame, id_col, "--id")
-    cols, excl = _split(columns), _split(exclude)
-    ref = _read(reference, no_header=no_header, names=names) if reference is not None else frame
-    from ..tables.io import select_columns
-
-    keep = [id_col] if id_col else []
-    frame_used = select_columns(frame, columns=cols or None, exclude=excl or None, keep=keep, source=table)
-    ref_used = select_columns(ref, columns=cols or None, exclude=excl or None, keep=keep, source=reference or table)
-    roles = {id_col: "id"} if id_col else None
-    detector = TableAnomalyDetector(
+    found = detect_anomalies(
+        frame,
+        reference=_read(reference, no_header=no_header, names=names) if reference is not None else None,
+        id_column=_column(frame, id_col, "--id"),
+        columns=_split(columns),
+        exclude=_split(exclude),
         contamination=0.01 if contamination is None else contamination,
         threshold=threshold,
-        roles=roles,
         random_state=seed,
-    ).fit(ref_used)
-    scores = detector.score_samples(frame_used)
-    flagged = scores < -detector.threshold_
-    reasons = [[] for _ in range(len(scores))]
-    idx = np.flatnonzero(flagged)
-    for i, items in zip(idx, detector.explain(frame_used.iloc[idx]) if idx.size else []):
-        reasons[i] = items
-    ids = frame[id_col].to_numpy() if id_col else np.arange(frame.shape[0])
-    out = pd.DataFrame({id_col or "row": ids, "score": np.round(scores, 6), "flagged": flagged})
-    for r in range(3):
-        out[f"reason_{r + 1}"] = [items[r]["text"] if len(items) > r else "" for items in reasons]
+        source=str(table),
+        reference_source=str(reference) if reference is not None else None,
+    )
     outdir = ensure_outdir(outdir)
-    _write_csv(out, outdir / "scores.csv")
-    summary = detector.summary() | {
-        "data": str(table),
-        "reference": str(reference) if reference else None,
-        "n_rows": int(frame.shape[0]),
-        "n_flagged": int(flagged.sum()),
-        "id_column": id_col,
-    }
+    _write_csv(found.scores, outdir / "scores.csv")
+    summary = found.summary()
     write_json(outdir / "summary.json", summary)
-    write_anomaly_report(out, summary, outdir / "report.html")
+    write_anomaly_report(found.scores, summary, outdir / "report.html")
     if as_json:
         echo_json(
             {k: summary[k] for k in ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type")}

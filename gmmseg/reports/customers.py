@@ -26,7 +26,7 @@ def sizes_figure(result):
 
 
 def projection_figure(result, max_points: int = 20_000):
-    """2-D projection scatter coloured by segment (a random subset of at most ``max_points``)."""
+    """2-D projection scatter colored by segment (a random subset of at most ``max_points``)."""
     plt = _pyplot()
     rng = np.random.default_rng(0)
     n = result.labels.shape[0]

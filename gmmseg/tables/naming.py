@@ -13,7 +13,7 @@ NAME_WORDS = {
     "average_order_value": ("big baskets", "small baskets"),
     "quantity": ("many items", "few items"),
 }
-#: A standardised difference at least this large names a segment.
+#: A standardized difference at least this large names a segment.
 NAME_THRESHOLD = 0.5
 
 
@@ -27,7 +27,7 @@ def _word(item, prefix: str = "") -> str | None:
 
 
 def segment_names(distinguishing) -> list[str]:
-    """Up to three words from the features with a standardised difference of 0.5 or more
+    """Up to three words from the features with a standardized difference of 0.5 or more
     (or a category lift); "fairly ..." from the strongest feature when none is that large.
     Names that would repeat get the next distinguishing word, then a number."""
     words_per = []

@@ -13,7 +13,7 @@ __all__ = ["distinguishing_features", "segment_profiles"]
 
 
 def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list[dict[str, Any]]]:
-    """Per segment: standardised differences of the modelled numeric features (in the model's
+    """Per segment: standardized differences of the modelled numeric features (in the model's
     feature space, so skewed columns are compared after their transform) and category lifts."""
     out = []
     mean_all = np.array([Z[:, j].mean() for j in range(Z.shape[1])])  # per column: no (n, F) temporary

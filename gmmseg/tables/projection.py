@@ -12,7 +12,7 @@ STABILITY_MAX_ROWS = 20_000
 
 
 def principal_projection(Z, random_state) -> tuple[np.ndarray, list[float]]:
-    """First two principal axes of the (standardised) features, fitted on at most 20,000 rows."""
+    """First two principal axes of the (standardized) features, fitted on at most 20,000 rows."""
     rng = np.random.default_rng(random_state)
     rows = Z if Z.shape[0] <= STABILITY_MAX_ROWS else Z[rng.choice(Z.shape[0], STABILITY_MAX_ROWS, replace=False)]
     center = rows.mean(axis=0)

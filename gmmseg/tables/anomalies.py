@@ -342,7 +342,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         resp = mix.predict_proba(Z).argmax(axis=1)
         d = Z.shape[1]
         precisions = full_matrices(mix.covariance_type, mix.precisions_, mix.n_components, d)
-        covariances = np.array([np.linalg.inv(P) for P in precisions])
+        covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, d)
         source = self.prep_.feature_column()
         out = []
         for i in range(Z.shape[0]):

@@ -68,6 +68,10 @@ class CustomerSegmentation:
         The criterion table (None when K and covariance were both fixed).
     model : CustomerSegmentModel
     id_column : str or None
+    explained_variance : list of float
+        Share of the variance along each projection axis.
+    profile_only_columns : list of str
+        Columns profiled but not modelled.
     """
 
     ids: np.ndarray
@@ -82,7 +86,7 @@ class CustomerSegmentation:
     model: CustomerSegmentModel
     id_column: str | None = None
     explained_variance: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
+    profile_only_columns: list = field(default_factory=list)
 
     @property
     def n_segments(self) -> int:
@@ -94,7 +98,12 @@ class CustomerSegmentation:
         return self.proba.max(axis=1)
 
     def assignments(self):
-        """DataFrame with id, segment, segment_name, confidence and ``p_segment_K`` columns."""
+        """One row per customer: id, segment, segment_name, confidence and ``p_segment_K``.
+
+        Returns
+        -------
+        pandas.DataFrame of shape (n_rows, 4 + n_segments)
+        """
         import pandas as pd
 
         data = {
@@ -108,14 +117,19 @@ class CustomerSegmentation:
         return pd.DataFrame(data)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able summary: columns and transforms, criterion table, chosen model, stability."""
+        """JSON-able summary: columns and transforms, criterion table, chosen model, stability.
+
+        Returns
+        -------
+        dict
+        """
         mix = self.model.mixture
         return {
             "n_rows": int(self.labels.shape[0]),
             "id_column": self.id_column,
             "columns": self.model.prep.summary(),
             "model_columns": list(self.model.prep.columns_),
-            "profile_only_columns": self.extra.get("profile_only_columns", []),
+            "profile_only_columns": self.profile_only_columns,
             "n_segments": self.n_segments,
             "covariance_type": mix.covariance_type,
             "criterion": self.selection.criterion if self.selection else None,
@@ -139,10 +153,24 @@ class CustomerSegmentation:
 def column_roles(frame, id_column=None, columns=None, exclude=None, roles=None):
     """Turn the column choices of :func:`segment_customers` into ``FeaturePrep`` roles.
 
-    Returns ``(roles, id_column, profile_only)``: role overrides (columns not chosen and
-    excluded columns are ``"ignore"``), the identifier column (inferred when ``None``, before
-    ``columns``/``exclude`` hide the others) and the columns shown in profiles but not modelled
-    (an RFM table models ``RFM_MODEL_COLUMNS`` by default and profiles the rest).
+    Parameters
+    ----------
+    frame : pandas.DataFrame of shape (n_rows, n_columns)
+    id_column : str, optional
+        Inferred (a unique key) when None, before ``columns``/``exclude`` hide the others.
+    columns, exclude : sequence of str, optional
+        Columns to model / to leave out.
+    roles : dict, optional
+        Role overrides given by the caller.
+
+    Returns
+    -------
+    roles : dict
+        Role overrides; columns not chosen and excluded columns are ``"ignore"``.
+    id_column : str or None
+    profile_only : list of str
+        Columns shown in profiles but not modelled (an RFM table models
+        ``RFM_MODEL_COLUMNS`` by default and profiles the rest).
     """
     role_overrides = dict(roles or {})
     if id_column is None:
@@ -330,7 +358,7 @@ def segment_customers(
         model=model,
         id_column=id_column,
         explained_variance=explained,
-        extra={"profile_only_columns": profile_only},
+        profile_only_columns=profile_only,
     )
 
 
@@ -338,6 +366,17 @@ def assign_customers(model: CustomerSegmentModel, table) -> CustomerSegmentation
     """Assign a new table with a saved model (same preparation, same mixture, same segment names).
 
     The profiles, distinguishing features and projection describe the new table.
+
+    Parameters
+    ----------
+    model : CustomerSegmentModel
+    table : pandas.DataFrame of shape (n_rows, n_columns)
+        With the columns the model was fitted on. Not modified.
+
+    Returns
+    -------
+    CustomerSegmentation
+        Without stability or criterion table.
     """
     prep = model.prep
     Z = prep.transform(table)

@@ -52,7 +52,7 @@ def main() -> None:
         iforest = roc_auc_score(y, -IsolationForest(random_state=0).fit(X).score_samples(X))
         plain = roc_auc_score(y, plain_recipe(X))
         started = time.perf_counter()
-        ours = roc_auc_score(y, TableAnomalyDetector().fit(X).decision_scores_)
+        ours = roc_auc_score(y, -TableAnomalyDetector().fit(X).score_samples(X))
         seconds = time.perf_counter() - started
         rows.append((iforest, plain, ours))
         name = Path(path).stem

@@ -28,8 +28,8 @@ from gmmseg.tables.customers import segment_customers
 def make_table(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     group = rng.integers(0, 5, n)
-    centres = rng.normal(0, 3, (5, 10))
-    X = centres[group] + rng.normal(0, 1, (n, 10))
+    centers = rng.normal(0, 3, (5, 10))
+    X = centers[group] + rng.normal(0, 1, (n, 10))
     X[:, 0] = np.exp(X[:, 0] / 2)  # skewed spend
     X[:, 1] = np.round(np.abs(X[:, 1]))  # count-valued
     return pd.DataFrame(X, columns=[f"c{i}" for i in range(10)])
@@ -48,7 +48,7 @@ def main() -> None:
 
     tracemalloc.start()
     started = time.perf_counter()
-    result = segment_customers(table, covariance_type="full", k_max=args.k_max)
+    result = segment_customers(table, covariance_type="full", max_components=args.k_max)
     ours = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

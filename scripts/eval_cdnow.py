@@ -2,7 +2,7 @@
 
 Prints the BIC table (K = 1..8, full and diag), whether the chosen covariance type's BIC
 curve has an interior minimum, and the stability across five seeds (ARI). Also shows the
-effect of the tie handling: the same sweep without dequantisation.
+effect of the tie handling: the same sweep without dequantization.
 
     python scripts/eval_cdnow.py [--log ../shared/data/customers/cdnow_transactions.txt]
 """
@@ -34,7 +34,7 @@ def main() -> None:
     rfm = rfm_from_transactions(log, customer="customer_id", date="date", amount="dollar_value")
     print(f"RFM: {rfm.shape[0]} customers, snapshot {rfm.attrs['snapshot']}")
     started = time.perf_counter()
-    result = segment_customers(rfm, id_column="customer_id", k_max=args.k_max, n_seeds=5)
+    result = segment_customers(rfm, id_column="customer_id", max_components=args.k_max, n_seeds=5)
     print(f"segment_customers: {time.perf_counter() - started:.1f} s")
     for e in result.model.prep.summary():
         if e["role"] == "numeric":
@@ -61,14 +61,14 @@ def main() -> None:
             f"  {k} {p['share']:6.1%} {name:<38} R={p['recency_median']:.0f} F={p['frequency_median']:.0f} "
             f"M={p['monetary_median']:.2f}"
         )
-    # ablation: no dequantisation
+    # ablation: no dequantization
     cols = ["recency", "frequency", "monetary"]
     prep = FeaturePrep(dequantize="never").fit(rfm[cols])
     Z = prep.transform(rfm[cols])
     raw = select_components(Z, range(1, args.k_max + 1), "full", random_state=0, reg_covar=1e-4)
     ks, bic = raw.criterion_values("full")
     print(
-        "without dequantisation, BIC full - min: "
+        "without dequantization, BIC full - min: "
         + " ".join(f"{int(b - bic.min()):>7d}" for b in bic)
         + f"  (argmin K={ks[np.argmin(bic)]}, interior: {raw.has_interior_minimum('full')})"
     )

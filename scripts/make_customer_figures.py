@@ -36,7 +36,7 @@ def main() -> None:
     for path in save_customer_figures(result, out / "customers"):
         print(path)
     det = TableAnomalyDetector(roles={"customer_id": "id"}).fit(rfm)
-    path = save_figure(score_histogram(-det.decision_scores_, -det.threshold_), out / "anomalies_scores.png")
+    path = save_figure(score_histogram(det.score_samples(rfm), det.offset_), out / "anomalies_scores.png")
     print(path)
 
 

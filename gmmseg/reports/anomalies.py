@@ -13,7 +13,19 @@ __all__ = ["score_histogram", "render_anomaly_report", "write_anomaly_report"]
 
 
 def score_histogram(scores: np.ndarray, threshold: float):
-    """Histogram of log-density scores with the threshold line."""
+    """Histogram of log-density scores with the threshold line.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows,)
+        ``score_samples`` of the rows (higher = more normal).
+    threshold : float
+        The detector's ``offset_``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     finite = scores[np.isfinite(scores)]
@@ -27,7 +39,22 @@ def score_histogram(scores: np.ndarray, threshold: float):
 
 
 def render_anomaly_report(scores_frame, summary: dict, *, title: str = "Unusual rows", max_rows: int = 200) -> str:
-    """HTML document from the scores table (id, score, flagged, reason_1..3) and the summary."""
+    """HTML document from the scores table and the summary.
+
+    Parameters
+    ----------
+    scores_frame : pandas.DataFrame of shape (n_rows, 6)
+        :func:`~gmmseg.tables.anomalies.anomaly_table`: id, score, flagged, reason_1..3.
+    summary : dict
+        :meth:`~gmmseg.tables.anomalies.AnomalyDetection.summary`.
+    title : str, default="Unusual rows"
+    max_rows : int, default=200
+        Flagged rows listed, lowest scores first.
+
+    Returns
+    -------
+    str
+    """
     threshold = summary["threshold_score"]
     flagged = scores_frame[scores_frame["flagged"]].sort_values("score")
     body = [
@@ -48,5 +75,18 @@ def render_anomaly_report(scores_frame, summary: dict, *, title: str = "Unusual 
 
 
 def write_anomaly_report(scores_frame, summary: dict, path, **kwargs) -> Path:
-    """Write the self-contained HTML report atomically."""
+    """Write the self-contained HTML report atomically.
+
+    Parameters
+    ----------
+    scores_frame : pandas.DataFrame
+    summary : dict
+    path : str or Path
+    **kwargs
+        ``title`` and ``max_rows`` of :func:`render_anomaly_report`.
+
+    Returns
+    -------
+    Path
+    """
     return write_html(path, render_anomaly_report(scores_frame, summary, **kwargs))

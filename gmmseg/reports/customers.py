@@ -7,13 +7,29 @@ from pathlib import Path
 import numpy as np
 
 from .html import RawHTML, escape, figure_img, page, table, write_html
-from .plots import _pyplot, save_figure
+from .plots import _pyplot, plot_criterion, save_figure
 
-__all__ = ["sizes_figure", "projection_figure", "render_customer_report", "write_customer_report"]
+__all__ = [
+    "sizes_figure",
+    "projection_figure",
+    "criterion_figure",
+    "render_customer_report",
+    "write_customer_report",
+    "save_customer_figures",
+]
 
 
 def sizes_figure(result):
-    """Bar chart of segment sizes with their names."""
+    """Bar chart of segment sizes with their names.
+
+    Parameters
+    ----------
+    result : CustomerSegmentation
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _pyplot()
     sizes = np.bincount(result.labels, minlength=result.n_segments)
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * result.n_segments + 1.2))
@@ -26,7 +42,18 @@ def sizes_figure(result):
 
 
 def projection_figure(result, max_points: int = 20_000):
-    """2-D projection scatter coloured by segment (a random subset of at most ``max_points``)."""
+    """2-D projection scatter colored by segment (a random subset of at most ``max_points``).
+
+    Parameters
+    ----------
+    result : CustomerSegmentation
+        Its ``projection`` of shape (n_rows, 2) and ``labels`` of shape (n_rows,) are drawn.
+    max_points : int, default=20000
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _pyplot()
     rng = np.random.default_rng(0)
     n = result.labels.shape[0]
@@ -44,10 +71,19 @@ def projection_figure(result, max_points: int = 20_000):
 
 
 def criterion_figure(result):
-    """The BIC (or chosen criterion) curve, or None when K was fixed."""
+    """The BIC (or chosen criterion) curve, or None when K was fixed.
+
+    Parameters
+    ----------
+    result : CustomerSegmentation
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
     if result.selection is None:
         return None
-    return result.selection.plot(title=f"{result.selection.criterion.upper()} by number of segments")
+    return plot_criterion(result.selection, title=f"{result.selection.criterion.upper()} by number of segments")
 
 
 def _distinguishing_text(items, limit: int = 4) -> str:
@@ -61,7 +97,19 @@ def _distinguishing_text(items, limit: int = 4) -> str:
 
 
 def render_customer_report(result, *, title: str = "Customer segments", source: str = "") -> str:
-    """The HTML document of a :class:`~gmmseg.tables.customers.CustomerSegmentation`."""
+    """The HTML document of a :class:`~gmmseg.tables.customers.CustomerSegmentation`.
+
+    Parameters
+    ----------
+    result : CustomerSegmentation
+    title : str, default="Customer segments"
+    source : str, default=""
+        Shown under the title (the input file).
+
+    Returns
+    -------
+    str
+    """
     summary = result.summary()
     stab = result.stability or {}
     kpis = (
@@ -118,12 +166,34 @@ def render_customer_report(result, *, title: str = "Customer segments", source: 
 
 
 def write_customer_report(result, path, **kwargs) -> Path:
-    """Write the self-contained HTML report atomically."""
+    """Write the self-contained HTML report atomically.
+
+    Parameters
+    ----------
+    result : CustomerSegmentation
+    path : str or Path
+    **kwargs
+        ``title`` and ``source`` of :func:`render_customer_report`.
+
+    Returns
+    -------
+    Path
+    """
     return write_html(path, render_customer_report(result, **kwargs))
 
 
 def save_customer_figures(result, prefix) -> list[Path]:
-    """Save the report's pictures as PNG files ``PREFIX_sizes.png``, ``_bic.png``, ``_projection.png``."""
+    """Save the report's pictures as PNG files ``PREFIX_sizes.png``, ``_bic.png``, ``_projection.png``.
+
+    Parameters
+    ----------
+    result : CustomerSegmentation
+    prefix : str or Path
+
+    Returns
+    -------
+    list of Path
+    """
     prefix = str(prefix)
     paths = [save_figure(sizes_figure(result), f"{prefix}_sizes.png")]
     crit = criterion_figure(result)

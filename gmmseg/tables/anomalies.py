@@ -12,11 +12,17 @@ log-density of the prepared row. The default combines three measured ingredients
 
 - two experts, the joint mixture (K in 1..5, full or diag, by BIC) and one 1-D mixture per
   feature (K in 1..3 by BIC) whose log-densities are summed; the member's score is the
-  mean of the two (the log of a product of experts, an unnormalised density);
+  mean of the two (the log of a product of experts, an unnormalized density);
 - trimmed refitting: after a first fit, the 10% least likely rows get weight 0 and the
   experts are refitted, so that anomalies do not shape the density;
-- three members with other dequantisation noise and EM starts; the score is the mean of
+- three members with other dequantization noise and EM starts; the score is the mean of
   their log-densities.
+
+Sign conventions are scikit-learn's: ``score_samples`` is higher for more normal rows,
+``decision_function = score_samples - offset_`` is negative for flagged rows, and
+``predict`` and ``labels_`` give -1 for flagged rows and 1 for the others.
+:func:`detect_anomalies` runs the whole table workflow (column choice, fit, scores table
+with reasons) that ``gmmseg anomalies`` writes out.
 
 ROC AUC on the 20 ADBench sets (``scripts/bench_anomalies.py``): joint mixture alone
 0.775, marginal experts alone 0.799, the pair 0.817, + trimming 0.818-0.832 depending on the
@@ -26,6 +32,8 @@ share (0.05: 0.819, 0.10: 0.832, 0.15: 0.818, 0.20: 0.832: noisy, hence the memb
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,9 +43,10 @@ from ..core.covariance import full_matrices
 from ..core.mixture import GaussianMixture
 from ..core.selection import select_components
 from ..errors import ConvergenceWarning, NotFittedError, ParameterError
+from .io import select_columns
 from .prepare import FeaturePrep, _as_frame
 
-__all__ = ["TableAnomalyDetector"]
+__all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies"]
 
 ENSEMBLES = ("none", "marginal")
 #: Features above which the joint mixture uses diagonal covariances only.
@@ -52,25 +61,26 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
     Parameters
     ----------
     n_components : "auto" or int, default="auto"
-        ``auto`` chooses K in 1..``k_max`` by BIC.
+        ``auto`` chooses K in 1..``max_components`` by BIC.
     covariance_type : {"auto", "full", "diag", "tied", "spherical"}, default="auto"
         ``auto`` tries full and diag (diag only above 40 prepared features).
-    k_max : int, default=5
+    max_components : int, default=5
+        Largest K tried by ``n_components="auto"``.
     contamination : float, default=0.01
-        Share of the training rows flagged; sets ``threshold_`` (ignored if ``threshold`` is given).
+        Share of the training rows flagged; sets ``offset_`` (ignored if ``threshold`` is given).
     threshold : float, optional
-        Explicit score threshold: rows scoring below it are flagged.
+        Explicit score threshold (a log-density): rows whose ``score_samples`` is below it are flagged.
     ensemble : {"marginal", "none"}, default="marginal"
         ``none``: the score is the joint mixture's log-density. ``marginal``: the mean of
         it and the sum of per-feature 1-D mixture log-densities.
     scaling : {"robust", "standard"}, default="robust"
     reg_covar : float, default=1e-3
-        Added to covariance diagonals of the standardised features.
+        Added to covariance diagonals of the standardized features.
     trim : float, default=0.1
         If positive, the models are refitted with this share of the least likely rows
         left out (weight 0), so that anomalies do not shape the density (trimmed likelihood).
     n_estimators : int, default=3
-        Members of the ensemble: each is fitted with other dequantisation noise and other
+        Members of the ensemble: each is fitted with other dequantization noise and other
         EM starts; the score is the mean of their log-densities.
     roles : dict, optional
         Role overrides for :class:`FeaturePrep` (e.g. ``{"customer": "id"}``).
@@ -87,16 +97,13 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         The BIC table. The model used is the lowest-BIC one whose components each hold
         at least 1% of the rows (and d + 1 rows): a component on a few extreme rows would
         give them a high density.
-    decision_scores_ : ndarray of shape (n_samples,)
-        PyOD convention: outlyingness of the training rows (higher = more abnormal),
-        ``-score_samples``.
-    threshold_ : float
-        PyOD convention, on ``decision_scores_``: rows above it are flagged.
     offset_ : float
-        scikit-learn convention: ``decision_function = score_samples - offset_``
-        (``offset_ = -threshold_``).
+        The score threshold (a log-density): ``decision_function = score_samples - offset_``,
+        rows scoring below it are flagged.
+    threshold_ : float
+        The same threshold as ``offset_`` (same value, same sign).
     labels_ : ndarray of shape (n_samples,)
-        1 for flagged training rows, 0 otherwise (PyOD convention).
+        -1 for flagged training rows, 1 otherwise (as ``predict``).
     feature_names_in_ : ndarray of str
 
     Examples
@@ -105,7 +112,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> X = np.vstack([rng.normal(0, 1, (300, 2)), [[8.0, 8.0]]])
     >>> det = TableAnomalyDetector(contamination=0.01, random_state=0).fit(X)
-    >>> int(np.argmax(det.decision_scores_))
+    >>> int(np.argmin(det.score_samples(X)))
     300
     >>> det.predict(X[-1:]).tolist()
     [-1]
@@ -116,7 +123,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         n_components: int | str = "auto",
         *,
         covariance_type: str = "auto",
-        k_max: int = 5,
+        max_components: int = 5,
         contamination: float = 0.01,
         threshold: float | None = None,
         ensemble: str = "marginal",
@@ -129,7 +136,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
-        self.k_max = k_max
+        self.max_components = max_components
         self.contamination = contamination
         self.threshold = threshold
         self.ensemble = ensemble
@@ -151,7 +158,18 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             raise ParameterError(f"n_components must be 'auto' or a positive int, got {self.n_components!r}")
 
     def fit(self, X, y=None) -> TableAnomalyDetector:
-        """Fit on a table (DataFrame) or a numeric array of shape (n_samples, n_features)."""
+        """Fit the preparation and the mixtures, and set the threshold.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            The reference table.
+        y : ignored
+
+        Returns
+        -------
+        self : TableAnomalyDetector
+        """
         self._check_params()
         frame = _as_frame(X)
         self.prep_ = FeaturePrep(self.roles, scaling=self.scaling, random_state=self.random_state)
@@ -163,11 +181,11 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             types = ("full", "diag") if d <= FULL_MAX_FEATURES else ("diag",)
         else:
             types = (self.covariance_type,)
-        ks = range(1, int(self.k_max) + 1) if self.n_components == "auto" else [int(self.n_components)]
+        ks = range(1, int(self.max_components) + 1) if self.n_components == "auto" else [int(self.n_components)]
         members = []
         base = 0 if self.random_state is None else int(self.random_state)
         for i in range(int(self.n_estimators)):
-            if i > 0:  # other dequantisation noise and other EM starts
+            if i > 0:  # other dequantization noise and other EM starts
                 Z_fit = self.prep_.transform(frame, dequantize=True, seed=base + 1000 + i)
             seed = None if self.random_state is None else base + i
             self._fit_models(Z_fit, ks, types, None, seed)
@@ -182,13 +200,14 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         self.mixture_, self.marginals_, self.selection_ = members[0]
         Z = self.prep_.transform(frame)
         scores = self._score(Z)
-        self.decision_scores_ = -scores
         if self.threshold is not None:
-            self.threshold_ = float(-self.threshold)
+            self.offset_ = float(self.threshold)
         else:
-            self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - float(self.contamination)))
-        self.offset_ = -self.threshold_
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+            # taken on the negated scores: np.quantile(scores, c) can differ in the last bit,
+            # and the recorded CLI outputs (scripts/check_outputs.py) hold this value
+            self.offset_ = float(-np.quantile(-scores, 1.0 - float(self.contamination)))
+        self.threshold_ = self.offset_
+        self.labels_ = np.where(scores < self.offset_, -1, 1)
         return self
 
     def _fit_models(self, Z_fit, ks, types, weights, seed) -> None:
@@ -240,21 +259,58 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         return total / len(self.members_)
 
     def score_samples(self, X) -> np.ndarray:
-        """Log-density of every row (higher = more normal, scikit-learn sign), shape (n_samples,)."""
+        """Score of every row: its (ensemble) log-density, higher = more normal.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         self._check_is_fitted()
         return self._score(self.prep_.transform(_as_frame(X)))
 
     def decision_function(self, X) -> np.ndarray:
-        """``score_samples - offset_``: negative for flagged rows, shape (n_samples,)."""
+        """``score_samples - offset_``: negative for flagged rows.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
-        """-1 for flagged rows, 1 otherwise (scikit-learn convention), shape (n_samples,)."""
+        """-1 for flagged rows, 1 for the others.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit, then -1 for the flagged training rows and 1 otherwise."""
-        return np.where(self.fit(X).labels_ == 1, -1, 1)
+        """Fit, then ``labels_``: -1 for the flagged training rows, 1 for the others.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
+        return self.fit(X).labels_
 
     def explain(self, X, n_reasons: int = 3) -> list[list[dict[str, Any]]]:
         """The features that make each row unlikely, in original units.
@@ -265,6 +321,12 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         half the squared distance). The largest terms are returned with the row's value
         and the component's typical range (mean ± 2 standard deviations) mapped back to
         original units.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        n_reasons : int, default=3
+            Reasons per row, largest term first.
 
         Returns
         -------
@@ -280,7 +342,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         resp = mix.predict_proba(Z).argmax(axis=1)
         d = Z.shape[1]
         precisions = full_matrices(mix.covariance_type, mix.precisions_, mix.n_components, d)
-        covariances = np.array([np.linalg.inv(P) for P in precisions])
+        covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, d)
         source = self.prep_.feature_column()
         out = []
         for i in range(Z.shape[0]):
@@ -307,11 +369,11 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         direction = "high" if residual > 0 else "low"
         if col in prep.numeric_:
             sd = float(np.sqrt(max(cov[j, j], 0.0)))
-            centre = np.zeros((3, len(prep.feature_names_out_)))
-            centre[:] = mix.means_[k]
-            centre[1, j] -= 2 * sd
-            centre[2, j] += 2 * sd
-            back = prep.inverse_transform(centre)[col].to_numpy(dtype=float)
+            center = np.zeros((3, len(prep.feature_names_out_)))
+            center[:] = mix.means_[k]
+            center[1, j] -= 2 * sd
+            center[2, j] += 2 * sd
+            back = prep.inverse_transform(center)[col].to_numpy(dtype=float)
             value = frame.iloc[i][col]
             try:
                 value = float(value)
@@ -345,7 +407,14 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         }
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able description of the fitted detector."""
+        """JSON-able description of the fitted detector.
+
+        Returns
+        -------
+        dict
+            Chosen mixture, ensemble settings, ``threshold_score`` (= ``offset_``),
+            ``n_flagged_training_rows``, the column preparation and the criterion table.
+        """
         self._check_is_fitted()
         return {
             "n_components": int(self.mixture_.n_components),
@@ -354,9 +423,9 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             "n_estimators": int(self.n_estimators),
             "trim": float(self.trim),
             "marginal_components": [int(m.n_components) for m in self.marginals_],
-            "threshold_score": float(-self.threshold_),
+            "threshold_score": float(self.offset_),
             "contamination": None if self.threshold is not None else float(self.contamination),
-            "n_flagged_training_rows": int(self.labels_.sum()),
+            "n_flagged_training_rows": int(np.count_nonzero(self.labels_ == -1)),
             "columns": self.prep_.summary(),
             "criterion_table": self.selection_.table,
         }
@@ -367,6 +436,20 @@ def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
 
     A few extreme rows can earn a component of their own, which gives them a *high*
     density; such a model is useless for flagging them, so it is passed over.
+
+    Parameters
+    ----------
+    selection : SelectionResult
+        A sweep run with ``keep_models=True``.
+    n : int
+        Rows the models were fitted on (with a positive weight).
+    d : int
+        Features.
+
+    Returns
+    -------
+    GaussianMixture
+        The chosen model (``selection.best_model`` when every model has a tiny component).
     """
     min_rows = max(MIN_COMPONENT_SHARE * n, d + 1)
     rows = sorted(selection.table, key=lambda r: r[selection.criterion])
@@ -375,3 +458,148 @@ def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
         if model is not None and float(np.min(model.weights_)) * n >= min_rows:
             return model
     return selection.best_model
+
+
+def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | None = None, n_reasons: int = 3):
+    """Score every row of a table and give the reasons of the flagged ones.
+
+    Parameters
+    ----------
+    detector : TableAnomalyDetector
+        A fitted detector.
+    table : pandas.DataFrame of shape (n_rows, n_columns)
+        The rows to score, with the columns the detector was fitted on (and ``id_column``).
+    id_column : str, optional
+        Identifier column copied to the first column; without it the row number, in a column ``row``.
+    n_reasons : int, default=3
+        Reason columns ``reason_1`` .. ``reason_N``: the ``text`` of
+        :meth:`TableAnomalyDetector.explain` for flagged rows, empty for the others.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_rows, 3 + n_reasons)
+        ``id_column`` (or ``row``), ``score`` (rounded to 6 decimals), ``flagged`` (bool:
+        ``predict == -1``) and the reason columns.
+    """
+    import pandas as pd
+
+    scores = detector.score_samples(table)
+    flagged = scores < detector.offset_
+    reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(scores))]
+    rows = np.flatnonzero(flagged)
+    if rows.size:
+        for i, items in zip(rows, detector.explain(table.iloc[rows], n_reasons=n_reasons)):
+            reasons[i] = items
+    ids = table[id_column].to_numpy() if id_column else np.arange(table.shape[0])
+    out = pd.DataFrame({id_column or "row": ids, "score": np.round(scores, 6), "flagged": flagged})
+    for r in range(int(n_reasons)):
+        out[f"reason_{r + 1}"] = [items[r]["text"] if len(items) > r else "" for items in reasons]
+    return out
+
+
+@dataclass
+class AnomalyDetection:
+    """Result of :func:`detect_anomalies`.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame of shape (n_rows, 3 + n_reasons)
+        The :func:`anomaly_table` of the scored table.
+    detector : TableAnomalyDetector
+        The detector fitted on the reference table.
+    id_column : str or None
+    source, reference_source : str or None
+        Where the scored and the reference tables came from (None: not given / no reference).
+    """
+
+    scores: Any
+    detector: TableAnomalyDetector
+    id_column: str | None = None
+    source: str | None = None
+    reference_source: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        """Rows scored."""
+        return int(self.scores.shape[0])
+
+    @property
+    def n_flagged(self) -> int:
+        """Rows flagged."""
+        return int(self.scores["flagged"].sum())
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary: the detector's summary, the sources and the counts.
+
+        Returns
+        -------
+        dict
+            :meth:`TableAnomalyDetector.summary` plus ``data``, ``reference``, ``n_rows``,
+            ``n_flagged`` and ``id_column``.
+        """
+        return self.detector.summary() | {
+            "data": self.source,
+            "reference": self.reference_source,
+            "n_rows": self.n_rows,
+            "n_flagged": self.n_flagged,
+            "id_column": self.id_column,
+        }
+
+
+def detect_anomalies(
+    table,
+    *,
+    reference=None,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    contamination: float = 0.01,
+    threshold: float | None = None,
+    random_state: int | None = 0,
+    n_reasons: int = 3,
+    source: str | None = None,
+    reference_source: str | None = None,
+) -> AnomalyDetection:
+    """Fit a :class:`TableAnomalyDetector` on a reference table and score a table, with reasons.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame of shape (n_rows, n_columns)
+        The rows to score. Not modified.
+    reference : pandas.DataFrame of shape (n_reference_rows, n_columns), optional
+        The table the detector is fitted on (default: ``table`` itself).
+    id_column : str, optional
+        Identifier column, carried to the scores table and left out of the model.
+    columns, exclude : sequence of str, optional
+        Model only these columns / leave these out (:func:`~gmmseg.tables.io.select_columns`).
+    contamination : float, default=0.01
+        Share of the reference rows flagged (ignored when ``threshold`` is given).
+    threshold : float, optional
+        Flag rows whose score (log-density) is below this.
+    random_state : int or None, default=0
+    n_reasons : int, default=3
+        Reason columns of the scores table.
+    source, reference_source : str, optional
+        Names of the two tables (file paths) for error messages and the summary.
+
+    Returns
+    -------
+    AnomalyDetection
+    """
+    keep = [id_column] if id_column else []
+    choice = {"columns": columns or None, "exclude": exclude or None, "keep": keep}
+    used = select_columns(table, **choice, source=source)
+    if reference is None:
+        reference_used = used
+    else:
+        reference_used = select_columns(reference, **choice, source=reference_source or source)
+    detector = TableAnomalyDetector(
+        contamination=contamination,
+        threshold=threshold,
+        roles={id_column: "id"} if id_column else None,
+        random_state=random_state,
+    ).fit(reference_used)
+    scores = anomaly_table(detector, used, id_column=id_column, n_reasons=n_reasons)
+    return AnomalyDetection(
+        scores=scores, detector=detector, id_column=id_column, source=source, reference_source=reference_source
+    )

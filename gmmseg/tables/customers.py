@@ -3,113 +3,40 @@
 :func:`segment_customers` prepares the columns (:class:`~gmmseg.tables.prepare.FeaturePrep`),
 chooses K and the covariance type by BIC with the core :func:`~gmmseg.select_components`,
 assigns every customer, and describes each segment: size, share, mean and median of
-every numeric column, top categories, distinguishing features (standardised difference
+every numeric column, top categories, distinguishing features (standardized difference
 from the whole population, category lift) and a short name built from them. It also
 reports the stability of the segments across EM seeds (adjusted Rand index) and a 2-D
 projection for plotting. The preparation and the mixture are saved together as one
-model file (kind ``CustomerSegmentModel``) so new tables are assigned the same way.
+model file (:class:`~gmmseg.tables.segment_model.CustomerSegmentModel`) so new tables are
+assigned the same way (:func:`assign_customers`).
+
+This module is the orchestration; the pieces live in :mod:`~gmmseg.tables.prepare`,
+:mod:`~gmmseg.tables.profiles`, :mod:`~gmmseg.tables.naming`, :mod:`~gmmseg.tables.projection`,
+:mod:`~gmmseg.tables.segment_model` and the core (selection, restarts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..core.mixture import GaussianMixture
-from ..core.persist import load_arrays, register_kind, save_arrays
 from ..core.restarts import refit_best_of, seed_stability
 from ..core.selection import SelectionResult, select_components
-from ..errors import ModelFileError, ParameterError, TableError
+from ..errors import ParameterError, TableError
 from .naming import segment_names
 from .prepare import FeaturePrep, _infer_role
 from .profiles import distinguishing_features, segment_profiles
 from .projection import STABILITY_MAX_ROWS, principal_projection
+from .segment_model import CustomerSegmentModel
 
-__all__ = ["segment_customers", "CustomerSegmentation", "CustomerSegmentModel", "load_customer_model"]
+__all__ = ["segment_customers", "assign_customers", "column_roles", "CustomerSegmentation"]
 
 COVARIANCE_AUTO = ("full", "diag")
 #: Columns of an RFM table the model uses by default; the others are only profiled.
 RFM_MODEL_COLUMNS = ("recency", "frequency", "monetary")
-
-
-class CustomerSegmentModel:
-    """The fitted preparation plus mixture: assigns new tables the way the original was.
-
-    Attributes
-    ----------
-    prep : FeaturePrep
-    mixture : GaussianMixture
-    order : ndarray of shape (n_segments,)
-        Mixture component of each segment (segments are numbered by size, largest first).
-    names : list of str
-        Segment names.
-    id_column : str or None
-    """
-
-    def __init__(self, prep: FeaturePrep, mixture: GaussianMixture, order, names, id_column=None):
-        self.prep = prep
-        self.mixture = mixture
-        self.order = np.asarray(order, dtype=np.intp)
-        self.names = list(names)
-        self.id_column = id_column
-
-    def predict_proba(self, table) -> np.ndarray:
-        """Probability of every segment for every row, shape (n_rows, n_segments)."""
-        return self.mixture.predict_proba(self.prep.transform(table))[:, self.order]
-
-    def predict(self, table) -> np.ndarray:
-        """Segment of every row, shape (n_rows,)."""
-        return self.predict_proba(table).argmax(axis=1)
-
-    def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta, arrays = self.mixture._to_file()
-        metadata = {
-            "mixture": meta,
-            "prep": self.prep.to_state(),
-            "names": self.names,
-            "id_column": self.id_column,
-        }
-        arrays = {f"mixture_{k}": v for k, v in arrays.items()} | {"order": self.order}
-        return metadata, arrays
-
-    @classmethod
-    def _from_file(cls, metadata, arrays) -> CustomerSegmentModel:
-        mixture = GaussianMixture._from_file(
-            metadata["mixture"], {k[len("mixture_") :]: v for k, v in arrays.items() if k.startswith("mixture_")}
-        )
-        return cls(
-            FeaturePrep.from_state(metadata["prep"]),
-            mixture,
-            arrays["order"],
-            metadata["names"],
-            metadata.get("id_column"),
-        )
-
-    def save(self, path) -> Path:
-        """Write the model file (``.npz`` + JSON header, never pickle)."""
-        metadata, arrays = self._to_file()
-        return save_arrays(path, "CustomerSegmentModel", metadata, arrays)
-
-
-register_kind("CustomerSegmentModel", lambda: CustomerSegmentModel)
-
-
-def load_customer_model(path) -> CustomerSegmentModel:
-    """Read a model file written by :meth:`CustomerSegmentModel.save`."""
-    header, arrays = load_arrays(path)
-    if header.get("kind") != "CustomerSegmentModel":
-        raise ModelFileError(
-            f"{path} holds a {header.get('kind')!r}, not a customer segmentation model; "
-            "pass a file written by gmmseg customers"
-        )
-    try:
-        return CustomerSegmentModel._from_file(header["metadata"], arrays)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path} has malformed model data ({exc}); re-create it with gmmseg customers") from None
 
 
 @dataclass
@@ -141,6 +68,10 @@ class CustomerSegmentation:
         The criterion table (None when K and covariance were both fixed).
     model : CustomerSegmentModel
     id_column : str or None
+    explained_variance : list of float
+        Share of the variance along each projection axis.
+    profile_only_columns : list of str
+        Columns profiled but not modelled.
     """
 
     ids: np.ndarray
@@ -155,7 +86,7 @@ class CustomerSegmentation:
     model: CustomerSegmentModel
     id_column: str | None = None
     explained_variance: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
+    profile_only_columns: list = field(default_factory=list)
 
     @property
     def n_segments(self) -> int:
@@ -167,7 +98,12 @@ class CustomerSegmentation:
         return self.proba.max(axis=1)
 
     def assignments(self):
-        """DataFrame with id, segment, segment_name, confidence and ``p_segment_K`` columns."""
+        """One row per customer: id, segment, segment_name, confidence and ``p_segment_K``.
+
+        Returns
+        -------
+        pandas.DataFrame of shape (n_rows, 4 + n_segments)
+        """
         import pandas as pd
 
         data = {
@@ -181,14 +117,19 @@ class CustomerSegmentation:
         return pd.DataFrame(data)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able summary: columns and transforms, criterion table, chosen model, stability."""
+        """JSON-able summary: columns and transforms, criterion table, chosen model, stability.
+
+        Returns
+        -------
+        dict
+        """
         mix = self.model.mixture
         return {
             "n_rows": int(self.labels.shape[0]),
             "id_column": self.id_column,
             "columns": self.model.prep.summary(),
             "model_columns": list(self.model.prep.columns_),
-            "profile_only_columns": self.extra.get("profile_only_columns", []),
+            "profile_only_columns": self.profile_only_columns,
             "n_segments": self.n_segments,
             "covariance_type": mix.covariance_type,
             "criterion": self.selection.criterion if self.selection else None,
@@ -212,10 +153,24 @@ class CustomerSegmentation:
 def column_roles(frame, id_column=None, columns=None, exclude=None, roles=None):
     """Turn the column choices of :func:`segment_customers` into ``FeaturePrep`` roles.
 
-    Returns ``(roles, id_column, profile_only)``: role overrides (columns not chosen and
-    excluded columns are ``"ignore"``), the identifier column (inferred when ``None``, before
-    ``columns``/``exclude`` hide the others) and the columns shown in profiles but not modelled
-    (an RFM table models ``RFM_MODEL_COLUMNS`` by default and profiles the rest).
+    Parameters
+    ----------
+    frame : pandas.DataFrame of shape (n_rows, n_columns)
+    id_column : str, optional
+        Inferred (a unique key) when None, before ``columns``/``exclude`` hide the others.
+    columns, exclude : sequence of str, optional
+        Columns to model / to leave out.
+    roles : dict, optional
+        Role overrides given by the caller.
+
+    Returns
+    -------
+    roles : dict
+        Role overrides; columns not chosen and excluded columns are ``"ignore"``.
+    id_column : str or None
+    profile_only : list of str
+        Columns shown in profiles but not modelled (an RFM table models
+        ``RFM_MODEL_COLUMNS`` by default and profiles the rest).
     """
     role_overrides = dict(roles or {})
     if id_column is None:
@@ -241,7 +196,7 @@ def segment_customers(
     exclude: Sequence[str] | None = None,
     n_components: int | str | Sequence[int] = "auto",
     covariance_type: str = "auto",
-    k_max: int = 8,
+    max_components: int = 8,
     criterion: str = "bic",
     random_state: int | None = 0,
     n_seeds: int = 5,
@@ -268,10 +223,11 @@ def segment_customers(
     exclude : sequence of str, optional
         Columns to leave out of the model (still profiled if numeric).
     n_components : "auto", int or sequence of int, default="auto"
-        ``auto`` tries K = 1..``k_max`` and picks by ``criterion``.
+        ``auto`` tries K = 1..``max_components`` and picks by ``criterion``.
     covariance_type : {"auto", "full", "diag", "tied", "spherical"}, default="auto"
         ``auto`` tries full and diag.
-    k_max : int, default=8
+    max_components : int, default=8
+        Largest K tried by ``n_components="auto"``.
     criterion : {"bic", "aic", "icl"}, default="bic"
     random_state : int or None, default=0
     n_seeds : int, default=5
@@ -281,11 +237,11 @@ def segment_customers(
         Role overrides for :class:`FeaturePrep`.
     scaling : {"standard", "robust"}, default="standard"
     reg_covar : float, default=1e-4
-        Added to covariance diagonals (features are standardised, so it is relative).
+        Added to covariance diagonals (features are standardized, so it is relative).
     n_init : int, default=1
-        EM initialisations per model of the sweep.
+        EM initializations per model of the sweep.
     final_n_init : int, default=4
-        The chosen K and covariance type are refitted with this many initialisations
+        The chosen K and covariance type are refitted with this many initializations
         (and so are the stability refits); the best lower bound is kept (on more than
         20,000 rows the starts run on a sample and the best is polished on all rows). Mixtures with
         K of 5 or more have several near-equal local optima; keeping the best of four
@@ -329,7 +285,7 @@ def segment_customers(
 
     types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
     if n_components == "auto":
-        ks = list(range(1, int(k_max) + 1))
+        ks = list(range(1, int(max_components) + 1))
     elif isinstance(n_components, (int, np.integer)):
         ks = [int(n_components)]
     else:
@@ -402,7 +358,7 @@ def segment_customers(
         model=model,
         id_column=id_column,
         explained_variance=explained,
-        extra={"profile_only_columns": profile_only},
+        profile_only_columns=profile_only,
     )
 
 
@@ -410,6 +366,17 @@ def assign_customers(model: CustomerSegmentModel, table) -> CustomerSegmentation
     """Assign a new table with a saved model (same preparation, same mixture, same segment names).
 
     The profiles, distinguishing features and projection describe the new table.
+
+    Parameters
+    ----------
+    model : CustomerSegmentModel
+    table : pandas.DataFrame of shape (n_rows, n_columns)
+        With the columns the model was fitted on. Not modified.
+
+    Returns
+    -------
+    CustomerSegmentation
+        Without stability or criterion table.
     """
     prep = model.prep
     Z = prep.transform(table)

@@ -13,7 +13,7 @@ NAME_WORDS = {
     "average_order_value": ("big baskets", "small baskets"),
     "quantity": ("many items", "few items"),
 }
-#: A standardised difference at least this large names a segment.
+#: A standardized difference at least this large names a segment.
 NAME_THRESHOLD = 0.5
 
 
@@ -27,9 +27,20 @@ def _word(item, prefix: str = "") -> str | None:
 
 
 def segment_names(distinguishing) -> list[str]:
-    """Up to three words from the features with a standardised difference of 0.5 or more
+    """Up to three words from the features with a standardized difference of 0.5 or more
     (or a category lift); "fairly ..." from the strongest feature when none is that large.
-    Names that would repeat get the next distinguishing word, then a number."""
+    Names that would repeat get the next distinguishing word, then a number.
+
+    Parameters
+    ----------
+    distinguishing : list of list of dict
+        :func:`~gmmseg.tables.profiles.distinguishing_features`, one list per segment.
+
+    Returns
+    -------
+    list of str
+        One distinct name per segment ("typical" when nothing stands out).
+    """
     words_per = []
     for items in distinguishing:
         words = [w for w in (_word(i) for i in items if i["importance"] >= NAME_THRESHOLD) if w]

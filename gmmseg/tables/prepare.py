@@ -16,7 +16,7 @@ Choices, and why
 - **Ties.** A column whose values sit on a lattice (counts, days, one-hot flags) and
   repeat often lets a mixture put a component of almost zero variance on one value;
   every such spike lowers BIC again, so BIC stops having a minimum. When fitting, such
-  columns are *dequantised*: uniform noise over one lattice step (the column's resolution)
+  columns are *dequantized*: uniform noise over one lattice step (the column's resolution)
   is added before the transform, the standard way to give a discrete variable a density.
   ``transform`` (used to assign and score) never adds noise. On CDNOW's recency, frequency
   and monetary, BIC over K = 1..10 (full covariance) falls to K = 10 without this, and
@@ -44,7 +44,7 @@ _DATE_NAME = re.compile(r"date|time|day|_at$|^dt", re.I)
 OTHER = "(other)"
 #: Gain in mean log-likelihood per row (nats) that log1p must bring to be used.
 LOG_GAIN_MIN = 0.05
-#: A lattice-valued column is dequantised when its most common value holds at least this share.
+#: A lattice-valued column is dequantized when its most common value holds at least this share.
 TIE_SHARE = 0.01
 #: ... or when its values repeat this many times on average.
 TIE_ROWS_PER_VALUE = 5.0
@@ -73,7 +73,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
     reference_date : str or None
         Dates become days before this date; default the latest date in the column + 1 day.
     random_state : int or None, default=0
-        Seed of the dequantisation noise.
+        Seed of the dequantization noise.
 
     Attributes
     ----------
@@ -254,7 +254,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         tied = top_share >= TIE_SHARE or rows_per_value >= TIE_ROWS_PER_VALUE
         dequant = bool(self.dequantize == "auto" and resolution > 0 and tied)
         # log1p in the column's own units; on a coarse lattice (step > 1) in steps, so that
-        # one step of dequantisation noise never leaves log1p's domain
+        # one step of dequantization noise never leaves log1p's domain
         step = resolution if resolution > 1 else 1.0
         shift = float(min(0.0, x.min()))
         log_gain = _log_gain(x, shift, step)

@@ -13,8 +13,28 @@ __all__ = ["distinguishing_features", "segment_profiles"]
 
 
 def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list[dict[str, Any]]]:
-    """Per segment: standardised differences of the modelled numeric features (in the model's
-    feature space, so skewed columns are compared after their transform) and category lifts."""
+    """Per segment: standardized differences of the modelled numeric features (in the model's
+    feature space, so skewed columns are compared after their transform) and category lifts.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame of shape (n_rows, n_columns)
+        The table (categorical columns are read from it).
+    prep : FeaturePrep
+        The fitted preparation that made ``Z``.
+    Z : ndarray of shape (n_rows, n_features)
+        The prepared features.
+    labels : ndarray of int of shape (n_rows,)
+        Segment of every row.
+    k : int
+        Number of segments.
+
+    Returns
+    -------
+    list of k lists of dict
+        Per segment, features sorted by ``importance``: ``column``, ``kind`` ("numeric" with
+        ``std_diff``, or "category" with ``level``, ``lift`` and ``share``).
+    """
     out = []
     mean_all = np.array([Z[:, j].mean() for j in range(Z.shape[1])])  # per column: no (n, F) temporary
     sd_all = np.array([Z[:, j].std() for j in range(Z.shape[1])])
@@ -55,7 +75,25 @@ def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list
 
 
 def segment_profiles(frame, labels, names, id_column, prep: FeaturePrep):
-    """Per segment size, share, mean/median of every numeric column (original units), top categories."""
+    """Per segment size, share, mean/median of every numeric column (original units), top categories.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame of shape (n_rows, n_columns)
+    labels : ndarray of int of shape (n_rows,)
+        Segment of every row, 0..n_segments - 1.
+    names : list of str
+        Name of every segment.
+    id_column : str or None
+        Left out of the profiles.
+    prep : FeaturePrep
+        Its column roles tell numeric, date and categorical columns apart.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_segments, n_profile_columns)
+        ``segment``, ``name``, ``size``, ``share``, ``COL_mean`` / ``COL_median`` and ``COL_top``.
+    """
     import pandas as pd
 
     from .rfm import parse_dates

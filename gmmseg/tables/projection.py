@@ -12,7 +12,22 @@ STABILITY_MAX_ROWS = 20_000
 
 
 def principal_projection(Z, random_state) -> tuple[np.ndarray, list[float]]:
-    """First two principal axes of the (standardised) features, fitted on at most 20,000 rows."""
+    """First two principal axes of the (standardized) features, fitted on at most 20,000 rows.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_rows, n_features)
+        The prepared features.
+    random_state : int or None
+        Seed of the row sample on larger tables.
+
+    Returns
+    -------
+    projection : ndarray of shape (n_rows, 2)
+        Rows on the two axes (the second is zero with a single feature).
+    explained : list of 2 float
+        Share of the variance along each axis.
+    """
     rng = np.random.default_rng(random_state)
     rows = Z if Z.shape[0] <= STABILITY_MAX_ROWS else Z[rng.choice(Z.shape[0], STABILITY_MAX_ROWS, replace=False)]
     center = rows.mean(axis=0)

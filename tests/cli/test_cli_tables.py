@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import gmmseg.cli.tables  # noqa: F401  (registers the commands until cli/__init__ imports it)
 from gmmseg.cli import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tables"))

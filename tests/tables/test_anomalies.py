@@ -1,4 +1,4 @@
-"""TableAnomalyDetector: scores equal the mixture log-density, PyOD/sklearn conventions, reasons."""
+"""TableAnomalyDetector: scores equal the mixture log-density, scikit-learn conventions, reasons, scores table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from gmmseg.tables.anomalies import TableAnomalyDetector
+from gmmseg.errors import TableError
+from gmmseg.tables.anomalies import TableAnomalyDetector, anomaly_table, detect_anomalies
 
 
 def _data(seed=0):
@@ -58,17 +59,42 @@ def test_trim_refits_without_the_least_likely_rows():
     np.testing.assert_allclose(model.means_[0], mean, atol=1e-8)
 
 
-def test_conventions_and_threshold():
+def test_scikit_learn_outlier_conventions_and_threshold():
     frame = _data()
     det = TableAnomalyDetector(contamination=0.02).fit(frame)
     scores = det.score_samples(frame)
-    np.testing.assert_allclose(det.decision_scores_, -scores)
-    assert det.labels_.sum() == pytest.approx(0.02 * len(frame), abs=1)
-    np.testing.assert_array_equal(det.predict(frame) == -1, det.labels_ == 1)
-    np.testing.assert_allclose(det.decision_function(frame), scores + det.threshold_)
-    assert det.labels_[-1] == 1 and np.argmin(scores) == len(frame) - 1
+    # the threshold is the contamination quantile of the training scores, on the score's sign
+    assert det.offset_ == det.threshold_ == pytest.approx(np.quantile(scores, 0.02), rel=1e-12)
+    np.testing.assert_allclose(det.decision_function(frame), scores - det.offset_)
+    np.testing.assert_array_equal(det.labels_, np.where(scores < det.offset_, -1, 1))
+    np.testing.assert_array_equal(det.predict(frame), det.labels_)
+    assert set(np.unique(det.labels_)) == {-1, 1}
+    assert (det.labels_ == -1).sum() == pytest.approx(0.02 * len(frame), abs=1)
+    assert det.labels_[-1] == -1 and np.argmin(scores) == len(frame) - 1
+    assert det.summary()["threshold_score"] == det.offset_
+    assert det.summary()["n_flagged_training_rows"] == (det.labels_ == -1).sum()
     explicit = TableAnomalyDetector(threshold=float(np.median(scores))).fit(frame)
-    assert explicit.labels_.sum() == (scores < np.median(scores)).sum()
+    assert explicit.offset_ == float(np.median(scores))
+    assert (explicit.labels_ == -1).sum() == (scores < np.median(scores)).sum()
+
+
+def test_fit_predict_equals_fit_then_predict():
+    frame = _data()
+    labels = TableAnomalyDetector(n_estimators=1).fit_predict(frame)
+    np.testing.assert_array_equal(labels, TableAnomalyDetector(n_estimators=1).fit(frame).predict(frame))
+
+
+def test_works_inside_a_scikit_learn_pipeline():
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = _data()
+    pipe = make_pipeline(FunctionTransformer(), TableAnomalyDetector(n_estimators=1, max_components=2))
+    labels = pipe.fit(frame).predict(frame)
+    alone = TableAnomalyDetector(n_estimators=1, max_components=2).fit(frame)
+    np.testing.assert_array_equal(labels, alone.predict(frame))
+    assert clone(alone).get_params()["max_components"] == 2
 
 
 def test_reasons_name_the_unusual_feature_in_original_units():
@@ -83,7 +109,7 @@ def test_reasons_name_the_unusual_feature_in_original_units():
 def test_high_dimensional_uses_diag():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 45))
-    det = TableAnomalyDetector(ensemble="none", k_max=2).fit(X)
+    det = TableAnomalyDetector(ensemble="none", max_components=2).fit(X)
     assert det.mixture_.covariance_type == "diag"
 
 
@@ -96,6 +122,65 @@ def test_adbench_beats_isolation_forest_on_two_sets(shared_data):
     for name in ("42_WBC", "27_PageBlocks"):
         data = np.load(shared_data / "adbench" / f"{name}.npz")
         X, y = data["X"].astype(float), data["y"]
-        ours.append(roc_auc_score(y, TableAnomalyDetector().fit(X).decision_scores_))
+        ours.append(roc_auc_score(y, -TableAnomalyDetector().fit(X).score_samples(X)))
         peer.append(roc_auc_score(y, -IsolationForest(random_state=0).fit(X).score_samples(X)))
     assert np.mean(ours) > np.mean(peer)
+
+
+def _explicit_reasons(det, frame, i, n_reasons=3):
+    """Columns of the largest terms 0.5 r_j (P r)_j for the most responsible component, by a plain loop."""
+    Z = det.prep_.transform(frame)
+    mix = det.mixture_
+    z = Z[i]
+    k = int(np.argmax(mix.predict_proba(Z[i : i + 1])[0]))
+    cov = mix.covariances_[k] if mix.covariance_type == "full" else np.diag(mix.covariances_[k])
+    precision = np.linalg.inv(cov)
+    r = z - mix.means_[k]
+    terms = {}
+    for j, column in enumerate(det.prep_.feature_column()):
+        terms[column] = terms.get(column, 0.0) + 0.5 * r[j] * sum(precision[j, m] * r[m] for m in range(len(r)))
+    return sorted(terms, key=lambda c: -terms[c])[:n_reasons], terms
+
+
+def test_anomaly_table_scores_flags_and_reasons_match_an_explicit_computation():
+    frame = _data().assign(customer=np.arange(501) + 1000)
+    det = TableAnomalyDetector(roles={"customer": "id"}, contamination=0.01).fit(frame)
+    out = anomaly_table(det, frame, id_column="customer")
+    assert list(out.columns) == ["customer", "score", "flagged", "reason_1", "reason_2", "reason_3"]
+    np.testing.assert_array_equal(out["customer"], frame["customer"])
+    np.testing.assert_array_equal(out["score"], np.round(det.score_samples(frame), 6))
+    np.testing.assert_array_equal(out["flagged"], det.predict(frame) == -1)
+    assert out["flagged"].sum() == (det.labels_ == -1).sum()
+    assert (out.loc[~out["flagged"], ["reason_1", "reason_2", "reason_3"]] == "").all(axis=None)
+    for i in np.flatnonzero(out["flagged"]):
+        ranked, terms = _explicit_reasons(det, frame, i)
+        texts = [out.loc[i, f"reason_{r + 1}"] for r in range(3)]
+        assert [t.split(" = ")[0] for t in texts] == ranked
+        explained = det.explain(frame.iloc[[i]])[0]
+        np.testing.assert_allclose([e["term"] for e in explained], [round(terms[c], 4) for c in ranked], atol=1e-4)
+    assert out.loc[500, "reason_1"].startswith("returns = 30 is high")
+
+
+def test_anomaly_table_without_id_numbers_the_rows_and_takes_n_reasons():
+    frame = _data()
+    det = TableAnomalyDetector(n_estimators=1).fit(frame)
+    out = anomaly_table(det, frame, n_reasons=1)
+    assert list(out.columns) == ["row", "score", "flagged", "reason_1"]
+    np.testing.assert_array_equal(out["row"], np.arange(len(frame)))
+
+
+def test_detect_anomalies_fits_on_the_reference_and_scores_the_table():
+    reference = _data(seed=0).assign(id=np.arange(501), note="y")
+    table = _data(seed=1).assign(id=np.arange(501) + 5000, note="x")
+    found = detect_anomalies(table, reference=reference, id_column="id", exclude=["note"], source="t.csv")
+    det = TableAnomalyDetector(roles={"id": "id"}).fit(reference.drop(columns="note"))
+    np.testing.assert_array_equal(found.detector.offset_, det.offset_)
+    np.testing.assert_array_equal(found.scores["score"], np.round(det.score_samples(table.drop(columns="note")), 6))
+    summary = found.summary()
+    assert summary["data"] == "t.csv" and summary["reference"] is None and summary["id_column"] == "id"
+    assert summary["n_rows"] == 501 and summary["n_flagged"] == int(found.scores["flagged"].sum())
+
+
+def test_detect_anomalies_names_the_missing_column():
+    with pytest.raises(TableError, match=r"column\(s\) nope not found in t.csv"):
+        detect_anomalies(_data(), columns=["nope"], source="t.csv")

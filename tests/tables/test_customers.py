@@ -7,14 +7,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from gmmseg.tables.customers import load_customer_model, segment_customers
+from gmmseg.tables.customers import segment_customers
+from gmmseg.tables.segment_model import load_customer_model
 
 from .conftest import make_customers
 
 
 @pytest.fixture(scope="module")
 def result():
-    return segment_customers(make_customers(), id_column="customer_id", k_max=4, n_seeds=2)
+    return segment_customers(make_customers(), id_column="customer_id", max_components=4, n_seeds=2)
 
 
 def test_recovers_two_groups(result):
@@ -81,7 +82,7 @@ def test_rfm_table_uses_rfm_columns_by_default():
         }
     )
     table["tenure"] = table["recency"] + rng.integers(0, 100, n)
-    res = segment_customers(table, id_column="cid", k_max=3, n_seeds=0)
+    res = segment_customers(table, id_column="cid", max_components=3, n_seeds=0)
     assert res.model.prep.columns_ == ["recency", "frequency", "monetary"]
     assert "tenure_mean" in res.profiles.columns
 
@@ -93,7 +94,7 @@ def test_cdnow_bic_interior_minimum_and_stability(shared_data):
 
     log = read_table(shared_data / "customers" / "cdnow_transactions.txt")
     rfm = rfm_from_transactions(log, customer="customer_id", date="date", amount="dollar_value")
-    res = segment_customers(rfm, id_column="customer_id", covariance_type="full", k_max=9, n_seeds=2)
+    res = segment_customers(rfm, id_column="customer_id", covariance_type="full", max_components=9, n_seeds=2)
     assert res.selection.has_interior_minimum("full")
     assert res.stability["min"] >= 0.8
 

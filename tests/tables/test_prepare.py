@@ -70,7 +70,7 @@ def test_inverse_transform_round_trip(scaling):
     np.testing.assert_allclose(back["signup"], days)
 
 
-def test_dequantisation_only_when_fitting_and_within_one_step():
+def test_dequantization_only_when_fitting_and_within_one_step():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"count": rng.poisson(1, 2000).astype(float) + 1})
     prep = FeaturePrep(skew_transform="none", scaling="standard")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import sys
 import warnings
 
@@ -235,6 +236,15 @@ def test_missing_dask_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.array", None)
     with pytest.raises(gd.DaskNotInstalledError, match=r"pip install 'gmmseg\[dask\]'"):
         gd.predict(GaussianMixture(), np.zeros((2, 2)))
+
+
+def test_importing_the_backend_and_the_cli_loads_no_dask():
+    code = (
+        "import sys, gmmseg.distributed, gmmseg.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def _flaky(path: str) -> str:

@@ -169,7 +169,22 @@ def as_dask_array(X, da, *, known_chunks: bool):
 
 
 class RowBlocks:
-    """Row blocks of ``X`` (and of the weights) as delayed objects, and the passes over them."""
+    """Row blocks of ``X`` (and of the weights) as delayed objects, and the passes over them.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+    sample_weight : array-like, dask array or dask Series of shape (n_samples,) or None
+        Rechunked to the row blocks of ``X``.
+    dtype : numpy dtype
+        Precision of the E-step (statistics are accumulated in float64).
+    client : distributed.Client or None
+        None: the current default client, else Dask's local scheduler.
+    retries : int
+        Dask retries of a failed task.
+    split_every : int
+        Fan-in of the tree that adds the blocks' statistics.
+    """
 
     def __init__(self, X, sample_weight, dtype, *, client, retries: int, split_every: int):
         dask, da = require_dask()

@@ -39,6 +39,14 @@ class DaskRowSource:
 
     E-steps and moments run per block on the workers and come back as added ``Stats``;
     seeding and re-seeding use the client-side initialization sample.
+
+    Parameters
+    ----------
+    data : RowBlocks
+    summary : RowSummary
+        Pass-1 results of ``data`` (its sample seeds the components).
+    chunk : int
+        Rows per E-step chunk inside a block.
     """
 
     def __init__(self, data: RowBlocks, summary: RowSummary, chunk: int):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import sys
 import warnings
 
@@ -22,7 +23,7 @@ distributed = pytest.importorskip("distributed")
 from gmmseg import GaussianMixture, InputError, ParameterError  # noqa: E402
 from gmmseg import distributed as gd  # noqa: E402
 from gmmseg import select_components as select_in_memory  # noqa: E402
-from gmmseg.errors import ConvergenceWarning  # noqa: E402
+from gmmseg.errors import ConvergenceWarning, FailedItem  # noqa: E402
 from tests.conftest import loopback_cluster  # noqa: E402
 
 TYPES = ("full", "tied", "diag", "spherical")
@@ -134,7 +135,7 @@ def test_weighted_fit_equals_in_memory_and_repeated_rows(client, data):
     assert got.weight_sum_ == pytest.approx(weights.sum())
 
 
-def test_kmeans_initialisation_reproduces_in_memory_fit_on_small_data(client, data):
+def test_kmeans_initialization_reproduces_in_memory_fit_on_small_data(client, data):
     # n_samples <= sample_size: the sample is the whole data, so the same random_state gives the same fit
     expected = GaussianMixture(3, covariance_type="diag", random_state=5).fit(data)
     got = gd.fit_mixture(
@@ -144,7 +145,7 @@ def test_kmeans_initialisation_reproduces_in_memory_fit_on_small_data(client, da
     _assert_same_model(got, expected)
 
 
-def test_sampled_initialisation_recovers_the_mixture(client, data):
+def test_sampled_initialization_recovers_the_mixture(client, data):
     # n_samples > sample_size: k-means++ on a chunk-wise weighted sample, then k-means and hard statistics
     Xd = da.from_array(data, chunks=(800, 3))
     got = gd.fit_mixture(Xd, 3, random_state=1, sample_size=300, client=client)
@@ -237,6 +238,15 @@ def test_missing_dask_is_a_one_line_error(monkeypatch):
         gd.predict(GaussianMixture(), np.zeros((2, 2)))
 
 
+def test_importing_the_backend_and_the_cli_loads_no_dask():
+    code = (
+        "import sys, gmmseg.distributed, gmmseg.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def _flaky(path: str) -> str:
     """Fails on its first attempt at every path, then succeeds (state kept in a marker file)."""
     marker = path + ".seen"
@@ -250,13 +260,15 @@ def test_map_files_reports_failures_and_streams_results(client):
     seen = []
     outcomes = gd.map_files(math.sqrt, [4.0, 9.0, -1.0, 16.0], client=client, progress=lambda *args: seen.append(args))
     assert [item for item, _ in outcomes] == [4.0, 9.0, -1.0, 16.0]
-    assert [o for _, o in outcomes if not isinstance(o, gd.TaskError)] == [2.0, 3.0, 4.0]
+    assert [o for _, o in outcomes if not isinstance(o, FailedItem)] == [2.0, 3.0, 4.0]
     error = outcomes[2][1]
-    assert isinstance(error, gd.TaskError) and error.startswith("ValueError") and "domain" in error
+    assert isinstance(error, FailedItem) and error.startswith("ValueError") and "domain" in error
     assert sorted(done for done, *_ in seen) == [1, 2, 3, 4] and all(total == 4 for _, total, *_ in seen)
     assert {item: outcome for _, _, item, outcome in seen} == dict(outcomes)
     # the same contract in process
-    assert gd.map_files(math.sqrt, [4.0, -1.0], client=None)[0] == (4.0, 2.0)
+    (_, root), (_, failed) = gd.map_files(math.sqrt, [4.0, -1.0], client=None)
+    assert root == 2.0
+    assert isinstance(failed, FailedItem) and failed == error
 
 
 def test_map_files_retries_then_succeeds(client, tmp_path):

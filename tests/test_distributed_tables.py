@@ -18,9 +18,9 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
 from click.testing import CliRunner  # noqa: E402
-from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from gmmseg.cli import cli  # noqa: E402
+from gmmseg.core.agreement import adjusted_rand_index  # noqa: E402
 from tests.conftest import loopback_cluster  # noqa: E402
 
 N_PER_GROUP = 600
@@ -41,9 +41,9 @@ def address():
 def _table(seed: int = 3, outliers: int = 0):
     """Three well-separated customer groups (+ outliers); returns the frame and the true group per row."""
     rng = np.random.default_rng(seed)
-    centres = [(20.0, 2.0, 300.0), (200.0, 12.0, 60.0), (1500.0, 40.0, 900.0)]
+    centers = [(20.0, 2.0, 300.0), (200.0, 12.0, 60.0), (1500.0, 40.0, 900.0)]
     parts, truth = [], []
-    for g, (spend, visits, tenure) in enumerate(centres):
+    for g, (spend, visits, tenure) in enumerate(centers):
         parts.append(
             pd.DataFrame(
                 {
@@ -99,7 +99,7 @@ def test_customers_on_scheduler(address, tmp_path, kind):
     assert list(assign.columns[:4]) == ["customer_id", "segment", "segment_name", "confidence"]
     assert sorted(assign["customer_id"]) == sorted(frame["customer_id"])  # every row once, ids intact
     by_id = dict(zip(frame["customer_id"], truth))
-    ari = adjusted_rand_score([by_id[i] for i in assign["customer_id"]], assign["segment"])
+    ari = adjusted_rand_index([by_id[i] for i in assign["customer_id"]], assign["segment"])
     assert ari > 0.95
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_rows"] == frame.shape[0] and summary["n_segments"] == 3
@@ -179,5 +179,5 @@ def test_prep_fitted_on_a_sample(address, tmp_path):
     assert summary["n_rows"] == frame.shape[0]
     assign = pd.read_csv(out / "assignments.csv")
     by_id = dict(zip(frame["customer_id"], truth))
-    assert adjusted_rand_score([by_id[i] for i in assign["customer_id"]], assign["segment"]) > 0.95
+    assert adjusted_rand_index([by_id[i] for i in assign["customer_id"]], assign["segment"]) > 0.95
     assert result["profiles"]["size"].sum() == frame.shape[0]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import GmmsegError
+from ..errors import FailedItem, GmmsegError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -115,7 +116,44 @@ def _json_default(value):
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def echo_summary(data: Any, as_json: bool, *, lines: Iterable[str] | None = None) -> None:
+    """Print a command's summary on stdout: JSON with ``--json``, else short human lines.
+
+    Parameters
+    ----------
+    data : dict
+        The summary (JSON-able, numpy scalars and arrays and paths included).
+    as_json : bool
+        Print ``data`` as indented JSON.
+    lines : iterable of str, optional
+        The human form; default: one ``key: value`` line per entry of ``data`` (nested
+        dicts as ``key.subkey``, lists of scalars joined by commas, other lists by their length).
+    """
+    if as_json:
+        echo_json(data)
+        return
+    for line in _summary_lines(data) if lines is None else lines:
+        click.echo(line)
+
+
+def _summary_lines(data: Any, prefix: str = "") -> list[str]:
+    if not isinstance(data, dict):
+        return [f"{prefix}{data}"]
+    out = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(_summary_lines(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            scalars = all(isinstance(v, (str, int, float, bool)) or v is None for v in value)
+            shown = ", ".join(str(v) for v in value) if scalars else f"{len(value)} item(s)"
+            out.append(f"{name}: {shown}")
+        else:
+            out.append(f"{name}: {value}")
+    return out
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -124,6 +162,106 @@ def write_json(path: Path, data: Any) -> Path:
 
     atomic_write_bytes(Path(path), (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8"))
     return Path(path)
+
+
+class ComponentsType(click.ParamType):
+    """``-k``: a number of components ``N`` or ``auto``; with ``lists=True`` also ``1-10`` or ``2,4,8``.
+
+    Parameters
+    ----------
+    auto : bool, default=True
+        Accept ``auto`` (converted to the string ``"auto"``).
+    lists : bool, default=False
+        Accept a range ``LOW-HIGH`` or a comma list; every value converts to a sorted
+        ``list[int]`` without repeats (``"4"`` to ``[4]``).
+
+    Examples
+    --------
+    >>> ComponentsType().convert("auto", None, None), ComponentsType().convert(" 4 ", None, None)
+    ('auto', 4)
+    >>> ComponentsType(auto=False, lists=True).convert("3-5", None, None)
+    [3, 4, 5]
+    """
+
+    name = "components"
+
+    def __init__(self, *, auto: bool = True, lists: bool = False):
+        self.auto = auto
+        self.lists = lists
+
+    def get_metavar(self, param, ctx=None) -> str:
+        forms = ["N"] + (["LOW-HIGH", "N,N,..."] if self.lists else []) + (["auto"] if self.auto else [])
+        return "|".join(forms)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            values = [value]
+        elif isinstance(value, list) and self.lists:
+            values = list(value)
+        else:
+            text = str(value).strip().lower()
+            if self.auto and text == "auto":
+                return "auto"
+            values = self._parse(text, value, param, ctx)
+        if not values or min(values) < 1:
+            self.fail(f"{value!r} gives no number of components of at least 1; use {self._example()}", param, ctx)
+        return sorted(set(values)) if self.lists else values[0]
+
+    def _parse(self, text: str, value, param, ctx) -> list[int]:
+        try:
+            if self.lists and "-" in text.lstrip("-"):
+                low, high = (int(v) for v in text.split("-", 1))
+                return list(range(low, high + 1))
+            if self.lists:
+                return [int(v) for v in text.split(",") if v.strip()]
+            return [int(text)]
+        except ValueError:
+            self.fail(f"{value!r} is not a number of components; use {self._example()}", param, ctx)
+
+    def _example(self) -> str:
+        return "e.g. 4, 1-10 or 2,4,8" if self.lists else "e.g. 4" + (" or auto" if self.auto else "")
+
+
+def output_stems(paths: Sequence[str | Path]) -> list[str]:
+    """One output stem per input path, distinct for any set of paths.
+
+    A path whose stem (file name without its last suffix) no other input shares, ignoring
+    case (so names stay distinct on case-insensitive file systems), keeps it. Paths that share
+    a stem are numbered in input order, ``part-1``, ``part-2``, ..., skipping any name
+    already taken. The result depends only on the list of paths.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        The inputs, in order.
+
+    Returns
+    -------
+    list of str
+        ``len(paths)`` stems, pairwise distinct (ignoring case), in the order of ``paths``.
+
+    Examples
+    --------
+    >>> output_stems(["a/part.png", "b/part.png", "c/part-2.png", "d.jpg"])
+    ['part-1', 'part-3', 'part-2', 'd']
+    """
+    stems = [Path(p).stem or "image" for p in paths]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem.casefold()] = counts.get(stem.casefold(), 0) + 1
+    taken = {stem.casefold() for stem in stems if counts[stem.casefold()] == 1}
+    out = []
+    for stem in stems:
+        if counts[stem.casefold()] == 1:
+            out.append(stem)
+            continue
+        number = 1
+        while f"{stem}-{number}".casefold() in taken:
+            number += 1
+        name = f"{stem}-{number}"
+        taken.add(name.casefold())
+        out.append(name)
+    return out
 
 
 def ensure_outdir(path) -> Path:
@@ -169,29 +307,52 @@ def scheduler_option(func):
     )(func)
 
 
-class ItemFailed(str):
-    """A batch item's one-line error (a ``str``, so it travels back from Dask workers as it is)."""
-
-
 def guarded_call(func, item):
-    """Run ``func(item)``; turn an expected failure (bad input, out of memory) into :class:`ItemFailed`.
+    """Run ``func(item)``; turn an expected failure (bad input, out of memory) into a failed item.
 
     Top-level so that Dask can ship it; unexpected exceptions still propagate (and are retried).
+
+    Parameters
+    ----------
+    func : callable
+        ``func(item)`` does the work of one batch item.
+    item : object
+        Usually a path.
+
+    Returns
+    -------
+    object or FailedItem
+        ``func(item)``, or the one-line :class:`~gmmseg.errors.FailedItem` message of an expected failure.
     """
     try:
         return func(item)
     except GmmsegError as exc:
-        return ItemFailed(_one_line(exc))
+        return FailedItem(_one_line(exc))
     except MemoryError:
-        return ItemFailed(f"out of memory on {item}; use a smaller input or fewer components")
+        return FailedItem(f"out of memory on {item}; use a smaller input or fewer components")
 
 
 def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) -> list[tuple[Any, Any]]:
     """Run ``func`` on every item, in this process or on a Dask cluster; never stop at a bad item.
 
-    Returns ``(item, outcome)`` in input order, where a failed item's outcome is a
-    :class:`ItemFailed` message. ``func`` must be a top-level function (or a
-    :func:`functools.partial` of one) so that Dask can send it to the workers.
+    Parameters
+    ----------
+    func : callable
+        A top-level function (or a :func:`functools.partial` of one) so that Dask can send it
+        to the workers.
+    items : iterable
+        The batch, usually paths.
+    scheduler : str or None
+        None runs in this process; otherwise a ``--scheduler`` address (see :func:`scheduler_option`).
+    quiet : bool
+        Hide the progress bar.
+    label : str
+        The progress bar's label.
+
+    Returns
+    -------
+    list of (item, outcome)
+        In input order; a failed item's outcome is a :class:`~gmmseg.errors.FailedItem`.
     """
     import functools
 
@@ -203,7 +364,7 @@ def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) ->
             for item in bar:
                 outcomes.append((item, task(item)))
         return outcomes
-    from ..distributed import TaskError, get_client, map_files
+    from ..distributed import get_client, map_files
 
     bar = None if quiet or len(items) <= 1 else click.progressbar(length=len(items), label=label, file=sys.stderr)
 
@@ -215,8 +376,11 @@ def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) ->
         if bar is not None:
             bar.__enter__()
         try:
-            results = map_files(task, items, client=client, retries=2, progress=advance)
+            return map_files(task, items, client=client, retries=2, progress=advance)
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
-    return [(item, ItemFailed(str(out)) if isinstance(out, TaskError) else out) for item, out in results]
+
+
+# TEMP for the merge: drop once cli/segment.py and cli/defects.py use gmmseg.errors.FailedItem.
+ItemFailed = FailedItem

@@ -12,7 +12,8 @@ all methods alike).
 
 ``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
 (H, W, 3) uint8 image returning an (H, W) integer label map), for region variants under
-development. The data live in ../shared/data/bsds (``--data`` to change); without them the
+development (issue 12's were measured with ``--plugin /work/scratch/r12/regions.py
+--methods gmmseg-regions,felzenszwalb``). The data live in ../shared/data/bsds (``--data`` to change); without them the
 script says so and exits with status 0. The photos are for research use only: nothing
 derived from them is written into the project.
 """

@@ -38,7 +38,7 @@ def _lazy_class(module: str, name: str):
 # fresh process without importing the application module first).
 _MODEL_KINDS = {
     "DefectModel": ("gmmseg.image.defects", "DefectModel"),
-    "CustomerSegmentModel": ("gmmseg.tables.customers", "CustomerSegmentModel"),
+    "CustomerSegmentModel": ("gmmseg.tables.segment_model", "CustomerSegmentModel"),
 }
 for _kind, (_module, _name) in _MODEL_KINDS.items():
     persist.register_kind(_kind, _lazy_class(_module, _name))

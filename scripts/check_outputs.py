@@ -35,6 +35,9 @@ REFERENCE = Path(__file__).with_name("output_hashes.json")
 
 #: New JSON/CSV field name -> the name the reference was recorded with (see CHANGELOG.md).
 RENAMED: dict[str, str] = {"neighborhood": "neighbourhood", "blur_sigma": "smoothing"}
+#: Settings deleted as rejected experiments (issue 10): dropped from the model-file headers and
+#: JSON summaries on both sides, so the remaining bytes must still agree.
+REMOVED: frozenset[str] = frozenset({"contrast_sigma", "extra"})
 
 _TIMING_KEY = re.compile(r"(seconds|_time|time_|elapsed|duration|timings|per.second|throughput|version)", re.I)
 _TIMING_TEXT = re.compile(r"\d+(\.\d+)?\s*(s|ms|seconds|images/s|img/s)\b|(seconds|per second)</td><td[^>]*>[^<]*")
@@ -161,7 +164,7 @@ def _make_inputs(work: Path) -> None:
 def _normalise_json(value):
     if isinstance(value, dict):
         return {
-            RENAMED.get(k, k): _normalise_json(v) for k, v in sorted(value.items()) if not _TIMING_KEY.search(str(k))
+            RENAMED.get(k, k): _normalise_json(v) for k, v in sorted(value.items()) if not _TIMING_KEY.search(str(k)) and k not in REMOVED
         }
     if isinstance(value, list):
         return [_normalise_json(v) for v in value]

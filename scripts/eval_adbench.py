@@ -162,7 +162,17 @@ def main() -> int:
             secs[m] = time.perf_counter() - started
             cpu[m] = time.process_time() - cpu_started
             auc[m] = float(roc_auc_score(y, scores))
-        rows.append({"set": name, "half": half, "n": int(X.shape[0]), "d": int(X.shape[1]), "auc": auc, "seconds": secs, "cpu_seconds": cpu})
+        rows.append(
+            {
+                "set": name,
+                "half": half,
+                "n": int(X.shape[0]),
+                "d": int(X.shape[1]),
+                "auc": auc,
+                "seconds": secs,
+                "cpu_seconds": cpu,
+            }
+        )
         print(
             f"{name:<16}{half:<8}{X.shape[0]:>7}{X.shape[1]:>5} "
             + "".join(f"{auc[m]:>{width}.3f}" for m in names)
@@ -198,8 +208,9 @@ def main() -> int:
     print("(wall seconds depend on the load of a shared machine; CPU seconds are this process's own)")
     if args.json is not None:
         args.json.write_text(
-            json.dumps({"rows": rows, "mean_auc": summary, "total_seconds": total, "total_cpu_seconds": total_cpu},
-                       indent=1)
+            json.dumps(
+                {"rows": rows, "mean_auc": summary, "total_seconds": total, "total_cpu_seconds": total_cpu}, indent=1
+            )
         )
     return 0
 

@@ -21,7 +21,7 @@ import numpy as np
 from gmmseg.image.defects import DefectModel
 from gmmseg.image.io import read_image
 from gmmseg.reports.defects import overlay_heatmap
-from gmmseg.reports.plots import _pyplot, save_figure
+from gmmseg.reports.plots import pyplot, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def panel(ax, model, row):
 
 
 def grid(model, rows, title, path):
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 4, figsize=(10, 6))
     for ax, row in zip(axes.ravel(), rows):
         panel(ax, model, row)
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         "Misses: lowest-scored defective tiles and highest-scored good tiles",
         args.outdir / "defects_misses.png",
     )
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     bins = np.histogram_bin_edges([r["score"] for r in rows], bins=40)
     for name, sel, colour in (("good", good, "#4477aa"), ("blow hole", holes, "#cc3311"), ("crack", cracks, "#ee7733")):

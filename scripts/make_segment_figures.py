@@ -27,9 +27,9 @@ def painted_regions(sigma: float, size: int = 160, seed: int = 1):
 
 
 def panels(images, titles, path, suptitle=None):
-    from gmmseg.reports.plots import _pyplot, save_figure
+    from gmmseg.reports.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     h, w = images[0].shape[:2]
     fig, axes = plt.subplots(1, len(images), figsize=(3.4 * len(images), 3.4 * h / w + 0.5))
     for ax, image, title in zip(np.atleast_1d(axes), images, titles):

@@ -380,7 +380,3 @@ def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) ->
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
-
-
-# TEMP for the merge: drop once cli/segment.py and cli/defects.py use gmmseg.errors.FailedItem.
-ItemFailed = FailedItem

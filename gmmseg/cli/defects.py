@@ -20,12 +20,11 @@ import click
 import numpy as np
 
 from ..core.threads import limit_blas_threads
-from ..errors import GmmsegError, InputError, ParameterError
+from ..errors import FailedItem, GmmsegError, InputError, ParameterError
 from ._common import (
     EXIT_FOUND,
     EXIT_OK,
     EXIT_PARTIAL,
-    ItemFailed,
     echo_json,
     ensure_outdir,
     is_quiet,
@@ -228,7 +227,7 @@ def scan_images(
     if scheduler is not None:
         task = functools.partial(_scan_job, model_path=str(Path(model_path).resolve()))
         for i, (job, outcome) in enumerate(run_batch(task, jobs, scheduler=scheduler, quiet=quiet, label="scanning")):
-            rows[i] = _failed_row(job[0], str(outcome)) if isinstance(outcome, ItemFailed) else outcome
+            rows[i] = _failed_row(job[0], str(outcome)) if isinstance(outcome, FailedItem) else outcome
     elif workers <= 1:
         model = _get_model(model_path)
         # Per-image matrices are small: one BLAS thread is faster than many fighting.

@@ -18,12 +18,11 @@ from typing import Any
 
 import click
 
-from ..errors import InputError, ParameterError
+from ..errors import FailedItem, InputError, ParameterError
 from ..image.io import DEFAULT_MAX_PIXELS
 from ._common import (
     EXIT_BAD_INPUT,
     EXIT_PARTIAL,
-    ItemFailed,
     echo_json,
     ensure_outdir,
     is_quiet,
@@ -328,7 +327,7 @@ def segment_command(
     items = list(zip(paths, _prefixes(paths)))
     task = functools.partial(_segment_item, outdir=outdir, settings=settings)
     for (path, _), outcome in run_batch(task, items, scheduler=scheduler, quiet=quiet, label="segmenting"):
-        if isinstance(outcome, ItemFailed):
+        if isinstance(outcome, FailedItem):
             failed.append({"image": str(path), "error": str(outcome)})
         else:
             done.append(outcome)

@@ -293,7 +293,3 @@ def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
 
 def _distinct_in(sample: np.ndarray) -> int:
     return int(np.unique(sample, axis=0).shape[0]) if sample.shape[0] <= 200_000 else sample.shape[0]
-
-
-check_grid = _check_grid
-run_grid = _run_grid

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..core.covariance import COVARIANCE, COVARIANCE_TYPES
 from ..core.em import check_settings, chunk_rows, fit_source, log_density_coefficients
-from ..core.init import check_random_state, count_distinct_rows
-from ..core.mixture import KMEANS_MAX_SAMPLE, GaussianMixture
+from ..core.init import KMEANS_MAX_SAMPLE, check_random_state, count_distinct_rows
+from ..core.mixture import GaussianMixture
 from ..core.selection import SelectionResult, check_grid, run_grid
 from ..core.stats import Stats
 from ..core.validation import check_dtype, check_int

@@ -133,7 +133,7 @@ def segment_table(
     exclude: Sequence[str] | None = None,
     n_components: int | str = "auto",
     covariance_type: str = "auto",
-    k_max: int = 8,
+    max_components: int = 8,
     random_state: int | None = 0,
     n_seeds: int = 5,
     model=None,
@@ -162,9 +162,10 @@ def segment_table(
     ``{"profiles": DataFrame, "summary": dict}`` for the caller to write.
     """
     from ..core.restarts import seed_stability
-    from ..tables.customers import COVARIANCE_AUTO, CustomerSegmentModel
+    from ..tables.customers import COVARIANCE_AUTO
     from ..tables.naming import segment_names
     from ..tables.profiles import distinguishing_features, segment_profiles
+    from ..tables.segment_model import CustomerSegmentModel
 
     outdir = Path(outdir)
     frame = read_table_lazy(path, id_column=id_column, names=names)
@@ -181,7 +182,7 @@ def segment_table(
     else:
         prep, id_column, profile_only = _customer_prep(sample, id_column, columns, exclude, random_state)
         types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
-        ks = list(range(1, int(k_max) + 1)) if n_components == "auto" else [int(n_components)]
+        ks = list(range(1, int(max_components) + 1)) if n_components == "auto" else [int(n_components)]
         Z_fit = _feature_array(frame, prep, lengths, noise=True, seed=random_state)
         selection = select_components(
             Z_fit, ks, types, random_state=random_state, reg_covar=reg_covar, client=client, progress=progress
@@ -303,7 +304,7 @@ def score_table(
     random_state: int | None = 0,
     client=None,
     sample_rows: int = PREP_SAMPLE_ROWS,
-    k_max: int = 5,
+    max_components: int = 5,
     trim: float = 0.1,
     reg_covar: float = 1e-3,
 ) -> dict[str, Any]:
@@ -311,7 +312,7 @@ def score_table(
 
     The joint-mixture part of :class:`~gmmseg.tables.anomalies.TableAnomalyDetector`: FeaturePrep
     (robust scaling) is fitted on a random sample of ``sample_rows`` rows of the reference
-    (default: the table itself); K = 1..``k_max`` and full/diag are chosen by BIC with
+    (default: the table itself); K = 1..``max_components`` and full/diag are chosen by BIC with
     :func:`select_components` on the workers (skipping models with a component under 1% of the
     rows); with ``trim`` the fit is repeated without the least likely ``trim`` share of the rows
     (weight 0, cut at an approximate dask quantile). One member, no marginal ensemble, no
@@ -346,7 +347,7 @@ def score_table(
     Z_fit = _feature_array(ref, prep, ref_lengths, noise=True, seed=random_state)
     d = Z_fit.shape[1]
     types = ("full", "diag") if d <= FULL_MAX_FEATURES else ("diag",)
-    ks = range(1, int(k_max) + 1)
+    ks = range(1, int(max_components) + 1)
     n_ref = sum(ref_lengths)
     grid = dict(random_state=random_state, reg_covar=reg_covar, keep_models=True, client=client)
     selection = select_components(Z_fit, ks, types, **grid)

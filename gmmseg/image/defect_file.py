@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.mixture import GaussianMixture
+from ..core.mixture_file import mixture_from_file, mixture_to_file
 from ..errors import ModelFileError
 from .defect_scale import ScaleModel
 
@@ -67,7 +67,7 @@ def upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _scale_to_file(scale: ScaleModel, params: dict[str, Any], n_train: int, n_holdout: int):
-    gm_meta, gm_arrays = scale.mixture_._to_file()
+    gm_meta, gm_arrays = mixture_to_file(scale.mixture_)
     metadata = {
         "version": MODEL_VERSION,
         "params": {**params, "scaling": scale.scaling},
@@ -100,7 +100,7 @@ def _scale_from_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray], pa
     shared = {k: v for k, v in params.items() if k not in _MODEL_ONLY}
     scale = ScaleModel(upgrade_params(metadata["params"])["scaling"], **shared)
     prefix = "mixture_"
-    scale.mixture_ = GaussianMixture._from_file(
+    scale.mixture_ = mixture_from_file(
         metadata["mixture"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     )
     scale.mean_ = np.asarray(arrays["mean"], dtype=np.float64)

@@ -56,7 +56,7 @@ from .features import (
     unit_color_features,
 )
 from .io import LoadedImage
-from .smoothing import METHODS, NEIGHBOURHOODS, potts_em
+from .smoothing import METHODS, NEIGHBORHOODS, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
 __all__ = ["segment_image", "Segmentation", "REG_COVAR"]
@@ -441,7 +441,7 @@ def _segment(
     n_components, color_space, smoothing = _check_settings(
         n_components, color_space, covariance_type, smoothing, max_components, criterion, bits
     )
-    if neighborhood not in NEIGHBOURHOODS:
+    if neighborhood not in NEIGHBORHOODS:
         raise ParameterError(f"neighborhood must be 4 or 8, got {neighborhood!r}")
     if smoothing_method not in METHODS:
         raise ParameterError(f"smoothing_method must be one of {', '.join(METHODS)}, got {smoothing_method!r}")
@@ -521,7 +521,7 @@ def _segment(
             color_feats,
             model,
             smoothing,
-            neighbourhood=neighborhood,  # potts_em's parameter name
+            neighborhood=neighborhood,
             method=smoothing_method,
             max_iter=smoothing_iter,
         )

@@ -38,10 +38,10 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["MRFResult", "potts_em", "aggregate_responsibilities", "METHODS", "NEIGHBOURHOODS"]
+__all__ = ["MRFResult", "potts_em", "aggregate_responsibilities", "METHODS", "NEIGHBORHOODS"]
 
 METHODS = ("mean-field", "icm")
-NEIGHBOURHOODS = (4, 8)
+NEIGHBORHOODS = (4, 8)
 _DIAGONAL = float(1.0 / np.sqrt(2.0))
 #: Rows per block where whole-image temporaries are avoided (arg-max, M-step sums).
 _BLOCK_ROWS = 256
@@ -186,7 +186,7 @@ def potts_em(
     model,
     beta: float,
     *,
-    neighbourhood: int = 4,
+    neighborhood: int = 4,
     method: str = "mean-field",
     max_iter: int = 20,
     n_sweeps: int = 1,
@@ -207,7 +207,7 @@ def potts_em(
     beta : float
         Strength of the Potts prior per neighbor pair (``β ≥ 0``; 0 gives the plain
         mixture's labels). Typical values 0.5 to 3.
-    neighbourhood : {4, 8}, default=4
+    neighborhood : {4, 8}, default=4
     method : {"mean-field", "icm"}, default="mean-field"
     max_iter : int, default=20
         EM iterations (each: ``n_sweeps`` E-step sweeps, then one M-step).
@@ -245,8 +245,8 @@ def potts_em(
     started = time.perf_counter()
     if method not in METHODS:
         raise ParameterError(f"smoothing method must be one of {', '.join(METHODS)}, got {method!r}")
-    if neighbourhood not in NEIGHBOURHOODS:
-        raise ParameterError(f"neighbourhood must be 4 or 8, got {neighbourhood!r}")
+    if neighborhood not in NEIGHBORHOODS:
+        raise ParameterError(f"neighborhood must be 4 or 8, got {neighborhood!r}")
     if not np.isfinite(beta) or beta < 0:
         raise ParameterError(f"smoothing beta must be a finite number >= 0, got {beta!r}")
     pixel_index = np.asarray(pixel_index)
@@ -262,7 +262,7 @@ def potts_em(
 
     k = model.n_components
     grid = _Field(pixel_index, k)
-    offsets = _offsets(neighbourhood, float(beta))
+    offsets = _offsets(neighborhood, float(beta))
     update = _softmax_inplace if method == "mean-field" else _one_hot
     params = {
         name: getattr(model, name)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .html import escape, figure_img, page, table, write_html
-from .plots import _pyplot
+from .plots import pyplot
 
 __all__ = ["score_histogram", "render_anomaly_report", "write_anomaly_report"]
 
@@ -26,7 +26,7 @@ def score_histogram(scores: np.ndarray, threshold: float):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     finite = scores[np.isfinite(scores)]
     ax.hist(finite, bins=80, color="#4c72b0")

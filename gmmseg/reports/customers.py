@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .html import RawHTML, escape, figure_img, page, table, write_html
-from .plots import _pyplot, plot_criterion, save_figure
+from .plots import plot_criterion, pyplot, save_figure
 
 __all__ = [
     "sizes_figure",
@@ -30,7 +30,7 @@ def sizes_figure(result):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = pyplot()
     sizes = np.bincount(result.labels, minlength=result.n_segments)
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * result.n_segments + 1.2))
     ax.barh(range(result.n_segments), sizes, color=plt.cm.tab10(np.arange(result.n_segments) % 10))
@@ -54,7 +54,7 @@ def projection_figure(result, max_points: int = 20_000):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = pyplot()
     rng = np.random.default_rng(0)
     n = result.labels.shape[0]
     rows = np.arange(n) if n <= max_points else rng.choice(n, max_points, replace=False)

@@ -73,9 +73,9 @@ def _lut() -> np.ndarray:
 
 
 def _histogram(rows, threshold: float) -> str:
-    from .plots import _pyplot
+    from .plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     scores = np.array([r["score"] for r in rows if r.get("score") is not None], dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 3.0))
     if scores.size:

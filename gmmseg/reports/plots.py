@@ -9,7 +9,7 @@ import numpy as np
 _STYLES = {"full": "-o", "tied": "-s", "diag": "-^", "spherical": "-v"}
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -37,7 +37,7 @@ def save_figure(fig, path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(Path(path), buffer.getvalue())
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return Path(path)
 
 
@@ -59,7 +59,7 @@ def plot_criterion(result, path=None, *, ax=None, title: str | None = None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
     else:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.mixture import GaussianMixture
+from ..core.mixture_file import mixture_from_file, mixture_to_file
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import ModelFileError
 from .prepare import FeaturePrep
@@ -70,7 +71,7 @@ class CustomerSegmentModel:
         return self.predict_proba(table).argmax(axis=1)
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta, arrays = self.mixture._to_file()
+        meta, arrays = mixture_to_file(self.mixture)
         metadata = {
             "mixture": meta,
             "prep": self.prep.to_state(),
@@ -82,7 +83,7 @@ class CustomerSegmentModel:
 
     @classmethod
     def _from_file(cls, metadata, arrays) -> CustomerSegmentModel:
-        mixture = GaussianMixture._from_file(
+        mixture = mixture_from_file(
             metadata["mixture"], {k[len("mixture_") :]: v for k, v in arrays.items() if k.startswith("mixture_")}
         )
         return cls(

@@ -11,7 +11,6 @@ from sklearn.metrics import adjusted_rand_score
 from gmmseg import GaussianMixture, segment_image
 from gmmseg.errors import ParameterError
 from gmmseg.image.smoothing import aggregate_responsibilities, potts_em
-from gmmseg.image.synthetic import PALETTE, painted_regions  # noqa: F401
 
 
 def ari(truth, labels):
@@ -21,7 +20,7 @@ def ari(truth, labels):
 # ---------------------------------------------------------------------------- targets of the issue
 
 
-def test_smoothing_reaches_the_targets_at_sigma_30_and_60():
+def test_smoothing_reaches_the_targets_at_sigma_30_and_60(painted_regions):
     image30, truth30 = painted_regions(30)
     image60, truth60 = painted_regions(60, seed=1)
     with warnings.catch_warnings():
@@ -37,10 +36,10 @@ def test_smoothing_reaches_the_targets_at_sigma_30_and_60():
     assert smooth30.settings["smoothing_iterations"] >= 1
 
 
-def test_icm_and_8_neighborhood_also_smooth():
+def test_icm_and_8_neighborhood_also_smooth(painted_regions):
     image, truth = painted_regions(45, size=96, seed=2)
     plain = segment_image(image, 4, random_state=0)
-    for kwargs in ({"smoothing_method": "icm"}, {"neighbourhood": 8}):
+    for kwargs in ({"smoothing_method": "icm"}, {"neighborhood": 8}):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             smooth = segment_image(image, 4, random_state=0, smoothing=1.0, **kwargs)
@@ -55,14 +54,14 @@ def _softmax(v):
     return e / e.sum()
 
 
-def _reference_sweep(L, beta, neighbourhood, hard):
+def _reference_sweep(L, beta, neighborhood, hard):
     """One Gauss-Seidel sweep in parity order (0,0), (0,1), (1,0), (1,1), written as plain loops."""
     k, h, w = L.shape
     q = np.stack([_softmax(L[:, i, j]) for i in range(h) for j in range(w)], axis=1).reshape(k, h, w)
     if hard:
         q = (q == q.max(axis=0, keepdims=True)).astype(float)
     nbrs = [(-1, 0, 1.0), (1, 0, 1.0), (0, -1, 1.0), (0, 1, 1.0)]
-    if neighbourhood == 8:
+    if neighborhood == 8:
         nbrs += [(dr, dc, 1 / np.sqrt(2)) for dr in (-1, 1) for dc in (-1, 1)]
     for a in (0, 1):
         for b in (0, 1):
@@ -80,18 +79,18 @@ def _reference_sweep(L, beta, neighbourhood, hard):
     return q
 
 
-@pytest.mark.parametrize(("neighbourhood", "method"), [(4, "mean-field"), (8, "mean-field"), (4, "icm"), (8, "icm")])
-def test_one_sweep_matches_explicit_loops(neighbourhood, method):
+@pytest.mark.parametrize(("neighborhood", "method"), [(4, "mean-field"), (8, "mean-field"), (4, "icm"), (8, "icm")])
+def test_one_sweep_matches_explicit_loops(neighborhood, method):
     rng = np.random.default_rng(0)
     h, w = 7, 9  # odd sizes exercise the borders of every parity class
     X = rng.normal(size=(h * w, 2)) + np.repeat(np.array([[0.0, 0.0], [2.5, 0.0], [0.0, 2.5]]), 21, axis=0)
     model = GaussianMixture(3, random_state=0).fit(X)
     index = np.arange(h * w).reshape(h, w)
     result = potts_em(
-        index, X, model, 0.8, neighbourhood=neighbourhood, method=method, max_iter=1, n_sweeps=1, update_model=False
+        index, X, model, 0.8, neighborhood=neighborhood, method=method, max_iter=1, n_sweeps=1, update_model=False
     )
     L = model.component_log_prob(X).T.reshape(3, h, w)
-    expected = _reference_sweep(L, 0.8, neighbourhood, hard=method == "icm")
+    expected = _reference_sweep(L, 0.8, neighborhood, hard=method == "icm")
     np.testing.assert_allclose(result.posteriors, expected, atol=2e-5)
     np.testing.assert_array_equal(result.labels, expected.argmax(axis=0))
     assert result.posteriors.dtype == np.float32
@@ -140,7 +139,7 @@ def test_invalid_arguments():
     X = np.arange(8.0).reshape(-1, 1)
     model = GaussianMixture(2, random_state=0).fit(X)
     index = np.arange(8).reshape(2, 4)
-    for kwargs in ({"method": "gibbs"}, {"neighbourhood": 6}):
+    for kwargs in ({"method": "gibbs"}, {"neighborhood": 6}):
         with pytest.raises(ParameterError):
             potts_em(index, X, model, 1.0, **kwargs)
     with pytest.raises(ParameterError):

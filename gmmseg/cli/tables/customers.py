@@ -208,7 +208,7 @@ def _customers_distributed(
             exclude=excl or None,
             n_components=n_components,
             covariance_type=covariance,
-            k_max=k_max,
+            max_components=k_max,
             random_state=seed,
             n_seeds=stability_seeds,
             model=model,

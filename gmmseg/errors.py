@@ -13,6 +13,7 @@ problem and the fix.
     │   └── TableError               a table that cannot be read or used
     ├── ParameterError (ValueError)  an invalid argument or option value
     ├── FittingError (RuntimeError)  EM cannot proceed (e.g. too few distinct rows)
+    ├── OutputError                  an output that cannot be written (names the path and the fix)
     ├── ModelFileError               a model file that is missing, corrupt, of another
     │                                kind or of an unsupported format version
     └── NotFittedError (ValueError, AttributeError)  a model used before ``fit``
@@ -35,6 +36,7 @@ __all__ = [
     "TableError",
     "ParameterError",
     "FittingError",
+    "OutputError",
     "ModelFileError",
     "NotFittedError",
     "GmmsegWarning",
@@ -73,6 +75,16 @@ class ParameterError(GmmsegError, ValueError):
 
 class FittingError(GmmsegError, RuntimeError):
     """The model cannot be fitted to these data with these settings."""
+
+
+class OutputError(GmmsegError):
+    """An output that cannot be written (disk full, read-only folder, missing parent folder...).
+
+    ``fatal`` is True when no other output in the same place can be written either, so a
+    batch stops at once instead of failing every remaining item.
+    """
+
+    fatal: bool = False
 
 
 class ModelFileError(GmmsegError):

@@ -158,7 +158,7 @@ def _summary_lines(data: Any, prefix: str = "") -> list[str]:
 
 def write_json(path: Path, data: Any) -> Path:
     """Write JSON atomically."""
-    from ..core.persist import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     atomic_write_bytes(Path(path), (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8"))
     return Path(path)

@@ -374,7 +374,7 @@ def scan_command(ctx, model, images, outdir, masks, workers, fail_on_defect, sch
     images failed); 2 bad usage, input or model file; 3 done, but some images could
     not be read (their rows carry the error).
     """
-    from ..core.persist import atomic_write_bytes
+    from ..files import atomic_write_bytes
     from ..image.defects import DefectModel
     from ..image.io import list_images
     from ..reports.defects import write_report_html
@@ -461,7 +461,7 @@ def demo_defects(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     report_dir = folder / "report"
     _MODEL_CACHE.clear()
     rows, _ = scan_images(model_path, paths, ensure_outdir(report_dir), workers=1, quiet=True)
-    from ..core.persist import atomic_write_bytes
+    from ..files import atomic_write_bytes
     from ..reports.defects import write_report_html
 
     summary = {"images": len(rows), "flagged": sum(r["flagged"] for r in rows), "threshold": model.threshold_}

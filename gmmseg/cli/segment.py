@@ -107,8 +107,8 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     """
     import numpy as np
 
-    from ..core.persist import atomic_write_bytes
-    from ..image.io import check_not_input, read_image, write_png
+    from ..files import atomic_write_bytes, check_not_input
+    from ..image.io import read_image, write_png
     from ..image.segment import segment_image
     from ..reports.plots import plot_criterion
 

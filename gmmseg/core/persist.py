@@ -17,19 +17,17 @@ container: :func:`register_kind` maps the header's ``kind`` to a class with
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelFileError
+from ..files import atomic_write_bytes
 
 __all__ = ["save", "load", "save_arrays", "load_arrays", "register_kind", "FORMAT", "FORMAT_VERSION"]
 
@@ -48,41 +46,6 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
-
-
-@contextlib.contextmanager
-def atomic_target(path) -> Iterator[Path]:
-    """Yield a temporary file next to ``path`` to write; on success rename it onto ``path``.
-
-    On any failure the temporary file is removed and ``path`` is left as it was. The file gets
-    the permissions a plain ``open()`` would give (not ``mkstemp``'s private 0600).
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, an fsync and a rename."""
-    with atomic_target(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_arrays(path, kind: str, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
@@ -110,12 +73,7 @@ def save_arrays(path, kind: str, metadata: dict[str, Any], arrays: dict[str, np.
     clean[_HEADER] = np.frombuffer(blob, dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **clean)
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except OSError as exc:
-        raise ModelFileError(
-            f"cannot write model file {path}: {exc.strerror or exc}; check the folder exists and is writable"
-        ) from None
+    atomic_write_bytes(path, buffer.getvalue())  # an OSError arrives as an OutputError naming path
     return path
 
 

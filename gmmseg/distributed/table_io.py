@@ -138,7 +138,7 @@ def write_csv_lazy(frame, path, client) -> None:
     path : Path
     client : distributed.Client or None
     """
-    from ..core.persist import atomic_target
+    from ..files import atomic_target
 
     with atomic_target(path) as tmp:
         compute(client, frame.to_csv(str(tmp), single_file=True, index=False, compute=False))

@@ -396,7 +396,7 @@ def write_png(path, array: np.ndarray, *, protect: Iterable = (), compress_level
     -------
     Path
     """
-    from ..core.persist import atomic_write_bytes
+    from ..files import atomic_write_bytes, check_not_input
 
     path = Path(path)
     check_not_input(path, protect)
@@ -406,19 +406,6 @@ def write_png(path, array: np.ndarray, *, protect: Iterable = (), compress_level
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}; choose another output folder with -o") from None
     return path
-
-
-def check_not_input(path, protect: Iterable) -> None:
-    """Raise InputError if ``path`` is (the same file as) any path in ``protect``."""
-    target = Path(path)
-    for item in protect:
-        other = Path(item)
-        try:
-            same = target.resolve() == other.resolve() or (target.exists() and os.path.samefile(target, other))
-        except OSError:
-            same = False
-        if same:
-            raise InputError(f"refusing to overwrite the input {other}; choose another output folder with -o")
 
 
 def _is_glob(text: str) -> bool:

@@ -95,7 +95,7 @@ def page(title: str, body: str, *, subtitle: str = "") -> str:
 
 def write_html(path, document: str) -> Path:
     """Write an HTML document atomically."""
-    from ..core.persist import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     atomic_write_bytes(Path(path), document.encode("utf-8"))
     return Path(path)

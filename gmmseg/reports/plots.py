@@ -32,7 +32,7 @@ def save_figure(fig, path) -> Path:
     """
     import io
 
-    from ..core.persist import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")

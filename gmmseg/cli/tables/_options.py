@@ -11,7 +11,7 @@ from ...errors import ParameterError, TableError
 
 def write_csv(frame, path: Path) -> Path:
     """Write a DataFrame as CSV (no index) atomically."""
-    from ...core.persist import atomic_write_bytes
+    from ...files import atomic_write_bytes
 
     atomic_write_bytes(Path(path), frame.to_csv(index=False).encode("utf-8"))
     return Path(path)

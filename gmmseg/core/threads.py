@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 __all__ = ["available_cores", "limit_blas_threads"]
 
@@ -29,10 +30,30 @@ def limit_blas_threads(limit: int = 1):
     when gmmseg's own threads or worker processes share the work they would oversubscribe
     the cores. Every place that runs EM or scores images in parallel uses this one guard.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+    controller = _controller()
+    if controller is None:  # pragma: no cover - threadpoolctl is a dependency
         yield
         return
-    with threadpool_limits(limits=limit, user_api="blas"):
+    with controller.limit(limits=limit, user_api="blas"):
         yield
+
+
+_CONTROLLER: list = [None, -1]  # [controller, len(sys.modules) when it was built]
+
+
+def _controller():
+    """A threadpoolctl controller, rebuilt only when modules were imported since the last one.
+
+    Building one scans every loaded shared library (about 12 ms); a model selection or an
+    anomaly ensemble limits BLAS hundreds of times, so rescanning each time cost up to 30%
+    of a fit (measured on ADBench's Ionosphere). A new import may load another BLAS (SciPy
+    ships its own), hence the rebuild when ``sys.modules`` has grown.
+    """
+    if _CONTROLLER[1] != len(sys.modules):
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            return None
+        _CONTROLLER[0] = ThreadpoolController()
+        _CONTROLLER[1] = len(sys.modules)
+    return _CONTROLLER[0]

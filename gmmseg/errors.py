@@ -126,6 +126,6 @@ class ComponentCollapseWarning(GmmsegWarning):
 class FailedItem(str):
     """The one-line error of one item of a batch that failed (the batch goes on).
 
-    A ``str`` (so it prints and serialises as its message) that a batch runner returns in
+    A ``str`` (so it prints and serializes as its message) that a batch runner returns in
     place of the item's result, in process and on Dask workers alike.
     """

@@ -164,7 +164,9 @@ def _make_inputs(work: Path) -> None:
 def _normalise_json(value):
     if isinstance(value, dict):
         return {
-            RENAMED.get(k, k): _normalise_json(v) for k, v in sorted(value.items()) if not _TIMING_KEY.search(str(k)) and k not in REMOVED
+            RENAMED.get(k, k): _normalise_json(v)
+            for k, v in sorted(value.items())
+            if not _TIMING_KEY.search(str(k)) and k not in REMOVED
         }
     if isinstance(value, list):
         return [_normalise_json(v) for v in value]

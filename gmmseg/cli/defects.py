@@ -29,6 +29,7 @@ from ._common import (
     ensure_outdir,
     is_quiet,
     json_option,
+    output_stems,
     progress,
     quiet_option,
     run_batch,
@@ -171,17 +172,6 @@ def _init_worker() -> None:
     _WORKER_BLAS_LIMIT.__enter__()
 
 
-def _unique_stems(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for p in paths:
-        stem = p.stem or "image"
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        out.append(stem if n == 0 else f"{stem}_{n + 1}")
-    return out
-
-
 def _find_mask(folder: Path, stem: str) -> Path | None:
     for suffix in (".png", ".PNG", ".bmp", ".tif", ".tiff", ".jpg"):
         candidate = folder / f"{stem}{suffix}"
@@ -209,7 +199,7 @@ def scan_images(
     """
     from ..image.metrics import detection_metrics
 
-    stems = _unique_stems(paths)
+    stems = output_stems(paths)
     ensure_outdir(outdir / "heatmaps")
     ensure_outdir(outdir / "masks")
     # Only inputs inside the output folders could be overwritten: protect those (cheap for big batches).

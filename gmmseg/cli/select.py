@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..core.selection import CRITERIA, select_components
+from ..errors import ParameterError
 from ._common import ComponentsType, echo_json, is_quiet, json_option, quiet_option
 from ._group import cli
 
@@ -45,9 +46,15 @@ def select_command(ctx, data, ks, covariance_types, criterion, seed, plot_path, 
 
     Prints the criterion table and the chosen model; lower criterion is better.
     """
+    from ..files import check_not_input
     from ..tables.io import read_numeric_matrix
 
     quiet = is_quiet(ctx, quiet)
+    for output, option in ((plot_path, "--plot"), (model_path, "--save-model")):
+        if output is not None:
+            check_not_input(output, [data], option=option)
+    if plot_path is not None and model_path is not None and plot_path.resolve() == model_path.resolve():
+        raise ParameterError(f"--plot and --save-model both name {plot_path}; give two different files")
     X, names = read_numeric_matrix(data)
     types = covariance_types or ("full", "tied", "diag", "spherical")
     result = select_components(X, ks, types, criterion=criterion, random_state=seed)

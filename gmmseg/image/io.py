@@ -395,16 +395,18 @@ def write_png(path, array: np.ndarray, *, protect: Iterable = (), compress_level
     Returns
     -------
     Path
+
+    Raises
+    ------
+    OutputError
+        When the file cannot be written (names the path and the fix; ``fatal`` when no
+        other file can be written there either).
     """
     from ..files import atomic_write_bytes, check_not_input
 
     path = Path(path)
     check_not_input(path, protect)
-    data = encode_png(array, compress_level=compress_level)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}; choose another output folder with -o") from None
+    atomic_write_bytes(path, encode_png(array, compress_level=compress_level))
     return path
 
 

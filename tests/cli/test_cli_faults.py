@@ -113,3 +113,38 @@ def test_scan_writes_every_report_it_can_when_one_fails(workspace, tmp_path, mon
     assert f"gmmseg: error: no space left on the device holding {outdir / 'report.json'}" in result.output
     assert (outdir / "report.csv").is_file() and (outdir / "report.html").is_file()
     assert not (outdir / "report.json").exists() and (outdir / "heatmaps" / "ok.png").is_file()
+
+
+@pytest.mark.parametrize("option", ["--plot", "--save-model"])
+def test_select_refuses_to_write_over_its_input(tmp_path, option):
+    import numpy as np
+
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(30, 2)))
+    before = data.read_bytes()
+    result = CliRunner().invoke(cli, ["select", str(data), "-k", "1-2", option, str(data)])
+    assert result.exit_code == 2
+    assert f"refusing to overwrite the input {data}; choose another output path with {option}" in result.output
+    assert data.read_bytes() == before
+
+
+def test_select_plot_and_model_must_differ(tmp_path):
+    import numpy as np
+
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(30, 2)))
+    same = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["select", str(data), "--plot", str(same), "--save-model", str(same)])
+    assert result.exit_code == 2 and "--plot and --save-model both name" in result.output and not same.exists()
+
+
+def test_scan_refuses_a_report_folder_whose_report_is_an_input(workspace, tmp_path):
+    root, model = workspace
+    folder = tmp_path / "r"
+    folder.mkdir()
+    victim = folder / "report.html"
+    victim.write_bytes((root / "scan" / "ok.png").read_bytes())
+    result = CliRunner().invoke(cli, ["defects", "scan", str(model), str(victim), "-o", str(folder)])
+    assert result.exit_code == 2 and f"refusing to overwrite the input {victim}" in result.output
+    assert victim.read_bytes() == (root / "scan" / "ok.png").read_bytes()
+    assert not (folder / "heatmaps").exists()

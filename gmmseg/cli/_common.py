@@ -37,14 +37,44 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class _OneLineError(click.ClickException):
+    """A Click error (bad usage, a bad option value) shown as one line: ``gmmseg: error: <what>; <fix>``."""
+
+    def __init__(self, error: click.ClickException):
+        super().__init__(error.format_message())
+        self.exit_code = error.exit_code
+        self.ctx = getattr(error, "ctx", None)
+
+    def show(self, file=None) -> None:
+        what = _one_line(self.message).rstrip(".")
+        if self.ctx is not None:
+            what += f"; try '{self.ctx.command_path} {self.ctx.help_option_names[0]}'"
+        click.echo(f"gmmseg: error: {what}", err=True)
+
+
+def _one_line_usage(error: click.ClickException) -> click.ClickException:
+    # "gmmseg" alone shows the help (NoArgsIsHelpError): that stays as Click prints it.
+    if isinstance(error, _OneLineError) or type(error).__name__ == "NoArgsIsHelpError":
+        return error
+    return _OneLineError(error)
+
+
 class GmmsegGroup(click.Group):
     """A Click group that turns every error into one line on stderr and an exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            raise _one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except click.ClickException as exc:
+            raise _one_line_usage(exc) from None
         except GmmsegError as exc:
             click.echo(f"gmmseg: error: {_one_line(exc)}", err=True)
             ctx.exit(exc.exit_code)

@@ -148,3 +148,21 @@ def test_scan_refuses_a_report_folder_whose_report_is_an_input(workspace, tmp_pa
     assert result.exit_code == 2 and f"refusing to overwrite the input {victim}" in result.output
     assert victim.read_bytes() == (root / "scan" / "ok.png").read_bytes()
     assert not (folder / "heatmaps").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["select"], "gmmseg: error: Missing argument 'DATA'; try 'cli select -h'"),
+        (["bogus"], "gmmseg: error: No such command 'bogus'; try 'cli -h'"),
+        (["--bogus"], "gmmseg: error: No such option '--bogus'; try 'cli -h'"),
+        (["defects", "scan", "m", "x", "-o", "r", "--workers", "two"], "'two' is not a valid integer"),
+        (["select", "x.npy", "-k", "0"], "gives no number of components of at least 1"),
+    ],
+)
+def test_usage_errors_are_one_line_with_the_prefix_and_exit_2(tmp_path, args, expected):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gmmseg: error: ") and expected in lines[0], result.stderr
+    assert lines[0].endswith("-h'") and result.stdout == ""

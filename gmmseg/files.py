@@ -131,7 +131,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
             raise output_error(path, exc) from None
 
 
-def check_not_input(path, protect: Iterable) -> None:
+def check_not_input(path, protect: Iterable, *, option: str = "-o") -> None:
     """Raise :class:`~gmmseg.errors.InputError` if ``path`` is (the same file as) any path in ``protect``.
 
     Parameters
@@ -140,6 +140,8 @@ def check_not_input(path, protect: Iterable) -> None:
         An output about to be written.
     protect : iterable of str or Path
         The inputs of the run.
+    option : str, default="-o"
+        The option that names ``path``, for the message.
     """
     target = Path(path)
     for item in protect:
@@ -149,7 +151,7 @@ def check_not_input(path, protect: Iterable) -> None:
         except OSError:
             same = False
         if same:
-            raise InputError(f"refusing to overwrite the input {other}; choose another output path with -o")
+            raise InputError(f"refusing to overwrite the input {other}; choose another output path with {option}")
 
 
 def _umask() -> int:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import FailedItem, GmmsegError
+from ..errors import FailedItem, GmmsegError, OutputError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -36,14 +37,44 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class _OneLineError(click.ClickException):
+    """A Click error (bad usage, a bad option value) shown as one line: ``gmmseg: error: <what>; <fix>``."""
+
+    def __init__(self, error: click.ClickException):
+        super().__init__(error.format_message())
+        self.exit_code = error.exit_code
+        self.ctx = getattr(error, "ctx", None)
+
+    def show(self, file=None) -> None:
+        what = _one_line(self.message).rstrip(".")
+        if self.ctx is not None:
+            what += f"; try '{self.ctx.command_path} {self.ctx.help_option_names[0]}'"
+        click.echo(f"gmmseg: error: {what}", err=True)
+
+
+def _one_line_usage(error: click.ClickException) -> click.ClickException:
+    # "gmmseg" alone shows the help (NoArgsIsHelpError): that stays as Click prints it.
+    if isinstance(error, _OneLineError) or type(error).__name__ == "NoArgsIsHelpError":
+        return error
+    return _OneLineError(error)
+
+
 class GmmsegGroup(click.Group):
     """A Click group that turns every error into one line on stderr and an exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            raise _one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except click.ClickException as exc:
+            raise _one_line_usage(exc) from None
         except GmmsegError as exc:
             click.echo(f"gmmseg: error: {_one_line(exc)}", err=True)
             ctx.exit(exc.exit_code)
@@ -284,6 +315,19 @@ def progress(items, *, label: str, quiet: bool, length: int | None = None):
     return click.progressbar(seq, length=n, label=label, file=sys.stderr, show_pos=True, show_eta=True)
 
 
+@contextlib.contextmanager
+def progress_counter(total: int, *, label: str, quiet: bool) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr advanced by the callback it yields (``callback(done, total, ...)``).
+
+    Hidden when quiet or when there is at most one item; the callback then does nothing.
+    """
+    if quiet or total <= 1:
+        yield lambda *args: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True) as bar:
+        yield lambda *args: bar.update(1)
+
+
 class _NullBar:
     def __init__(self, items):
         self.items = items
@@ -293,6 +337,27 @@ class _NullBar:
 
     def __exit__(self, *exc):
         return False
+
+
+def write_all(writers: Iterable[Callable[[], Any]]) -> None:
+    """Call every writer even if some fail; then raise the first :class:`OutputError`, if any.
+
+    So one output that cannot be written (e.g. a big report on a nearly full disk) does not
+    cost the others.
+
+    Parameters
+    ----------
+    writers : iterable of callable
+        Each writes one output.
+    """
+    first: OutputError | None = None
+    for write in writers:
+        try:
+            write()
+        except OutputError as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def scheduler_option(func):
@@ -307,10 +372,16 @@ def scheduler_option(func):
     )(func)
 
 
+class _FatalOutput(str):
+    """The message of a fatal :class:`OutputError` on one item: the batch runner stops on it."""
+
+
 def guarded_call(func, item):
     """Run ``func(item)``; turn an expected failure (bad input, out of memory) into a failed item.
 
     Top-level so that Dask can ship it; unexpected exceptions still propagate (and are retried).
+    A fatal :class:`~gmmseg.errors.OutputError` (disk full, read-only, permission) is returned
+    as a marker that :func:`run_batch` turns back into the error, stopping the batch.
 
     Parameters
     ----------
@@ -326,14 +397,27 @@ def guarded_call(func, item):
     """
     try:
         return func(item)
+    except OutputError as exc:
+        return _FatalOutput(_one_line(exc)) if exc.fatal else FailedItem(_one_line(exc))
     except GmmsegError as exc:
         return FailedItem(_one_line(exc))
     except MemoryError:
         return FailedItem(f"out of memory on {item}; use a smaller input or fewer components")
 
 
+def _stop_on_fatal(outcome, done: int, total: int) -> None:
+    if isinstance(outcome, _FatalOutput):
+        error = OutputError(f"{outcome} (the batch stopped after {done - 1} of {total} items)")
+        error.fatal = True
+        raise error
+
+
 def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) -> list[tuple[Any, Any]]:
-    """Run ``func`` on every item, in this process or on a Dask cluster; never stop at a bad item.
+    """Run ``func`` on every item, in this process or on a Dask cluster; a bad item does not stop it.
+
+    An item that fails (bad input, an output that cannot be written) is that item's failure
+    and the batch goes on; a fatal :class:`~gmmseg.errors.OutputError` (no output can be
+    written there: disk full, read-only, permission denied) stops the batch at once.
 
     Parameters
     ----------
@@ -353,6 +437,11 @@ def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) ->
     -------
     list of (item, outcome)
         In input order; a failed item's outcome is a :class:`~gmmseg.errors.FailedItem`.
+
+    Raises
+    ------
+    OutputError
+        Fatal, naming the cause; the items queued after it were not run.
     """
     import functools
 
@@ -363,20 +452,14 @@ def run_batch(func, items, *, scheduler: str | None, quiet: bool, label: str) ->
         with progress(items, label=label, quiet=quiet) as bar:
             for item in bar:
                 outcomes.append((item, task(item)))
+                _stop_on_fatal(outcomes[-1][1], len(outcomes), len(items))
         return outcomes
     from ..distributed import get_client, map_files
 
-    bar = None if quiet or len(items) <= 1 else click.progressbar(length=len(items), label=label, file=sys.stderr)
+    with get_client(scheduler) as client, progress_counter(len(items), label=label, quiet=quiet) as advance:
 
-    def advance(done, total, item, outcome):
-        if bar is not None:
-            bar.update(1)
+        def on_done(done, total, item, outcome):
+            advance()
+            _stop_on_fatal(outcome, done, total)  # map_files cancels what is still queued
 
-    with get_client(scheduler) as client:
-        if bar is not None:
-            bar.__enter__()
-        try:
-            return map_files(task, items, client=client, retries=2, progress=advance)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+        return map_files(task, items, client=client, retries=2, progress=on_done)

@@ -8,28 +8,21 @@ import click
 
 from ..core.selection import CRITERIA, select_components
 from ..errors import ParameterError
-from ._common import echo_json, is_quiet, json_option, quiet_option
+from ._common import ComponentsType, echo_json, is_quiet, json_option, quiet_option
 from ._group import cli
-
-
-def parse_k_range(text: str) -> list[int]:
-    """Parse ``"4"``, ``"1-10"`` or ``"2,4,8"`` into a list of K values."""
-    try:
-        if "-" in text:
-            low, high = (int(v) for v in text.split("-", 1))
-            values = list(range(low, high + 1))
-        else:
-            values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ParameterError(f"-k {text!r} is not a K range; use e.g. 4, 1-10 or 2,4,8") from None
-    if not values or min(values) < 1:
-        raise ParameterError(f"-k {text!r} gives no positive K; use e.g. 1-10")
-    return values
 
 
 @cli.command("select")
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-k", "--components", "k_range", default="1-10", show_default=True, help="K values: 4, 1-10 or 2,4,8.")
+@click.option(
+    "-k",
+    "--components",
+    "ks",
+    type=ComponentsType(auto=False, lists=True),
+    default="1-10",
+    show_default=True,
+    help="K values: 4, 1-10 or 2,4,8.",
+)
 @click.option(
     "--covariance",
     "covariance_types",
@@ -48,16 +41,21 @@ def parse_k_range(text: str) -> list[int]:
 @json_option
 @quiet_option
 @click.pass_context
-def select_command(ctx, data, k_range, covariance_types, criterion, seed, plot_path, model_path, as_json, quiet):
+def select_command(ctx, data, ks, covariance_types, criterion, seed, plot_path, model_path, as_json, quiet):
     """Choose the number of components and covariance type for DATA (numeric CSV or .npy).
 
     Prints the criterion table and the chosen model; lower criterion is better.
     """
+    from ..files import check_not_input
     from ..tables.io import read_numeric_matrix
 
     quiet = is_quiet(ctx, quiet)
+    for output, option in ((plot_path, "--plot"), (model_path, "--save-model")):
+        if output is not None:
+            check_not_input(output, [data], option=option)
+    if plot_path is not None and model_path is not None and plot_path.resolve() == model_path.resolve():
+        raise ParameterError(f"--plot and --save-model both name {plot_path}; give two different files")
     X, names = read_numeric_matrix(data)
-    ks = parse_k_range(k_range)
     types = covariance_types or ("full", "tied", "diag", "spherical")
     result = select_components(X, ks, types, criterion=criterion, random_state=seed)
     result.best_model.feature_names_in_ = __import__("numpy").asarray(names, dtype=object)

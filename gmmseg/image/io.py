@@ -12,12 +12,12 @@ The input file is only ever opened for reading.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import io
 import os
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -395,21 +395,85 @@ def write_png(path, array: np.ndarray, *, protect: Iterable = (), compress_level
     Returns
     -------
     Path
+
+    Raises
+    ------
+    OutputError
+        When the file cannot be written (names the path and the fix; ``fatal`` when no
+        other file can be written there either).
     """
     from ..files import atomic_write_bytes, check_not_input
 
     path = Path(path)
     check_not_input(path, protect)
-    data = encode_png(array, compress_level=compress_level)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}; choose another output folder with -o") from None
+    atomic_write_bytes(path, encode_png(array, compress_level=compress_level))
     return path
 
 
 def _is_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder or "."))
+    except OSError:
+        return []
+
+
+def _visible(name: str, part: str) -> bool:
+    # As glob: wildcards do not match hidden names unless the pattern itself starts with a dot.
+    return not name.startswith(".") or part.startswith(".")
+
+
+def _folders_below(base: str) -> Iterator[str]:
+    """``base`` and every folder below it, each real folder once: a link into a folder already
+    visited (a symlink loop, or a second way to the same folder) is not followed."""
+    visited = {os.path.realpath(base or ".")}
+    stack = [base]
+    while stack:
+        folder = stack.pop()
+        yield folder
+        below = []
+        for name in _names(folder):
+            child = os.path.join(folder, name)
+            if name.startswith(".") or not os.path.isdir(child):
+                continue
+            real = os.path.realpath(child)
+            if real not in visited:
+                visited.add(real)
+                below.append(child)
+        stack.extend(reversed(below))
+
+
+def _expand_glob(pattern: str) -> list[str]:
+    """The paths matching ``pattern`` (``*``, ``?``, ``[...]``; ``**`` for any depth of folders)."""
+    parts = pattern.replace(os.altsep or os.sep, os.sep).split(os.sep)
+    base = os.sep if parts[0] == "" else ""
+    parts = [part for part in parts if part]
+    found: list[str] = []
+
+    def walk(folder: str, i: int) -> None:
+        if i == len(parts):
+            if os.path.lexists(folder or "."):
+                found.append(folder)
+            return
+        part, last = parts[i], i == len(parts) - 1
+        if part == "**":
+            for below in _folders_below(folder):
+                walk(below, i + 1)
+                if last:
+                    found.extend(os.path.join(below, n) for n in _names(below) if _visible(n, ""))
+        elif _is_glob(part):
+            for name in _names(folder):
+                child = os.path.join(folder, name)
+                if fnmatch.fnmatch(name, part) and _visible(name, part) and (last or os.path.isdir(child)):
+                    walk(child, i + 1)
+        elif last or os.path.isdir(os.path.join(folder, part)):
+            walk(os.path.join(folder, part), i + 1)
+
+    walk(base, 0)
+    return sorted(set(found))
 
 
 def list_images(inputs) -> list[Path]:
@@ -422,12 +486,12 @@ def list_images(inputs) -> list[Path]:
         what is wrong, and a missing file is reported when it is read); folders give
         the image files directly inside them (by suffix, sorted by name); a pattern
         with ``*``, ``?`` or ``[`` that is not an existing path is expanded (sorted;
-        ``**`` recurses).
+        ``**`` recurses, entering each real folder once, so symlink loops end).
 
     Returns
     -------
     list of Path
-        In input order, duplicates removed.
+        In input order; a file reached twice (also through links) is listed once.
 
     Raises
     ------
@@ -441,7 +505,7 @@ def list_images(inputs) -> list[Path]:
     seen: set[str] = set()
 
     def add(p: Path) -> None:
-        key = os.path.normcase(os.path.abspath(p))
+        key = os.path.normcase(os.path.realpath(p))
         if key not in seen:
             seen.add(key)
             found.append(p)
@@ -461,8 +525,7 @@ def list_images(inputs) -> list[Path]:
         elif p.exists() or not _is_glob(text):
             add(p)
         else:
-            matches = sorted(glob.glob(text, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
+            files = [Path(m) for m in _expand_glob(text) if os.path.isfile(m)]
             if not files:
                 empty.append(f"pattern {text} matches no file")
             for m in files:

@@ -101,7 +101,7 @@ def test_select_bad_input_is_one_line_and_exit_2(runner, tmp_path, content, mess
 def test_bad_k_range_is_a_usage_error(runner, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(20, 2)))
     result = runner.invoke(cli, ["select", str(tmp_path / "x.npy"), "-k", "three"])
-    assert result.exit_code == 2 and "K range" in result.output
+    assert result.exit_code == 2 and "not a number of components" in result.output
 
 
 def test_internal_errors_become_one_line_with_exit_4(runner, tmp_path, monkeypatch):

@@ -6,49 +6,12 @@ import csv
 import json
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from PIL import Image
-from scipy import ndimage
 
 import gmmseg
 from gmmseg.cli import cli
-
-
-def texture(rng, shape=(64, 64), gain=1.0, offset=0.0):
-    tex = ndimage.gaussian_filter(rng.normal(size=shape), 1.2)
-    return np.clip(120 + 25 * tex / tex.std() * gain + offset, 0, 255).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """Good images, a defective one with its mask, a good test image, a corrupt file and a fitted model."""
-    root = tmp_path_factory.mktemp("defects")
-    rng = np.random.default_rng(0)
-    good = root / "good"
-    good.mkdir()
-    for i in range(20):
-        Image.fromarray(texture(rng, gain=rng.uniform(0.8, 1.2), offset=rng.uniform(-15, 15))).save(
-            good / f"g{i:02d}.png"
-        )
-    scan = root / "scan"
-    masks = root / "masks"
-    scan.mkdir()
-    masks.mkdir()
-    bad = texture(rng)
-    yy, xx = np.mgrid[:64, :64]
-    spot = (yy - 30) ** 2 + (xx - 22) ** 2 <= 16
-    bad[spot] = 0
-    Image.fromarray(bad).save(scan / "bad.png")
-    Image.fromarray(spot.astype(np.uint8) * 255).save(masks / "bad.png")
-    Image.fromarray(texture(rng)).save(scan / "ok.png")
-    Image.fromarray(np.zeros((64, 64), np.uint8)).save(masks / "ok.png")
-    (scan / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    model = root / "model.gmmseg"
-    runner = CliRunner()
-    result = runner.invoke(cli, ["defects", "fit", str(good), "-o", str(model), "--holdout", "0.5", "--seed", "1"])
-    assert result.exit_code == 0, result.output
-    return root, model
+from tests.cli.conftest import texture
 
 
 def test_fit_writes_a_loadable_model(workspace):
@@ -152,3 +115,37 @@ def test_bad_model_file_exits_2(workspace, tmp_path):
     result = CliRunner().invoke(cli, ["defects", "scan", str(broken), str(root / "scan"), "-o", str(tmp_path / "r")])
     assert result.exit_code == 2 and "model file" in result.output
     assert not (tmp_path / "r" / "report.csv").exists()
+
+
+def test_fit_leaves_out_masks_and_excluded_files_and_says_so(tmp_path):
+    rng = np.random.default_rng(3)
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in range(8):
+        Image.fromarray(texture(rng, shape=(48, 48))).save(good / f"p{i}.jpg", quality=95)
+        noise = rng.integers(0, 3, size=(48, 48)).astype(np.uint8)  # MTD-like mask: faint noise near 0
+        Image.fromarray(noise).save(good / f"p{i}.png")
+    out = tmp_path / "m.gmmseg"
+    runner = CliRunner()
+    args = ["defects", "fit", str(good), "-o", str(out), "--holdout", "0.5", "--exclude", "p7.*"]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert sorted(p.rsplit("/", 1)[-1] for p in info["images_used"]) == [f"p{i}.jpg" for i in range(7)]
+    skipped = {s["path"].rsplit("/", 1)[-1]: s["reason"] for s in info["images_skipped"]}
+    assert len(skipped) == 9 and skipped["p7.jpg"] == "matches the exclude pattern 'p7.*'"
+    assert skipped["p0.png"] == "a mask of p0.jpg (binary image with the same stem)"
+    model = gmmseg.load(out)
+    assert model.n_train_images_ + model.n_holdout_images_ == 7 == info["n_images"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "used 7 files, skipped 9" in result.output and "... and 4 more (all listed with --json)" in result.output
+
+
+def test_fit_refuses_to_write_the_model_over_an_input_image(workspace, tmp_path):
+    root, _ = workspace
+    target = root / "good" / "g00.png"
+    before = target.read_bytes()
+    result = CliRunner().invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(target)])
+    assert result.exit_code == 2 and "refusing to overwrite the input" in result.output
+    assert target.read_bytes() == before

@@ -52,7 +52,7 @@ def test_bad_scheduler_is_a_usage_error(tmp_path):
 
 
 def test_defect_scan_on_a_local_cluster_matches_in_process(tmp_path):
-    from tests.cli.test_cli_defects import texture
+    from tests.cli.conftest import texture
 
     rng = np.random.default_rng(0)
     good = tmp_path / "good"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,3 +310,41 @@ def test_list_images_expands_files_folders_and_globs(tmp_path):
     with pytest.raises(InputError, match="no image files"):
         list_images(tmp_path / "empty")
     assert ".webp" in IMAGE_SUFFIXES and ".bmp" in IMAGE_SUFFIXES
+
+
+def _tree(root):
+    for rel in ["a.png", "sub/b.png", "sub/deep/c.png", "sub/deep/d.txt", ".hidden/e.png", "sub/.f.png", "x.jpg"]:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
+@pytest.mark.parametrize("pattern", ["**/*.png", "*/*.png", "sub/**/*", "s?b/*/*.png", "**", "[as]*", "sub/**/.*"])
+def test_list_images_globs_match_the_glob_module_on_a_tree_without_links(tmp_path, pattern):
+    import glob
+
+    _tree(tmp_path)
+    expected = [Path(m) for m in sorted(glob.glob(str(tmp_path / pattern), recursive=True)) if Path(m).is_file()]
+    if not expected:
+        with pytest.raises(InputError, match="matches no file"):
+            list_images([str(tmp_path / pattern)])
+    else:
+        assert list_images([str(tmp_path / pattern)]) == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_list_images_globs_end_on_symlink_loops_and_list_each_image_once(tmp_path):
+    _tree(tmp_path)
+    (tmp_path / "sub" / "deep" / "loop").symlink_to(tmp_path / "sub")  # one loop
+    (tmp_path / "sub" / "back").symlink_to(tmp_path)  # a second loop, through the top folder
+    (tmp_path / "b-again.png").symlink_to(tmp_path / "sub" / "b.png")  # a second name for one file
+    found = list_images([str(tmp_path / "**" / "*.png")])
+    assert sorted(os.path.relpath(os.path.realpath(p), tmp_path) for p in found) == [
+        "a.png",
+        "sub/b.png",
+        "sub/deep/c.png",
+    ]
+    assert len(found) == 3
+    relative = list_images([str(tmp_path / "sub" / "**" / "*.png"), tmp_path / "sub" / "b.png"])
+    # the link back to the top folder is entered once (the top was not visited from sub/), then sub/ is not again
+    assert [p.name for p in relative] == ["b.png", "a.png", "c.png"]

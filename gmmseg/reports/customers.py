@@ -31,7 +31,7 @@ def sizes_figure(result):
     matplotlib.figure.Figure
     """
     plt = pyplot()
-    sizes = np.bincount(result.labels, minlength=result.n_segments)
+    sizes = result.sizes
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * result.n_segments + 1.2))
     ax.barh(range(result.n_segments), sizes, color=plt.cm.tab10(np.arange(result.n_segments) % 10))
     ax.set_yticks(range(result.n_segments), [f"{k}: {n}" for k, n in enumerate(result.names)], fontsize=8)

@@ -167,8 +167,9 @@ class DaskRows:
         task = dask.delayed(_segment_stats_partition, pure=True)
         stats = np.sum(compute(self.client, *[task(p, shared, numeric) for p in self.frame.to_delayed()]), axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = {f"{col}_mean": stats[:, 1 + j] / stats[:, 1 + len(numeric) + j] for j, col in enumerate(numeric)}
-        return stats[:, 0], means
+            means = {col: stats[:, 1 + j] / stats[:, 1 + len(numeric) + j] for j, col in enumerate(numeric)}
+        # a 0/1 column's mean is its share; the profiles hold whichever of the two they show
+        return stats[:, 0], {f"{col}_{kind}": v for col, v in means.items() for kind in ("mean", "share")}
 
     def lazy_assignments(self, model, id_column):
         id_name = id_column or "row"

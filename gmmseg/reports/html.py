@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["page", "png_img", "figure_img", "table", "escape", "write_html", "SORTABLE_JS"]
+__all__ = ["page", "png_img", "figure_img", "table", "details", "escape", "write_html", "SORTABLE_JS"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
@@ -21,7 +21,8 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px 
 th{background:#f4f4f4;cursor:pointer;position:sticky;top:0}td.text,th.text{text-align:left}
 .muted{color:#777;font-size:.85rem}.bad{color:#b00020;font-weight:600}.ok{color:#0a7d32}
 .grid{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ddd;border-radius:6px;padding:.5rem;max-width:360px}
-.card img{max-width:100%;height:auto;display:block}.kpi{display:inline-block;margin-right:2rem}.kpi b{font-size:1.4rem;display:block}
+.card img{max-width:100%;height:auto;display:block}
+details{margin-top:1.2rem}summary{cursor:pointer;font-size:1.1rem;font-weight:600}.wide{overflow-x:auto}.kpi{display:inline-block;margin-right:2rem}.kpi b{font-size:1.4rem;display:block}
 """
 
 #: Minimal inline script that makes every table with class "sortable" sortable by clicking a header.
@@ -80,6 +81,12 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[str], *, sortable: boo
     body = "".join("<tr>" + "".join(_cell(v, digits) for v in row) + "</tr>" for row in rows)
     cls = ' class="sortable"' if sortable else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def details(summary: str, content: str, *, open_: bool = False) -> str:
+    """A collapsible section: ``summary`` (text, escaped) always shown, ``content`` (HTML) on a click."""
+    flag = " open" if open_ else ""
+    return f'<details{flag}><summary>{escape(summary)}</summary><div class="wide">{content}</div></details>'
 
 
 def page(title: str, body: str, *, subtitle: str = "") -> str:

@@ -94,6 +94,9 @@ class CustomerSegmentation:
         On Dask, :meth:`assignments` of every row, not yet computed.
     backend_summary : dict
         Appended to :meth:`summary` (what the Dask backend computed from its sample).
+    overall : pandas.DataFrame or None
+        The profile of all described rows as one segment (one row, the columns of
+        ``profiles``): what the report compares every segment with.
     """
 
     ids: np.ndarray
@@ -113,6 +116,7 @@ class CustomerSegmentation:
     n_rows: int | None = None
     lazy_assignments: Any = None
     backend_summary: dict = field(default_factory=dict)
+    overall: Any = None
 
     def __post_init__(self):
         if self.sizes is None:
@@ -561,13 +565,15 @@ def _describe(
     sample, labels = rows.sample, proba.argmax(axis=1)
     projection, explained = principal_projection(Z, projection_seed)
     profiles = segment_profiles(sample, labels, model.names, id_column, model.prep)
+    overall = segment_profiles(sample, np.zeros_like(labels), ["all customers"], id_column, model.prep)
     sizes = None  # in memory: counted from the labels
     if rows.n_rows != sample.shape[0]:  # sizes, shares and means over the whole table, not the sample
         sizes, exact_means = totals
         profiles["size"] = sizes.astype(int)
         profiles["share"] = sizes / max(1, rows.n_rows)
         for name, values in exact_means.items():
-            profiles[name] = values
+            if name in profiles.columns:
+                profiles[name] = values
     return CustomerSegmentation(
         ids=sample[id_column].to_numpy() if id_column is not None else np.arange(sample.shape[0]),
         labels=labels,
@@ -585,6 +591,7 @@ def _describe(
         sizes=sizes,
         n_rows=rows.n_rows,
         lazy_assignments=rows.lazy_assignments(model, id_column),
+        overall=overall,
     )
 
 

@@ -50,3 +50,17 @@ def test_k_is_a_components_type(tmp_path, table):
     written = {"assignments.csv", "profiles.csv", "summary.json", "report.html", "model.gmmseg"}
     assert {p.name for p in out.iterdir()} == written  # and no temporary file left behind
     assert pd.read_csv(out / "profiles.csv")["segment"].tolist() == [0, 1]
+
+
+def test_demo_step_segments_the_bundled_customer_table(tmp_path):
+    from gmmseg.cli.demo import sample_folder
+    from gmmseg.cli.tables.customers import demo_customers
+
+    if sample_folder("customers") is None:
+        pytest.skip("sample_images/customers is absent (make it with scripts/make_customer_sample.py)")
+    lines = dict(demo_customers(tmp_path, quiet=True))
+    assert all(path.is_file() for path in lines.values())
+    profiles = pd.read_csv(lines["customer profiles"])
+    assert 3 <= profiles.shape[0] <= 6  # four customer types in the generative story
+    assert "newsletter_share" in profiles  # the binary column, as a share
+    assert "S1" in lines["customer report"].read_text()

@@ -19,6 +19,7 @@ from .._common import (
     write_json,
 )
 from .._group import cli
+from ..demo import demo_step, sample_folder
 from ._options import (
     HEADER_OPTIONS,
     RFM_OPTIONS,
@@ -220,3 +221,29 @@ def write_segmentation(result, outdir: Path, *, source: str, model_path: Path | 
     write_json(outdir / "summary.json", summary)
     write_customer_report(result, outdir / "report.html", source=source)
     return summary
+
+
+@demo_step(order=80)
+def demo_customers(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
+    """Segment the bundled customer table (sample_images/customers, made by scripts/make_customer_sample.py)."""
+    from ...tables.customers import segment_customers
+
+    folder = sample_folder("customers")
+    if folder is None or not (folder / "customers.csv").is_file():
+        if not quiet:
+            click.echo("customer segmentation: skipped (sample_images/customers/customers.csv not found)", err=True)
+        return []
+    source = folder / "customers.csv"
+    result = segment_customers(read(source), id_column="customer_id", random_state=0)
+    out = ensure_outdir(outdir / "customers")
+    write_segmentation(result, out, source=str(source))
+    if not quiet:
+        click.echo(
+            f"customer segmentation: {result.n_rows} customers -> {result.n_segments} segments chosen by BIC "
+            f"(mean stability ARI {result.stability['mean']:.2f})"
+        )
+    return [
+        ("customer report", out / "report.html"),
+        ("customer profiles", out / "profiles.csv"),
+        ("customer assignments", out / "assignments.csv"),
+    ]

@@ -63,7 +63,7 @@ def format_value(column: str, value, *, share: bool = False) -> str:
     if any(word in name for word in MONEY_WORDS):
         return f"${number:,.0f}" if abs(number) >= 100 else f"${number:,.2f}"
     if any(word in name for word in DAY_WORDS):
-        return f"{number:,.0f} days"
+        return f"{number:,.0f} day" + ("" if round(number) == 1 else "s")
     if abs(number) >= 100:
         return f"{number:,.0f}"
     return f"{number:.3g}"

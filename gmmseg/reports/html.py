@@ -21,8 +21,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px 
 th{background:#f4f4f4;cursor:pointer;position:sticky;top:0}td.text,th.text{text-align:left}
 .muted{color:#777;font-size:.85rem}.bad{color:#b00020;font-weight:600}.ok{color:#0a7d32}
 .grid{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ddd;border-radius:6px;padding:.5rem;max-width:360px}
-.card img{max-width:100%;height:auto;display:block}
-details{margin-top:1.2rem}summary{cursor:pointer;font-size:1.1rem;font-weight:600}.wide{overflow-x:auto}.kpi{display:inline-block;margin-right:2rem}.kpi b{font-size:1.4rem;display:block}
+.card img{max-width:100%;height:auto;display:block}.kpi{display:inline-block;margin-right:2rem}.kpi b{font-size:1.4rem;display:block}
 """
 
 #: Minimal inline script that makes every table with class "sortable" sortable by clicking a header.
@@ -83,10 +82,14 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[str], *, sortable: boo
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def details(summary: str, content: str, *, open_: bool = False) -> str:
-    """A collapsible section: ``summary`` (text, escaped) always shown, ``content`` (HTML) on a click."""
-    flag = " open" if open_ else ""
-    return f'<details{flag}><summary>{escape(summary)}</summary><div class="wide">{content}</div></details>'
+def details(summary: str, content: str) -> str:
+    """A collapsed section: ``summary`` (text, escaped) always shown, ``content`` (HTML) on a click."""
+    # styled inline so that pages without sections keep their bytes
+    return (
+        '<details style="margin-top:1.2rem">'
+        f'<summary style="cursor:pointer;font-size:1.1rem;font-weight:600">{escape(summary)}</summary>'
+        f'<div style="overflow-x:auto">{content}</div></details>'
+    )
 
 
 def page(title: str, body: str, *, subtitle: str = "") -> str:

@@ -93,7 +93,9 @@ def test_customers_on_scheduler(address, tmp_path, kind):
     out = tmp_path / "out"
     args = ["customers", table, "--id", "customer_id", "-k", "auto", "--k-max", "4", "--covariance", "full"]
     result = _run([*args, "--stability-seeds", "2", "-o", str(out), "--scheduler", address, "--json"])
-    assert {p.name for p in out.iterdir()} == {"assignments.csv", "profiles.csv", "summary.json", "model.gmmseg"}
+    written = {"assignments.csv", "profiles.csv", "summary.json", "model.gmmseg", "report.html"}
+    assert {p.name for p in out.iterdir()} == written  # no temporary file left behind
+    assert "Segments</h2>" in (out / "report.html").read_text()
     assign = pd.read_csv(out / "assignments.csv")
     assert assign.shape[0] == frame.shape[0]
     assert list(assign.columns[:4]) == ["customer_id", "segment", "segment_name", "confidence"]
@@ -161,12 +163,9 @@ def test_prep_fitted_on_a_sample(address, tmp_path):
 
     frame, truth = _table(seed=11)
     table = _write(frame, tmp_path / "table", "parquet")
-    out = tmp_path / "out"
-    out.mkdir()
     with distributed.Client(address, set_as_default=False) as client:
         result = gd.segment_table(
             table,
-            out,
             id_column="customer_id",
             n_components=3,
             covariance_type="full",
@@ -174,10 +173,12 @@ def test_prep_fitted_on_a_sample(address, tmp_path):
             client=client,
             sample_rows=500,
         )
-    summary = result["summary"]
+        assign = result.assignments().compute()  # lazy: the library writes nothing
+    assert not any(tmp_path.glob("**/assignments.csv"))
+    summary = result.summary()
     assert 300 < summary["distributed"]["prep_sample_rows"] < 700
-    assert summary["n_rows"] == frame.shape[0]
-    assign = pd.read_csv(out / "assignments.csv")
-    by_id = dict(zip(frame["customer_id"], truth))
+    assert summary["n_rows"] == frame.shape[0] == assign.shape[0]
+    by_id = dict(zip(frame["customer_id"].astype(str), truth))  # ids are read as text
     assert adjusted_rand_index([by_id[i] for i in assign["customer_id"]], assign["segment"]) > 0.95
-    assert result["profiles"]["size"].sum() == frame.shape[0]
+    assert result.profiles["size"].sum() == frame.shape[0]
+    assert result.labels.shape[0] == summary["distributed"]["prep_sample_rows"]  # the sample is described

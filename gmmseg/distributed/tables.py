@@ -4,7 +4,8 @@ The table is read lazily (Parquet dataset or CSV glob) with dask.dataframe; Feat
 fitted on a bounded random sample pulled to the client; every partition is prepared on the
 workers with that FeaturePrep; the mixture is fitted by
 :func:`gmmseg.distributed.select_components` (data never gathered); the per-row outputs are
-computed partition by partition and written by the workers.
+lazy dask DataFrames for the caller to write partition by partition
+(:func:`~gmmseg.distributed.table_io.write_csv_lazy`); these functions write nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError, TableError
+from ..errors import ParameterError
+from ..tables.projection import STABILITY_MAX_ROWS
 from ._dask import compute, require_dask
 from .mixture import score_samples, select_components
 from .table_io import check_columns, lengths_and_sample, read_table_lazy, write_csv_lazy
 
-__all__ = ["segment_table", "score_table", "PREP_SAMPLE_ROWS"]
+__all__ = ["segment_table", "score_table", "DaskRows", "PREP_SAMPLE_ROWS"]
 
 #: Rows of the random sample FeaturePrep is fitted on (medians, skew and log1p decisions, scaling,
 #: lattice/dequantization decisions, category levels); also the rows of the sample-based summaries.
@@ -114,19 +116,70 @@ def _score_partition(part, prep, mixture, id_name: str, id_column, offsets, thre
 # --------------------------------------------------------------------------- pipelines
 
 
-def _customer_prep(sample, id_column, columns, exclude, seed):
-    """FeaturePrep (fitted on the sample) with the column choices of :func:`gmmseg.tables.customers.segment_customers`."""
-    from ..tables.customers import column_roles
-    from ..tables.prepare import FeaturePrep
+class DaskRows:
+    """:class:`~gmmseg.tables.customers.CustomerRows` of a lazy dask DataFrame.
 
-    roles, id_column, profile_only = column_roles(sample, id_column, columns, exclude)
-    prep = FeaturePrep(roles, id_column=id_column, random_state=seed).fit(sample)
-    return prep, id_column, profile_only
+    The random ``sample`` (pulled to the client) is described; the mixture is fitted on the
+    features of every partition, made on the workers; sizes and means are exact (one pass of
+    per-partition sums); the assignments of every row stay lazy.
+
+    Parameters
+    ----------
+    frame : dask.dataframe.DataFrame
+    lengths : list of int
+        Rows of every partition.
+    sample : pandas.DataFrame
+    client : distributed.Client or None
+    """
+
+    def __init__(self, frame, lengths, sample, client):
+        self.frame, self.lengths, self.sample, self.client = frame, list(lengths), sample, client
+        self.n_rows = int(sum(self.lengths))
+
+    def fit(self, prep, ks, types, settings):
+        seed = settings["random_state"]
+        prep.fit(self.sample)
+        Z_fit = _feature_array(self.frame, prep, self.lengths, noise=True, seed=seed)
+        # no final multi-start refit on the cluster: every start would be a pass over the table
+        selection = select_components(
+            Z_fit,
+            ks,
+            types,
+            criterion=settings["criterion"],
+            random_state=seed,
+            reg_covar=settings["reg_covar"],
+            client=self.client,
+            progress=settings["progress"],
+        )
+        rows = np.sort(np.random.default_rng(seed).permutation(self.sample.shape[0])[:STABILITY_MAX_ROWS])
+        return selection, selection.best_model, prep.transform(self.sample.iloc[rows], dequantize=True), rows
+
+    def segment_totals(self, model, sample_labels):
+        numeric = [
+            col
+            for col in self.frame.columns
+            if col != model.id_column
+            and model.prep.roles_.get(str(col)) not in ("id", "date")
+            and self.frame[col].dtype.kind in "iuf"
+        ]
+        dask, _ = require_dask()
+        shared = dask.delayed(model, pure=True, traverse=False)
+        task = dask.delayed(_segment_stats_partition, pure=True)
+        stats = np.sum(compute(self.client, *[task(p, shared, numeric) for p in self.frame.to_delayed()]), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = {col: stats[:, 1 + j] / stats[:, 1 + len(numeric) + j] for j, col in enumerate(numeric)}
+        # a 0/1 column's mean is its share; the profiles hold whichever of the two they show
+        return stats[:, 0], {f"{col}_{kind}": v for col, v in means.items() for kind in ("mean", "share")}
+
+    def lazy_assignments(self, model, id_column):
+        id_name = id_column or "row"
+        offsets = np.concatenate([[0], np.cumsum(self.lengths)]).tolist()
+        meta = _assign_meta(id_name, len(model.names))
+        return self.frame.map_partitions(_assign_partition, model, id_name, id_column, offsets, meta=meta)
 
 
 def segment_table(
     path,
-    outdir,
     *,
     id_column: str | None = None,
     columns: Sequence[str] | None = None,
@@ -142,9 +195,10 @@ def segment_table(
     sample_rows: int = PREP_SAMPLE_ROWS,
     reg_covar: float = 1e-4,
     progress: Callable | None = None,
-) -> dict[str, Any]:
+):
     """``gmmseg customers`` on a table larger than memory (Parquet dataset or CSV glob), on Dask.
 
+    The pipeline of :func:`gmmseg.tables.customers.segment_customers` over :class:`DaskRows`.
     What is computed where:
 
     - FeaturePrep (roles, fill medians, log1p and dequantization decisions, scaling, category
@@ -153,128 +207,61 @@ def segment_table(
       chosen by BIC with :func:`select_components` on them (dequantized as in memory, with
       other noise per partition). No final multi-start refit.
     - Segment sizes, shares and the mean of every numeric column are exact (one pass of
-      per-partition sums). Medians, top categories, distinguishing features, segment names and
-      the stability ARI (at most 20,000 rows) come from the sample.
-    - ``assignments.csv`` is written by the workers partition by partition into a temporary
-      file in ``outdir``, then renamed (so ``outdir`` must be reachable from the workers).
+      per-partition sums). Medians, top categories, distinguishing features, segment names,
+      the projection and the stability ARI (at most 20,000 rows) come from the sample.
+    - Nothing is written: the assignments of every row are a lazy dask DataFrame
+      (``result.assignments()``) for the caller to write partition by partition.
 
-    Writes ``assignments.csv`` and (when fitting) ``model.gmmseg`` into ``outdir``; returns
-    ``{"profiles": DataFrame, "summary": dict}`` for the caller to write.
+    Parameters
+    ----------
+    path : str or Path
+        Parquet dataset (folder, file or glob) or CSV file or glob.
+    model : CustomerSegmentModel, optional
+        Assign with this model instead of fitting one.
+    names : sequence of str, optional
+        Column names of CSV files without a header.
+    client : distributed.Client, optional
+    sample_rows : int, default=200000
+    Other parameters as :func:`~gmmseg.tables.customers.segment_customers`.
+
+    Returns
+    -------
+    CustomerSegmentation
+        ``ids``, ``labels``, ``proba`` and ``projection`` describe the sample; ``sizes``,
+        ``n_rows`` and the ``size``/``share``/``COL_mean`` profile columns the whole table.
     """
-    from ..core.restarts import seed_stability
-    from ..tables.customers import COVARIANCE_AUTO
-    from ..tables.naming import segment_names
-    from ..tables.profiles import distinguishing_features, segment_profiles
-    from ..tables.segment_model import CustomerSegmentModel
+    from ..tables.customers import assign_rows, segment_rows
 
-    outdir = Path(outdir)
     frame = read_table_lazy(path, id_column=id_column, names=names)
     check_columns(frame, path, [id_column] if id_column else (), columns, exclude)
     lengths, sample = lengths_and_sample(frame, sample_rows, random_state, client)
-    n_rows = sum(lengths)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).tolist()
-    selection = None
-    profile_only: list[str] = []
+    rows = DaskRows(frame, lengths, sample, client)
     if model is not None:
-        prep, id_column = model.prep, (model.id_column if model.id_column in frame.columns else None)
-        check_columns(frame, path, prep.columns_)
-        seg_model = model
+        check_columns(frame, path, model.prep.columns_)
+        result = assign_rows(rows, model)
     else:
-        prep, id_column, profile_only = _customer_prep(sample, id_column, columns, exclude, random_state)
-        types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
-        ks = list(range(1, int(max_components) + 1)) if n_components == "auto" else [int(n_components)]
-        Z_fit = _feature_array(frame, prep, lengths, noise=True, seed=random_state)
-        selection = select_components(
-            Z_fit, ks, types, random_state=random_state, reg_covar=reg_covar, client=client, progress=progress
-        )
-        mixture = selection.best_model
-        k = mixture.n_components
-        seg_model = CustomerSegmentModel(prep, mixture, np.arange(k), [str(i) for i in range(k)], id_column)
-    if id_column is not None and id_column not in frame.columns:
-        raise TableError(f"id column {id_column!r} not found in {path}")
-    numeric = []
-    for col in frame.columns:
-        role = prep.roles_.get(str(col))
-        if col != id_column and role not in ("id", "date") and frame[col].dtype.kind in "iuf":
-            numeric.append(col)
-    # exact per-segment sizes and sums: one pass, small arrays back
-    dask, _ = require_dask()
-    shared = dask.delayed(seg_model, pure=True, traverse=False)
-    task = dask.delayed(_segment_stats_partition, pure=True)
-    parts = compute(client, *[task(p, shared, numeric) for p in frame.to_delayed()])
-    stats = np.sum(parts, axis=0)
-    k = stats.shape[0]
-    if model is None:  # segments numbered by size, largest first
-        order = np.argsort(-stats[:, 0], kind="stable")
-        seg_model.mixture.permute_components(order)
-        stats = stats[order]
-    Z_sample = prep.transform(sample)
-    labels_sample = seg_model.predict(sample)
-    distinguishing = distinguishing_features(sample, prep, Z_sample, labels_sample, k)
-    if model is None:
-        seg_model.names = segment_names(distinguishing)
-        rows = np.random.default_rng(random_state).permutation(sample.shape[0])[:20_000]
-        sub = sample.iloc[np.sort(rows)]
-        stability = seed_stability(
-            prep.transform(sub, dequantize=True),
-            seg_model.predict(sub),
-            seg_model.mixture,
-            n_seeds=n_seeds,
-            n_init=4,
+        result = segment_rows(
+            rows,
+            id_column=id_column,
+            columns=columns,
+            exclude=exclude,
+            n_components=n_components,
+            covariance_type=covariance_type,
+            max_components=max_components,
             random_state=random_state,
+            n_seeds=n_seeds,
             reg_covar=reg_covar,
-            dtype="float64",
+            progress=progress,
         )
-        seg_model.save(outdir / "model.gmmseg")
-    else:
-        stability = {}
-    profiles = segment_profiles(sample, labels_sample, seg_model.names, id_column, prep)
-    sizes = stats[:, 0]
-    profiles["size"] = sizes.astype(int)
-    profiles["share"] = sizes / max(1, n_rows)
-    for j, col in enumerate(numeric):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            profiles[f"{col}_mean"] = stats[:, 1 + j] / stats[:, 1 + len(numeric) + j]
-    id_name = id_column or "row"
-    out = frame.map_partitions(
-        _assign_partition,
-        seg_model,
-        id_name,
-        id_column,
-        offsets,
-        meta=_assign_meta(id_name, k),
-    )
-    write_csv_lazy(out, outdir / "assignments.csv", client)
-    mix = seg_model.mixture
-    summary = {
-        "n_rows": int(n_rows),
-        "id_column": id_column,
-        "columns": prep.summary(),
-        "model_columns": list(prep.columns_),
-        "profile_only_columns": profile_only,
-        "n_segments": int(k),
-        "covariance_type": mix.covariance_type,
-        "criterion": selection.criterion if selection else None,
-        "criterion_table": selection.table if selection else [],
-        "interior_minimum": bool(selection.has_interior_minimum()) if selection else None,
-        "segments": [
-            {
-                "segment": s,
-                "name": seg_model.names[s],
-                "size": int(sizes[s]),
-                "share": float(sizes[s] / max(1, n_rows)),
-                "distinguishing": distinguishing[s][:5],
-            }
-            for s in range(k)
-        ],
-        "stability": stability,
+    result.backend_summary = {
         "distributed": {
             "partitions": len(lengths),
             "prep_sample_rows": int(sample.shape[0]),
-            "from_sample": "FeaturePrep, medians, top categories, distinguishing features, names, stability",
-        },
+            "from_sample": "FeaturePrep, medians, top categories, distinguishing features, names, projection, "
+            "stability",
+        }
     }
-    return {"profiles": profiles, "summary": summary}
+    return result
 
 
 def _assign_meta(id_name: str, k: int):

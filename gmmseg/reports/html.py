@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["page", "png_img", "figure_img", "table", "escape", "write_html", "SORTABLE_JS"]
+__all__ = ["page", "png_img", "figure_img", "table", "details", "escape", "write_html", "SORTABLE_JS"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
@@ -80,6 +80,16 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[str], *, sortable: boo
     body = "".join("<tr>" + "".join(_cell(v, digits) for v in row) + "</tr>" for row in rows)
     cls = ' class="sortable"' if sortable else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def details(summary: str, content: str) -> str:
+    """A collapsed section: ``summary`` (text, escaped) always shown, ``content`` (HTML) on a click."""
+    # styled inline so that pages without sections keep their bytes
+    return (
+        '<details style="margin-top:1.2rem">'
+        f'<summary style="cursor:pointer;font-size:1.1rem;font-weight:600">{escape(summary)}</summary>'
+        f'<div style="overflow-x:auto">{content}</div></details>'
+    )
 
 
 def page(title: str, body: str, *, subtitle: str = "") -> str:

@@ -10,7 +10,11 @@ projection for plotting. The preparation and the mixture are saved together as o
 model file (:class:`~gmmseg.tables.segment_model.CustomerSegmentModel`) so new tables are
 assigned the same way (:func:`assign_customers`).
 
-This module is the orchestration; the pieces live in :mod:`~gmmseg.tables.prepare`,
+This module is the orchestration, one for memory and Dask: the steps that differ (fitting
+the mixture over the rows, counting segment sizes, producing the assignments) sit behind
+:class:`CustomerRows`; :class:`InMemoryRows` is the pandas implementation and
+:mod:`gmmseg.distributed.tables` the Dask one. The library returns results; the CLI writes them.
+The pieces live in :mod:`~gmmseg.tables.prepare`,
 :mod:`~gmmseg.tables.profiles`, :mod:`~gmmseg.tables.naming`, :mod:`~gmmseg.tables.projection`,
 :mod:`~gmmseg.tables.segment_model` and the core (selection, restarts).
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,7 +36,15 @@ from .profiles import distinguishing_features, segment_profiles
 from .projection import STABILITY_MAX_ROWS, principal_projection
 from .segment_model import CustomerSegmentModel
 
-__all__ = ["segment_customers", "assign_customers", "column_roles", "CustomerSegmentation"]
+__all__ = [
+    "segment_customers",
+    "assign_customers",
+    "column_roles",
+    "segment_rows",
+    "CustomerSegmentation",
+    "CustomerRows",
+    "InMemoryRows",
+]
 
 COVARIANCE_AUTO = ("full", "diag")
 #: Columns of an RFM table the model uses by default; the others are only profiled.
@@ -45,15 +57,17 @@ class CustomerSegmentation:
 
     Attributes
     ----------
-    ids : ndarray of shape (n_rows,)
-        The identifier column (or the row number).
-    labels : ndarray of shape (n_rows,)
-        Segment of every row; segments are numbered by size, 0 the largest.
-    proba : ndarray of shape (n_rows, n_segments)
+    ids : ndarray of shape (n_described,)
+        The identifier column (or the row number) of the described rows: every row in
+        memory, the random sample on Dask.
+    labels : ndarray of shape (n_described,)
+        Segment of every described row; segments are numbered by size, 0 the largest.
+    proba : ndarray of shape (n_described, n_segments)
         Probability of every segment.
     profiles : pandas.DataFrame
         One row per segment: name, size, share, ``COL_mean`` / ``COL_median`` of every
-        numeric column in original units, ``COL_top`` for categorical columns.
+        numeric column in original units (``COL_share`` for 0/1 columns), ``COL_top`` for
+        categorical columns.
     distinguishing : list of list of dict
         Per segment, features sorted by importance: ``column``, ``kind``
         ("numeric"/"category"), ``std_diff`` or ``level``/``lift``/``share``.
@@ -72,6 +86,17 @@ class CustomerSegmentation:
         Share of the variance along each projection axis.
     profile_only_columns : list of str
         Columns profiled but not modelled.
+    sizes : ndarray of shape (n_segments,)
+        Rows in every segment, over the whole table.
+    n_rows : int
+        Rows of the whole table.
+    lazy_assignments : dask.dataframe.DataFrame or None
+        On Dask, :meth:`assignments` of every row, not yet computed.
+    backend_summary : dict
+        Appended to :meth:`summary` (what the Dask backend computed from its sample).
+    overall : pandas.DataFrame or None
+        The profile of all described rows as one segment (one row, the columns of
+        ``profiles``): what the report compares every segment with.
     """
 
     ids: np.ndarray
@@ -87,6 +112,17 @@ class CustomerSegmentation:
     id_column: str | None = None
     explained_variance: list = field(default_factory=list)
     profile_only_columns: list = field(default_factory=list)
+    sizes: np.ndarray | None = None
+    n_rows: int | None = None
+    lazy_assignments: Any = None
+    backend_summary: dict = field(default_factory=dict)
+    overall: Any = None
+
+    def __post_init__(self):
+        if self.sizes is None:
+            self.sizes = np.bincount(self.labels, minlength=self.proba.shape[1])
+        if self.n_rows is None:
+            self.n_rows = int(self.labels.shape[0])
 
     @property
     def n_segments(self) -> int:
@@ -103,9 +139,12 @@ class CustomerSegmentation:
         Returns
         -------
         pandas.DataFrame of shape (n_rows, 4 + n_segments)
+            A lazy dask.dataframe.DataFrame of every row on Dask.
         """
         import pandas as pd
 
+        if self.lazy_assignments is not None:
+            return self.lazy_assignments
         data = {
             self.id_column or "row": self.ids,
             "segment": self.labels,
@@ -125,7 +164,7 @@ class CustomerSegmentation:
         """
         mix = self.model.mixture
         return {
-            "n_rows": int(self.labels.shape[0]),
+            "n_rows": int(self.n_rows),
             "id_column": self.id_column,
             "columns": self.model.prep.summary(),
             "model_columns": list(self.model.prep.columns_),
@@ -139,15 +178,15 @@ class CustomerSegmentation:
                 {
                     "segment": k,
                     "name": self.names[k],
-                    "size": int((self.labels == k).sum()),
-                    "share": float((self.labels == k).mean()),
+                    "size": int(self.sizes[k]),
+                    "share": float(self.sizes[k] / max(1, self.n_rows)),
                     "distinguishing": self.distinguishing[k][:5],
                 }
                 for k in range(self.n_segments)
             ],
             "stability": self.stability,
             "projection_explained_variance": self.explained_variance,
-        }
+        } | self.backend_summary
 
 
 def column_roles(frame, id_column=None, columns=None, exclude=None, roles=None):
@@ -268,97 +307,33 @@ def segment_customers(
 
     if not isinstance(table, pd.DataFrame):
         raise TableError("segment_customers expects a pandas DataFrame; read the file with gmmseg.tables.io.read_table")
-    frame = table
-    if id_column is not None and id_column not in frame.columns:
-        raise TableError(f"id column {id_column!r} not found; the columns are: {', '.join(map(str, frame.columns))}")
+    if id_column is not None and id_column not in table.columns:
+        raise TableError(f"id column {id_column!r} not found; the columns are: {', '.join(map(str, table.columns))}")
     for group in (columns or (), exclude or ()):
-        missing = [c for c in group if c not in frame.columns]
+        missing = [c for c in group if c not in table.columns]
         if missing:
             raise TableError(
                 f"column(s) {', '.join(map(str, missing))} not found; the columns are: "
-                f"{', '.join(map(str, frame.columns))}"
+                f"{', '.join(map(str, table.columns))}"
             )
-    role_overrides, id_column, profile_only = column_roles(frame, id_column, columns, exclude, roles)
-    prep = FeaturePrep(role_overrides, id_column=id_column, scaling=scaling, random_state=random_state)
-    Z_fit = prep.fit_transform(frame)
-    ids = frame[id_column].to_numpy() if id_column is not None else np.arange(frame.shape[0])
-
-    types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
-    if n_components == "auto":
-        ks = list(range(1, int(max_components) + 1))
-    elif isinstance(n_components, (int, np.integer)):
-        ks = [int(n_components)]
-    else:
-        try:
-            ks = sorted({int(k) for k in n_components})
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"n_components must be 'auto', an int or a list of ints, got {n_components!r}"
-            ) from None
-    selection = select_components(
-        Z_fit,
-        ks,
-        types,
+    return segment_rows(
+        InMemoryRows(table),
+        id_column=id_column,
+        columns=columns,
+        exclude=exclude,
+        n_components=n_components,
+        covariance_type=covariance_type,
+        max_components=max_components,
         criterion=criterion,
         random_state=random_state,
+        n_seeds=n_seeds,
+        roles=roles,
+        scaling=scaling,
         reg_covar=reg_covar,
         n_init=n_init,
+        final_n_init=final_n_init,
         dtype=dtype,
         progress=progress,
-    )
-    stab_rows = _stability_rows(Z_fit.shape[0], random_state)
-    mixture = refit_best_of(
-        selection.best_model,
-        Z_fit,
-        n_init=final_n_init,
-        random_state=random_state,
-        reg_covar=reg_covar,
-        dtype=dtype,
-        rows=stab_rows,
-    )
-    # keep only the rows the stability refits need, so the noisy matrix and the exact one
-    # never both sit in memory on a large table
-    Z_stab = Z_fit if stab_rows is None else Z_fit[stab_rows]
-    del Z_fit
-    Z = prep.transform(frame)
-    counts = np.bincount(mixture.predict(Z), minlength=mixture.n_components)
-    order = np.argsort(-counts, kind="stable")
-    mixture.permute_components(order)  # segments numbered by size, without a second (n, K) array
-    order = np.arange(mixture.n_components)
-    proba = mixture.predict_proba(Z)
-    labels = proba.argmax(axis=1)
-
-    stab_labels = labels if stab_rows is None else labels[stab_rows]
-    stability = seed_stability(
-        Z_stab,
-        stab_labels,
-        mixture,
-        n_seeds=n_seeds,
-        n_init=final_n_init,
-        random_state=random_state,
-        reg_covar=reg_covar,
-        dtype=dtype,
-    )
-    del Z_stab
-    distinguishing = distinguishing_features(frame, prep, Z, labels, proba.shape[1])
-    names = segment_names(distinguishing)
-    projection, explained = principal_projection(Z, random_state)
-    profiles = segment_profiles(frame, labels, names, id_column, prep)
-    model = CustomerSegmentModel(prep, mixture, order, names, id_column)
-    return CustomerSegmentation(
-        ids=ids,
-        labels=labels,
-        proba=proba,
-        profiles=profiles,
-        distinguishing=distinguishing,
-        names=names,
-        projection=projection,
-        stability=stability,
-        selection=selection if len(ks) * len(types) > 1 else None,
-        model=model,
-        id_column=id_column,
-        explained_variance=explained,
-        profile_only_columns=profile_only,
     )
 
 
@@ -378,27 +353,245 @@ def assign_customers(model: CustomerSegmentModel, table) -> CustomerSegmentation
     CustomerSegmentation
         Without stability or criterion table.
     """
-    prep = model.prep
-    Z = prep.transform(table)
+    return assign_rows(InMemoryRows(table), model)
+
+
+class CustomerRows(Protocol):
+    """Where the customer rows live: the steps of the pipeline that differ between memory and Dask.
+
+    Attributes
+    ----------
+    sample : pandas.DataFrame of shape (n_described, n_columns)
+        The rows that are profiled, named and drawn: the whole table in memory, a
+        random sample on Dask.
+    n_rows : int
+        Rows of the whole table.
+    """
+
+    sample: Any
+    n_rows: int
+
+    def fit(self, prep: FeaturePrep, ks, types, settings: dict):
+        """Fit ``prep`` and choose and fit the mixture over every row.
+
+        ``settings``: criterion, random_state, reg_covar, n_init, final_n_init, dtype, progress.
+        Returns ``(selection, mixture, stability_features, stability_rows)``: the features the
+        seed-stability refits run on and their rows in ``sample`` (None: every row).
+        """
+
+    def segment_totals(self, model: CustomerSegmentModel, sample_labels):
+        """Rows per segment over the whole table, shape (n_segments,), and the exact
+        ``COL_mean`` profile columns (a dict, empty when the sample is the table)."""
+
+    def lazy_assignments(self, model: CustomerSegmentModel, id_column):
+        """The assignments of every row when they are not those of ``sample`` (else None)."""
+
+
+class InMemoryRows:
+    """:class:`CustomerRows` of a pandas DataFrame: every row is in memory and described.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame of shape (n_rows, n_columns)
+    """
+
+    def __init__(self, frame):
+        self.sample = frame
+        self.n_rows = int(frame.shape[0])
+
+    def fit(self, prep, ks, types, settings):
+        Z_fit = prep.fit_transform(self.sample)
+        seed, reg_covar, dtype = settings["random_state"], settings["reg_covar"], settings["dtype"]
+        selection = select_components(
+            Z_fit,
+            ks,
+            types,
+            criterion=settings["criterion"],
+            random_state=seed,
+            reg_covar=reg_covar,
+            n_init=settings["n_init"],
+            dtype=dtype,
+            progress=settings["progress"],
+        )
+        stab_rows = _stability_rows(Z_fit.shape[0], seed)
+        mixture = refit_best_of(
+            selection.best_model,
+            Z_fit,
+            n_init=settings["final_n_init"],
+            random_state=seed,
+            reg_covar=reg_covar,
+            dtype=dtype,
+            rows=stab_rows,
+        )
+        # keep only the rows the stability refits need, so the noisy matrix and the exact one
+        # never both sit in memory on a large table
+        return selection, mixture, (Z_fit if stab_rows is None else Z_fit[stab_rows]), stab_rows
+
+    def segment_totals(self, model, sample_labels):
+        return np.bincount(sample_labels, minlength=len(model.names)), {}
+
+    def lazy_assignments(self, model, id_column):
+        return None
+
+
+def _grid(n_components, covariance_type: str, max_components: int) -> tuple[list[int], tuple[str, ...]]:
+    types = COVARIANCE_AUTO if covariance_type == "auto" else (covariance_type,)
+    if n_components == "auto":
+        return list(range(1, int(max_components) + 1)), types
+    if isinstance(n_components, (int, np.integer)):
+        return [int(n_components)], types
+    try:
+        return sorted({int(k) for k in n_components}), types
+    except (TypeError, ValueError):
+        raise ParameterError(f"n_components must be 'auto', an int or a list of ints, got {n_components!r}") from None
+
+
+def segment_rows(
+    rows: CustomerRows,
+    *,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    n_components: int | str | Sequence[int] = "auto",
+    covariance_type: str = "auto",
+    max_components: int = 8,
+    criterion: str = "bic",
+    random_state: int | None = 0,
+    n_seeds: int = 5,
+    roles: dict | None = None,
+    scaling: str = "standard",
+    reg_covar: float = 1e-4,
+    n_init: int = 1,
+    final_n_init: int = 4,
+    dtype: str = "float64",
+    progress=None,
+) -> CustomerSegmentation:
+    """The customer pipeline over any :class:`CustomerRows` (parameters as :func:`segment_customers`).
+
+    Prepare, choose and fit the mixture (``rows.fit``), number the segments by size over
+    the whole table, measure their stability across seeds, and describe them on
+    ``rows.sample``: distinguishing features, names, profiles (sizes and means over the whole
+    table), projection.
+
+    Parameters
+    ----------
+    rows : CustomerRows
+        :class:`InMemoryRows` or the Dask rows of :func:`gmmseg.distributed.segment_table`.
+
+    Returns
+    -------
+    CustomerSegmentation
+    """
+    sample = rows.sample
+    role_overrides, id_column, profile_only = column_roles(sample, id_column, columns, exclude, roles)
+    prep = FeaturePrep(role_overrides, id_column=id_column, scaling=scaling, random_state=random_state)
+    ks, types = _grid(n_components, covariance_type, max_components)
+    settings = dict(
+        criterion=criterion,
+        random_state=random_state,
+        reg_covar=reg_covar,
+        n_init=n_init,
+        final_n_init=final_n_init,
+        dtype=dtype,
+        progress=progress,
+    )
+    selection, mixture, Z_stab, stab_rows = rows.fit(prep, ks, types, settings)
+    k = mixture.n_components
+    model = CustomerSegmentModel(prep, mixture, np.arange(k), [str(i) for i in range(k)], id_column)
+    Z = prep.transform(sample)
+    sizes, means = rows.segment_totals(model, mixture.predict(Z))
+    order = np.argsort(-sizes, kind="stable")
+    mixture.permute_components(order)  # segments numbered by size, without a second (n, K) array
+    totals = sizes[order], {name: np.asarray(values)[order] for name, values in means.items()}
+    proba = mixture.predict_proba(Z)
+    labels = proba.argmax(axis=1)
+    stability = seed_stability(
+        Z_stab,
+        labels if stab_rows is None else labels[stab_rows],
+        mixture,
+        n_seeds=n_seeds,
+        n_init=final_n_init,
+        random_state=random_state,
+        reg_covar=reg_covar,
+        dtype=dtype,
+    )
+    del Z_stab
+    distinguishing = distinguishing_features(sample, prep, Z, labels, k)
+    model.names = segment_names(distinguishing)
+    return _describe(
+        rows,
+        model,
+        id_column,
+        Z,
+        proba,
+        distinguishing,
+        totals,
+        stability=stability,
+        selection=selection if len(ks) * len(types) > 1 else None,
+        profile_only=profile_only,
+        projection_seed=random_state,
+    )
+
+
+def assign_rows(rows: CustomerRows, model: CustomerSegmentModel) -> CustomerSegmentation:
+    """Assign any :class:`CustomerRows` with a saved model; describe them as :func:`segment_rows` does.
+
+    Parameters
+    ----------
+    rows : CustomerRows
+    model : CustomerSegmentModel
+
+    Returns
+    -------
+    CustomerSegmentation
+        Without stability or criterion table.
+    """
+    sample = rows.sample
+    id_column = model.id_column if model.id_column in sample.columns else None
+    Z = model.prep.transform(sample)
     proba = model.mixture.predict_proba(Z)[:, model.order]
     labels = proba.argmax(axis=1)
-    id_column = model.id_column if model.id_column in table.columns else None
-    ids = table[id_column].to_numpy() if id_column else np.arange(table.shape[0])
-    distinguishing = distinguishing_features(table, prep, Z, labels, proba.shape[1])
-    projection, explained = principal_projection(Z, 0)
+    distinguishing = distinguishing_features(sample, model.prep, Z, labels, proba.shape[1])
+    totals = rows.segment_totals(model, labels)
+    return _describe(
+        rows, model, id_column, Z, proba, distinguishing, totals, stability={}, selection=None, projection_seed=0
+    )
+
+
+def _describe(
+    rows, model, id_column, Z, proba, distinguishing, totals, *, stability, selection, projection_seed, profile_only=()
+) -> CustomerSegmentation:
+    """The result: profiles and projection of the described rows; sizes and means of all rows (``totals``)."""
+    sample, labels = rows.sample, proba.argmax(axis=1)
+    projection, explained = principal_projection(Z, projection_seed)
+    profiles = segment_profiles(sample, labels, model.names, id_column, model.prep)
+    overall = segment_profiles(sample, np.zeros_like(labels), ["all customers"], id_column, model.prep)
+    sizes = None  # in memory: counted from the labels
+    if rows.n_rows != sample.shape[0]:  # sizes, shares and means over the whole table, not the sample
+        sizes, exact_means = totals
+        profiles["size"] = sizes.astype(int)
+        profiles["share"] = sizes / max(1, rows.n_rows)
+        for name, values in exact_means.items():
+            if name in profiles.columns:
+                profiles[name] = values
     return CustomerSegmentation(
-        ids=ids,
+        ids=sample[id_column].to_numpy() if id_column is not None else np.arange(sample.shape[0]),
         labels=labels,
         proba=proba,
-        profiles=segment_profiles(table, labels, model.names, id_column, prep),
+        profiles=profiles,
         distinguishing=distinguishing,
         names=list(model.names),
         projection=projection,
-        stability={},
-        selection=None,
+        stability=stability,
+        selection=selection,
         model=model,
         id_column=id_column,
         explained_variance=explained,
+        profile_only_columns=list(profile_only),
+        sizes=sizes,
+        n_rows=rows.n_rows,
+        lazy_assignments=rows.lazy_assignments(model, id_column),
+        overall=overall,
     )
 
 

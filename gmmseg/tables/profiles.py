@@ -9,7 +9,26 @@ import numpy as np
 from ..errors import TableError
 from .prepare import FeaturePrep
 
-__all__ = ["distinguishing_features", "segment_profiles"]
+__all__ = ["distinguishing_features", "segment_profiles", "is_binary"]
+
+
+def is_binary(series) -> bool:
+    """Whether a column holds 0/1 flags (profiled as a share, "62% partner", not a mean and median).
+
+    Parameters
+    ----------
+    series : pandas.Series of shape (n_rows,)
+
+    Returns
+    -------
+    bool
+        True for a numeric column whose non-missing values are exactly 0 and 1.
+    """
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    return set(pd.unique(series.dropna())) == {0, 1}
 
 
 def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list[dict[str, Any]]]:
@@ -75,7 +94,8 @@ def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list
 
 
 def segment_profiles(frame, labels, names, id_column, prep: FeaturePrep):
-    """Per segment size, share, mean/median of every numeric column (original units), top categories.
+    """Per segment size, share, mean/median of every numeric column (original units), the share of
+    rows with 1 in every 0/1 column, top categories.
 
     Parameters
     ----------
@@ -92,13 +112,14 @@ def segment_profiles(frame, labels, names, id_column, prep: FeaturePrep):
     Returns
     -------
     pandas.DataFrame of shape (n_segments, n_profile_columns)
-        ``segment``, ``name``, ``size``, ``share``, ``COL_mean`` / ``COL_median`` and ``COL_top``.
+        ``segment``, ``name``, ``size``, ``share``, ``COL_mean`` / ``COL_median``, ``COL_share``
+        (0/1 columns) and ``COL_top``.
     """
     import pandas as pd
 
     from .rfm import parse_dates
 
-    numeric_cols, date_cols, cat_cols = [], [], []
+    numeric_cols, binary_cols, date_cols, cat_cols = [], [], [], []
     for col in frame.columns:
         if col == id_column:
             continue
@@ -106,6 +127,8 @@ def segment_profiles(frame, labels, names, id_column, prep: FeaturePrep):
         series = frame[col]
         if role == "date":
             date_cols.append(col)
+        elif role != "id" and is_binary(series):
+            binary_cols.append(col)
         elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series) and role != "id":
             numeric_cols.append(col)
         elif role == "categorical" or str(col) in prep.categories_:
@@ -119,6 +142,8 @@ def segment_profiles(frame, labels, names, id_column, prep: FeaturePrep):
             values = pd.to_numeric(frame.loc[mask, col], errors="coerce")
             row[f"{col}_mean"] = float(values.mean()) if mask.any() else np.nan
             row[f"{col}_median"] = float(values.median()) if mask.any() else np.nan
+        for col in binary_cols:
+            row[f"{col}_share"] = float(frame.loc[mask, col].mean()) if mask.any() else np.nan
         for col in date_cols:
             try:
                 dates = parse_dates(frame.loc[mask, col], str(col))

@@ -106,3 +106,27 @@ def test_id_inferred_and_columns_restrict_the_model():
     assert res.model.prep.columns_ == ["spend"]
     assert (res.ids == frame["customer_id"].to_numpy()).all()
     assert "visits_mean" in res.profiles.columns  # still profiled
+
+
+def test_binary_columns_are_profiled_as_shares():
+    frame = make_customers()
+    rng = np.random.default_rng(3)
+    frame["partner"] = (rng.random(frame.shape[0]) < np.where(frame["spend"] > 100, 0.8, 0.2)).astype(int)
+    result = segment_customers(frame, id_column="customer_id", n_components=2, n_seeds=0, exclude=["partner"])
+    assert "partner_share" in result.profiles and "partner_mean" not in result.profiles
+    expected = frame.groupby(result.labels)["partner"].mean()
+    np.testing.assert_allclose(result.profiles["partner_share"], expected)
+    assert result.overall.loc[0, "partner_share"] == pytest.approx(frame["partner"].mean())
+
+
+def test_report_leads_with_what_sets_segments_apart(result):
+    from gmmseg.reports.customers import format_value, render_customer_report
+
+    page = render_customer_report(result)
+    lead, rest = page.split("<details", 1)
+    assert "what sets it apart" in lead and "Full profiles" in rest  # the full table is folded away
+    high = int(np.argmax(result.profiles["spend_median"]))
+    median = format_value("spend", result.profiles.loc[high, "spend_median"])
+    assert median.startswith("$") and f"spend median {median} ↑" in lead  # in dollars, against all customers
+    assert ">S1<" in lead and ">S2<" in lead
+    assert format_value("tenure", 3.2) == "3 days" and format_value("x", 0.25, share=True) == "25%"

@@ -294,9 +294,7 @@ def merge_regions(
                 heapq.heappush(heap, (size[keep], keep))
     if threshold > 0:
         version = np.zeros(n_regions + 1, dtype=np.int64)
-        heap = [
-            (distance(x, y), x, y, 0, 0) for x in np.flatnonzero(alive).tolist() for y in neighbors[x] if x < y
-        ]
+        heap = [(distance(x, y), x, y, 0, 0) for x in np.flatnonzero(alive).tolist() for y in neighbors[x] if x < y]
         heapq.heapify(heap)
         while heap:
             d, x, y, vx, vy = heapq.heappop(heap)
@@ -321,9 +319,7 @@ def merge_regions(
     np.minimum.at(first_piece, root, np.arange(n_regions + 1))
     survivors = np.flatnonzero(alive)
     ids = np.zeros(n_regions + 1, dtype=np.int32)
-    ids[survivors[np.argsort(first_piece[survivors], kind="stable")]] = np.arange(
-        1, survivors.size + 1, dtype=np.int32
-    )
+    ids[survivors[np.argsort(first_piece[survivors], kind="stable")]] = np.arange(1, survivors.size + 1, dtype=np.int32)
     return ids[root][regions]
 
 

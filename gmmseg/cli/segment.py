@@ -224,7 +224,7 @@ def _write_bytes(writer, path: Path, data: bytes) -> None:
     type=click.FloatRange(min=0.0),
     default=0.0,
     show_default=True,
-    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 1-2 is typical.",
+    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 2 is a good start.",
 )
 @click.option(
     "--neighborhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighborhood."

@@ -23,6 +23,7 @@ np.int64(4)
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,10 +190,14 @@ def connected_regions(labels: np.ndarray, visible: np.ndarray | None = None) -> 
 
 def _neighbor_pairs(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Region ids of every horizontally and vertically adjacent pixel pair, as (lo, hi) with lo < hi."""
-    a = np.concatenate([regions[:, :-1].ravel(), regions[:-1, :].ravel()])
-    b = np.concatenate([regions[:, 1:].ravel(), regions[1:, :].ravel()])
-    keep = (a != b) & (a > 0) & (b > 0)
-    a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
+    parts = []
+    for left, right in ((regions[:, :-1], regions[:, 1:]), (regions[:-1, :], regions[1:, :])):
+        differ = left != right  # boundary pairs only: a few percent of the pixels
+        parts.append((left[differ], right[differ]))
+    a = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    b = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    keep = (a > 0) & (b > 0)
+    a, b = a[keep], b[keep]
     return np.minimum(a, b), np.maximum(a, b)
 
 
@@ -253,7 +258,11 @@ def merge_regions(
     feats = np.asarray(features).reshape(flat.shape[0], -1)
     size = np.bincount(flat, minlength=n_regions + 1).astype(np.float64)
     sums = np.stack(
-        [np.bincount(flat, weights=feats[:, c], minlength=n_regions + 1) for c in range(feats.shape[1])], axis=1
+        [
+            np.bincount(flat, weights=np.ascontiguousarray(feats[:, c], dtype=np.float64), minlength=n_regions + 1)
+            for c in range(feats.shape[1])
+        ],
+        axis=1,
     )
     first, second, _ = region_adjacency(regions)
     neighbors: list[set[int]] = [set() for _ in range(n_regions + 1)]
@@ -264,12 +273,16 @@ def merge_regions(
     alive = size > 0
     alive[0] = False
 
+    # Means as Python tuples: the graph loop computes millions of tiny distances.
+    means = [tuple(row) for row in (sums / np.maximum(size, 1.0)[:, None]).tolist()]
+
     def distance(x: int, y: int) -> float:
-        return float(np.sqrt(np.sum((sums[x] / size[x] - sums[y] / size[y]) ** 2)))
+        return math.sqrt(sum((a - b) ** 2 for a, b in zip(means[x], means[y])))
 
     def absorb(x: int, y: int) -> None:  # y into x
         size[x] += size[y]
         sums[x] += sums[y]
+        means[x] = tuple((sums[x] / size[x]).tolist())
         parent[y] = x
         alive[y] = False
         for z in neighbors[y]:
@@ -366,7 +379,10 @@ def region_table(
     means = []
     for image, scale in ((rgb, 255.0 / rgb_max), (lab, 1.0)):
         values = np.asarray(image).reshape(flat.shape[0], -1)
-        sums = [np.bincount(flat, weights=values[:, c], minlength=n + 1) for c in range(values.shape[1])]
+        sums = [
+            np.bincount(flat, weights=np.ascontiguousarray(values[:, c], dtype=np.float64), minlength=n + 1)
+            for c in range(values.shape[1])
+        ]
         means.append(np.stack(sums * (3 // len(sums)), axis=1) * scale / safe)  # gray: one channel, repeated
     seg = np.asarray(labels).ravel().astype(np.int64)
     low = int(seg.min()) if seg.size else 0

@@ -89,6 +89,17 @@ def gmmseg_method(k=4, **options):
     return run
 
 
+def gmmseg_regions(k=4, **options):
+    """The regions ``gmmseg segment`` writes by default (blur 1, min size 50, merge threshold 12)."""
+
+    def run(image):
+        from gmmseg import segment_image
+
+        return segment_image(image, k, random_state=0, blur=1.0, **options).regions
+
+    return run
+
+
 def felzenszwalb(image):
     from skimage.segmentation import felzenszwalb as fh
 
@@ -124,6 +135,7 @@ def sklearn_gmm_lab(image):
 METHODS = {
     "gmmseg-k4": gmmseg_method(4),
     "gmmseg-k4-smooth1": gmmseg_method(4, smoothing=1.0),
+    "gmmseg-regions": gmmseg_regions(4),
     "felzenszwalb": felzenszwalb,
     "slic": slic,
     "quickshift": quickshift,

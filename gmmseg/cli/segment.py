@@ -11,7 +11,6 @@ import functools
 import io
 import time
 import warnings
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,12 @@ from ..image.io import DEFAULT_MAX_PIXELS
 from ._common import (
     EXIT_BAD_INPUT,
     EXIT_PARTIAL,
+    ComponentsType,
     echo_json,
     ensure_outdir,
     is_quiet,
     json_option,
+    output_stems,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -40,6 +41,7 @@ __all__ = ["SegmentSettings", "segment_file", "output_paths", "segment_command"]
 #: Files written for every image: suffix after the stem.
 OUTPUT_SUFFIXES = {
     "labels": ".labels.png",
+    "regions": ".regions.png",
     "segmented": ".segmented.png",
     "overlay": ".overlay.png",
     "summary": ".json",
@@ -64,6 +66,9 @@ class SegmentSettings:
     neighborhood: int = 4
     spatial_weight: float = 0.0
     bits: int | None = None
+    blur: float = 1.0
+    min_region_size: int = 50
+    merge_threshold: float = 12.0
     seed: int | None = 0
     probabilities: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -73,7 +78,7 @@ class SegmentSettings:
 def output_paths(path: Path, outdir: Path, settings: SegmentSettings, prefix: str | None = None) -> dict[str, Path]:
     """The files :func:`segment_file` writes for ``path`` (only those these settings produce)."""
     stem = prefix or Path(path).stem
-    names = ["labels", "segmented", "overlay", "summary"]
+    names = ["labels", "regions", "segmented", "overlay", "summary"]
     if settings.n_components == "auto":
         names.append("criterion")
     if settings.probabilities:
@@ -133,13 +138,21 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
             neighborhood=settings.neighborhood,
             spatial_weight=settings.spatial_weight,
             bits=settings.bits,
+            blur=settings.blur,
+            min_region_size=settings.min_region_size,
+            merge_threshold=settings.merge_threshold,
             max_components=settings.max_components,
             random_state=settings.seed,
         )
     messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
 
     t = time.perf_counter()
+    if seg.n_regions > np.iinfo(np.uint16).max:
+        raise ParameterError(
+            f"{path.name} has {seg.n_regions:,} regions, more than a 16-bit PNG holds; raise --min-region-size"
+        )
     write_png(outputs["labels"], seg.labels, protect=protect)
+    write_png(outputs["regions"], seg.regions.astype(np.uint16), protect=protect)
     write_png(outputs["segmented"], seg.segmented_image(), protect=protect)
     write_png(outputs["overlay"], seg.overlay_image(), protect=protect)
     if "criterion" in outputs:
@@ -179,36 +192,16 @@ def _write_bytes(writer, path: Path, data: bytes) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}; choose another output folder with -o") from None
 
 
-def _prefixes(paths: list[Path]) -> list[str]:
-    """Output stems: the image stem, the full name when stems collide, then a counter."""
-    stems = Counter(p.stem for p in paths)
-    first = [p.stem if stems[p.stem] == 1 else p.name for p in paths]
-    seen: Counter = Counter()
-    names = Counter(first)
-    out = []
-    for name in first:
-        seen[name] += 1
-        out.append(name if names[name] == 1 else f"{name}-{seen[name]}")
-    return out
-
-
-def _parse_components(text: str) -> int | str:
-    value = str(text).strip().lower()
-    if value == "auto":
-        return "auto"
-    try:
-        k = int(value)
-    except ValueError:
-        raise ParameterError(f"-k {text!r} is not a number of segments; use e.g. -k 4 or -k auto") from None
-    if k < 1:
-        raise ParameterError(f"-k {text!r} must be at least 1; use e.g. -k 4 or -k auto")
-    return k
-
-
 @cli.command("segment")
 @click.argument("images", nargs=-1, required=True)
 @click.option(
-    "-k", "--components", "components", default="4", show_default=True, help="Number of segments, or 'auto' (BIC)."
+    "-k",
+    "--components",
+    "components",
+    type=ComponentsType(),
+    default="4",
+    show_default=True,
+    help="Number of color segments, or 'auto' (BIC).",
 )
 @click.option("--k-max", type=click.IntRange(1, 255), default=10, show_default=True, help="Largest K for -k auto.")
 @click.option(
@@ -231,7 +224,7 @@ def _parse_components(text: str) -> int | str:
     type=click.FloatRange(min=0.0),
     default=0.0,
     show_default=True,
-    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 1-2 is typical.",
+    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 2 is a good start.",
 )
 @click.option(
     "--neighborhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighborhood."
@@ -245,6 +238,27 @@ def _parse_components(text: str) -> int | str:
 )
 @click.option(
     "--bits", type=click.IntRange(1, 16), default=None, help="Round colors to this many bits first (approximate)."
+)
+@click.option(
+    "--blur",
+    type=click.FloatRange(min=0.0),
+    default=1.0,
+    show_default=True,
+    help="Gaussian blur (sigma, pixels) before the fit: fewer speckle regions; 0 fits the exact colors.",
+)
+@click.option(
+    "--min-region-size",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Regions with fewer pixels merge into their most similar neighbor.",
+)
+@click.option(
+    "--merge-threshold",
+    type=click.FloatRange(min=0.0),
+    default=12.0,
+    show_default=True,
+    help="Merge adjacent regions whose mean Lab colors are at most this far apart; 0 is none.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option(
@@ -278,6 +292,9 @@ def segment_command(
     neighborhood,
     spatial_weight,
     bits,
+    blur,
+    min_region_size,
+    merge_threshold,
     seed,
     outdir,
     probabilities,
@@ -286,14 +303,15 @@ def segment_command(
     as_json,
     quiet,
 ):
-    """Segment photos by pixel color with a Gaussian mixture.
+    """Segment photos into regions by pixel color with a Gaussian mixture.
 
     IMAGES are files, folders (their images) or patterns like 'photos/*.jpg'. For
-    each image, OUTDIR gets STEM.labels.png (label per pixel; 8-bit, 16-bit when
-    K > 255), STEM.segmented.png (mean color per segment), STEM.overlay.png
-    (boundaries on the photo), STEM.json (segments, timings), STEM.bic.png (with
-    -k auto) and STEM.proba.npz (with --probabilities). Fully transparent pixels
-    get label 0 and the segments 1..K.
+    each image, OUTDIR gets STEM.regions.png (16-bit: connected region 1..R per
+    pixel), STEM.labels.png (color segment per pixel; 8-bit, 16-bit when K > 255),
+    STEM.segmented.png (mean color per segment), STEM.overlay.png (region
+    boundaries on the photo), STEM.json (segments, regions, timings), STEM.bic.png
+    (with -k auto) and STEM.proba.npz (with --probabilities). Fully transparent
+    pixels get label 0 and region 0, the segments 1..K.
 
     A bad image does not stop a batch: failures are listed at the end and the
     exit code is 3 (2 when no image could be done). With --scheduler the images
@@ -302,11 +320,10 @@ def segment_command(
     from ..image.io import list_images
 
     quiet = is_quiet(ctx, quiet)
-    k = _parse_components(components)
     paths = list_images(images)
     outdir = ensure_outdir(outdir)
     settings = SegmentSettings(
-        n_components=k,
+        n_components=components,
         max_components=k_max,
         color_space=color_space,
         covariance_type=covariance,
@@ -314,6 +331,9 @@ def segment_command(
         neighborhood=int(neighborhood),
         spatial_weight=spatial_weight,
         bits=bits,
+        blur=blur,
+        min_region_size=min_region_size,
+        merge_threshold=merge_threshold,
         seed=seed,
         probabilities=probabilities,
         max_pixels=max_pixels or None,
@@ -324,7 +344,7 @@ def segment_command(
 
     done: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    items = list(zip(paths, _prefixes(paths)))
+    items = list(zip(paths, output_stems(paths)))
     task = functools.partial(_segment_item, outdir=outdir, settings=settings)
     for (path, _), outcome in run_batch(task, items, scheduler=scheduler, quiet=quiet, label="segmenting"):
         if isinstance(outcome, FailedItem):
@@ -367,7 +387,8 @@ def _echo_summary(summary: dict[str, Any], detailed: bool) -> None:
     chosen = " (chosen by BIC)" if summary.get("selection") else ""
     smooth = f", smoothing {summary['smoothing']:g}" if summary["smoothing"] else ""
     click.echo(
-        f"{name}: {w}x{h}, {summary['n_colors']:,} colors -> K={summary['n_segments']}{chosen} "
+        f"{name}: {w}x{h}, {summary['n_colors']:,} colors -> K={summary['n_segments']}{chosen}, "
+        f"{summary['n_regions']:,} regions "
         f"({summary['color_space']}, {summary['covariance_type']}{smooth}) in {summary['timings']['total']:.2f} s"
     )
     if detailed:

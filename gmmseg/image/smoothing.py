@@ -66,6 +66,10 @@ class MRFResult:
         True when the share of pixels whose label changed fell below ``tol``.
     changed : list of float
         Share of pixels whose label changed at each iteration.
+    objective : float
+        The mean-field free energy per visible pixel at the end, ``(Σ_i Σ_k q_ik log(w_k
+        N(x_i | k)) + ½ Σ_i Σ_j~i β w_ij Σ_k q_ik q_jk − Σ_i Σ_k q_ik log q_ik) / n``: the
+        penalised likelihood that both steps raise (compare runs of the same beta by it).
     seconds : float
     """
 
@@ -74,6 +78,7 @@ class MRFResult:
     n_iter: int
     converged: bool
     changed: list = field(default_factory=list)
+    objective: float = float("nan")
     seconds: float = 0.0
     _field: object = field(default=None, repr=False)
 
@@ -156,6 +161,20 @@ class _Field:
             out[a::2, b::2] = self.interior(a, b)[j]
         return out
 
+    def objective(self, log_prob: np.ndarray, offsets) -> float:
+        """The mean-field free energy summed over the visible pixels, for the (K, n_rows) data term ``log_prob``."""
+        total = 0.0
+        for a, b, nr, nc, _, safe, visible in self.classes:
+            q = self.interior(a, b)
+            pairwise = self.neighbor_sum(a, b, nr, nc, offsets)
+            pairwise *= np.float32(0.5)  # every neighbor pair is counted from both ends
+            pairwise += np.take(log_prob, safe, axis=1)
+            if visible is not None:
+                pairwise *= visible
+            entropy = np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0)
+            total += float(np.sum(q * pairwise, dtype=np.float64)) - float(np.sum(entropy, dtype=np.float64))
+        return total
+
     def responsibility_sums(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
         S = np.zeros((n_rows, self.k))
         counts = np.zeros(n_rows)
@@ -192,6 +211,7 @@ def potts_em(
     n_sweeps: int = 1,
     tol: float = 1e-3,
     update_model: bool = True,
+    initial_labels: np.ndarray | None = None,
 ) -> MRFResult:
     """EM for a Gaussian mixture with a Potts prior on the labels of a pixel grid.
 
@@ -218,6 +238,10 @@ def potts_em(
     update_model : bool, default=True
         Re-estimate the mixture (M-step). False keeps ``model`` fixed (only the
         labels are smoothed).
+    initial_labels : ndarray of shape (H, W), integer, optional
+        Start from these labels (0..K-1; -1 at excluded pixels), e.g. those of a fit to a
+        blurred image: the mixture is first re-estimated from them (an M-step on ``X``),
+        then EM goes on as usual. None starts from ``model``'s posterior.
 
     Returns
     -------
@@ -273,15 +297,7 @@ def potts_em(
     def log_prob_table(m) -> np.ndarray:
         return np.ascontiguousarray(m.component_log_prob(X).T.astype(np.float32))
 
-    # Start from the plain mixture's posterior (no prior).
-    L_t = log_prob_table(model)
-    for a, b, _, _, _, safe, visible in grid.classes:
-        values = update(np.take(L_t, safe, axis=1))
-        if visible is not None:
-            values *= visible
-        grid.set_class(a, b, values)
-
-    state = {"model": model, "L_t": L_t, "labels": grid.labels()}
+    state = {"model": model}
     changed: list[float] = []
 
     def e_step() -> float:
@@ -310,6 +326,25 @@ def potts_em(
         )
         state["model"], state["L_t"] = fitted, log_prob_table(fitted)
 
+    if initial_labels is None:  # start from the plain mixture's posterior (no prior)
+        state["L_t"] = log_prob_table(model)
+        for a, b, _, _, _, safe, visible in grid.classes:
+            values = update(np.take(state["L_t"], safe, axis=1))
+            if visible is not None:
+                values *= visible
+            grid.set_class(a, b, values)
+    else:
+        start = np.asarray(initial_labels)
+        if start.shape != pixel_index.shape or start.max() >= k or np.any((start < 0) != (pixel_index < 0)):
+            raise ParameterError(
+                f"initial_labels must have shape {pixel_index.shape}, labels 0..{k - 1} and -1 exactly at excluded pixels"
+            )
+        for a, b, *_ in grid.classes:
+            part = start[a::2, b::2]
+            grid.set_class(a, b, (part[None] == np.arange(k)[:, None, None]).astype(np.float32))
+        m_step(None)
+    state["labels"] = grid.labels()
+
     # The returned labels stay those of the returned model: no M-step after the last E-step.
     n_iter, converged = iterate(
         e_step,
@@ -319,6 +354,7 @@ def potts_em(
         m_step_on_last=False,
     )
     model, previous = state["model"], state["labels"]
+    objective = grid.objective(state["L_t"], offsets) / n_visible
 
     return MRFResult(
         model=model,
@@ -326,6 +362,7 @@ def potts_em(
         n_iter=n_iter,
         converged=converged,
         changed=changed,
+        objective=objective,
         seconds=time.perf_counter() - started,
         _field=grid,
     )

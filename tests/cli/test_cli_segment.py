@@ -41,12 +41,28 @@ def test_segment_one_image_writes_every_output(runner, tmp_path):
     result = runner.invoke(cli, ["segment", str(tmp_path / "photo.png"), "-k", "3", "-o", str(out)])
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["photo.json", "photo.labels.png", "photo.overlay.png", "photo.segmented.png"]
+    assert names == [
+        "photo.json",
+        "photo.labels.png",
+        "photo.overlay.png",
+        "photo.regions.png",
+        "photo.segmented.png",
+    ]
     labels = read_image(out / "photo.labels.png").pixels
     assert labels.dtype == np.uint8
-    np.testing.assert_array_equal(labels, segment_image(image, 3, random_state=0).labels)
+    expected = segment_image(image, 3, random_state=0, blur=1.0)  # the command's defaults
+    np.testing.assert_array_equal(labels, expected.labels)
+    regions = read_image(out / "photo.regions.png").pixels
+    assert regions.dtype == np.uint16
+    np.testing.assert_array_equal(regions, expected.regions)
     summary = json.loads((out / "photo.json").read_text())
     assert summary["n_segments"] == 3 and len(summary["segments"]) == 3
+    # three vertical color bands: three regions, each one band with its bounding box
+    assert summary["n_regions"] == 3 and [r["area"] for r in summary["regions"]] == [40 * 20] * 3
+    assert [r["bbox"] for r in summary["regions"]] == [[0, 0, 40, 20], [0, 20, 40, 40], [0, 40, 40, 60]]
+    assert summary["settings"]["blur"] == 1.0 and summary["settings"]["merge_threshold"] == 12.0
+    overlay = read_image(out / "photo.overlay.png").pixels
+    assert (overlay[:, 19] == (255, 255, 0)).all() and (overlay[:, 18] != (255, 255, 0)).any(axis=1).all()
     assert {"read", "fit", "write", "total"} <= set(summary["timings"])
     segmented = read_image(out / "photo.segmented.png").pixels
     for row in summary["segments"]:
@@ -58,7 +74,21 @@ def test_auto_k_json_and_probabilities(runner, tmp_path):
     _photo(tmp_path / "p.png")
     out = tmp_path / "o"
     result = runner.invoke(
-        cli, ["segment", str(tmp_path / "p.png"), "-k", "auto", "--k-max", "5", "--probabilities", "--json", "-o", out]
+        cli,
+        [
+            "segment",
+            str(tmp_path / "p.png"),
+            "-k",
+            "auto",
+            "--k-max",
+            "5",
+            "--blur",
+            "0",
+            "--probabilities",
+            "--json",
+            "-o",
+            out,
+        ],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -134,7 +164,7 @@ def test_same_seed_same_bytes_and_stem_collisions(runner, tmp_path):
         result = runner.invoke(cli, ["segment", str(tmp_path / "a.png"), str(tmp_path / "a.jpg"), "-o", str(out)])
         assert result.exit_code == 0, result.output
         names = sorted(p.name for p in out.glob("*.png"))
-        assert "a.png.labels.png" in names and "a.jpg.labels.png" in names
+        assert "a-1.labels.png" in names and "a-2.regions.png" in names
         digests.append({name: _digest(out / name) for name in names})
     assert digests[0] == digests[1]
 

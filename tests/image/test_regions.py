@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from gmmseg.image.regions import Region, defect_mask, label_regions, regions_from_map
+from gmmseg.image.regions import (
+    Region,
+    connected_regions,
+    defect_mask,
+    label_regions,
+    merge_regions,
+    region_adjacency,
+    region_table,
+    regions_from_map,
+)
 
 
 def flood_fill_regions(mask: np.ndarray) -> list[set[tuple[int, int]]]:
@@ -88,3 +97,74 @@ def test_diagonal_neighbors_join_and_nothing_above_gives_nothing():
     assert regions_from_map(smap, 9.0) == []
     assert not defect_mask(smap, 9.0).any()
     assert regions[0].to_dict() == {"bbox": [0, 0, 2, 2], "area": 2, "centroid": [0.5, 0.5], "peak_score": 5.0}
+
+
+# ---------------------------------------------------------------------------- photo regions
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label maps group the pixels identically (a one-to-one map between their ids)."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+
+
+def test_connected_regions_match_scipy_label_per_class():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, (40, 50))
+    visible = rng.random((40, 50)) > 0.1
+    regions = connected_regions(labels, visible)
+    reference = np.zeros(labels.shape, dtype=np.int64)
+    for value in range(3):
+        pieces, n = ndimage.label((labels == value) & visible)  # 4-connectivity by default
+        reference[pieces > 0] = pieces[pieces > 0] + reference.max()
+    assert regions.dtype == np.int32 and (regions[~visible] == 0).all()
+    assert _same_partition(regions, reference) and regions.max() == len(np.unique(reference)) - 1
+    firsts = [np.flatnonzero(regions.ravel() == r)[0] for r in range(1, regions.max() + 1)]
+    assert firsts == sorted(firsts)  # raster order of the first pixel
+
+
+def test_merge_regions_on_a_hand_made_image():
+    # Four pieces: A (left, L=10), B (middle, L=15), C (right, L=60) and a 2-pixel speck D inside C
+    # of L=0. D (under min_size) joins C, its only neighbor; A and B (5 apart) merge under the
+    # threshold 12; B and C (45 apart) stay separate.
+    feature = np.zeros((6, 9, 1))
+    pieces = np.zeros((6, 9), dtype=np.int32)
+    pieces[:, :3], feature[:, :3] = 1, 10.0
+    pieces[:, 3:6], feature[:, 3:6] = 2, 15.0
+    pieces[:, 6:], feature[:, 6:] = 3, 60.0
+    pieces[2, 7:9], feature[2, 7:9] = 4, 0.0
+    assert region_adjacency(pieces)[0].tolist() == [1, 2, 3]
+    merged = merge_regions(pieces, feature, min_size=3, threshold=12.0)
+    expected = np.where(pieces <= 2, 1, 2)
+    np.testing.assert_array_equal(merged, expected)
+    # no threshold: only the speck goes; a high one merges everything
+    np.testing.assert_array_equal(merge_regions(pieces, feature, min_size=3, threshold=0), np.minimum(pieces, 3))
+    assert merge_regions(pieces, feature, min_size=0, threshold=100.0).max() == 1
+
+
+def test_small_regions_merge_into_the_closest_neighbor():
+    # a 1-pixel piece between two big ones goes to the one of the closer color (L=40 -> 50, not 0)
+    pieces = np.array([[1, 1, 1, 3, 2, 2, 2]] * 3, dtype=np.int32)
+    pieces[[0, 2], 3] = (1, 2)
+    feature = np.where(pieces == 1, 0.0, 50.0)[..., None]
+    feature[1, 3] = 40.0
+    merged = merge_regions(pieces, feature, min_size=2, threshold=0)
+    assert merged[1, 3] == merged[1, 4] != merged[1, 0]
+
+
+def test_region_table_against_explicit_sums():
+    rng = np.random.default_rng(0)
+    regions = merge_regions(connected_regions(rng.integers(0, 2, (12, 15))), rng.random((12, 15, 3)) * 5, min_size=4)
+    labels = rng.integers(0, 3, (12, 15))
+    rgb = rng.integers(0, 256, (12, 15, 3))
+    lab = rng.random((12, 15, 3)) * 100
+    table = region_table(regions, labels, rgb, lab)
+    assert [row["region"] for row in table] == list(range(1, regions.max() + 1))
+    for row in table:
+        inside = regions == row["region"]
+        rows, cols = np.nonzero(inside)
+        assert row["area"] == inside.sum()
+        assert row["bbox"] == [rows.min(), cols.min(), rows.max() + 1, cols.max() + 1]
+        np.testing.assert_allclose(row["mean_rgb"], rgb[inside].mean(axis=0), atol=1e-3)
+        np.testing.assert_allclose(row["mean_lab"], lab[inside].mean(axis=0), atol=1e-3)
+        assert np.sum(labels[inside] == row["segment"]) == np.bincount(labels[inside]).max()

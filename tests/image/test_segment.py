@@ -278,3 +278,24 @@ def test_invalid_images():
         segment_image(np.full((4, 4), 2.0))
     with pytest.raises(InputError, match="no visible pixel"):
         segment_image(np.zeros((4, 4, 4), np.uint8))
+
+
+def test_regions_split_a_color_segment_into_its_connected_parts():
+    # two red squares on blue: K=2 gives one red segment, the regions keep the squares apart
+    rng = np.random.default_rng(0)
+    image = np.zeros((30, 40, 3)) + (40, 60, 200)
+    image[5:15, 5:15] = image[15:25, 25:35] = (200, 40, 40)
+    image = np.clip(np.round(image + rng.normal(0, 6, image.shape)), 0, 255).astype(np.uint8)
+    alpha = np.full((30, 40), 255, dtype=np.uint8)
+    alpha[:, :2] = 0
+    seg = segment_image(np.dstack([image, alpha]), 2, random_state=0, blur=1.0)
+    assert seg.n_segments == 2 and seg.n_regions == 3 and seg.regions.dtype == np.int32
+    assert (seg.regions[:, :2] == 0).all() and (seg.regions[:, 2:] > 0).all()
+    squares = [row for row in seg.region_table if row["area"] == 100]
+    assert [row["bbox"] for row in squares] == [[5, 5, 15, 15], [15, 25, 25, 35]]
+    assert squares[0]["segment"] == squares[1]["segment"] == seg.labels[10, 10]
+    assert seg.summary()["n_regions"] == 3 and len(seg.summary()["regions"]) == 3
+    edges = seg.boundaries()
+    assert edges[10, 14] and not edges[10, 10]
+    gray = segment_image(image[:, :, 0].astype(np.uint16) * 257, 2, random_state=0, min_region_size=0)
+    assert gray.region_table[0]["mean_rgb"][0] == gray.region_table[0]["mean_rgb"][2] <= 255

@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     from sklearn.pipeline import make_pipeline
     from threadpoolctl import threadpool_limits
 
-    from gmmseg.cli.defects import scan_images
     from gmmseg.image.io import write_png
+    from gmmseg.image.scan import scan_images
 
     rng = np.random.default_rng(0)
     tex = texture("gravel")
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         timings = {}
         for workers in sorted({1, args.workers}):
             t0 = time.perf_counter()
-            scan_images(model_path, paths, tmp / f"out{workers}", workers=workers, quiet=True)
+            scan_images(model_path, paths, tmp / f"out{workers}", [p.stem for p in paths], workers=workers)
             timings[workers] = time.perf_counter() - t0
     rate_lib, rate_naive = args.n_scan / t_lib, args.n_scan / t_naive
     print(f"  {'':34} {'images/s':>9} {'ms/image':>9}")

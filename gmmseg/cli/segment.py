@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from ..errors import FailedItem, InputError, ParameterError
+from ..errors import FailedItem, ParameterError
 from ..image.io import DEFAULT_MAX_PIXELS
 from ._common import (
     EXIT_BAD_INPUT,
@@ -164,7 +164,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
             probabilities=seg.probability_maps(dtype=np.float16),
             labels=np.asarray(seg.segment_labels, dtype=np.int32),
         )
-        _write_bytes(atomic_write_bytes, outputs["probabilities"], buffer.getvalue())
+        atomic_write_bytes(outputs["probabilities"], buffer.getvalue())
     write_seconds = time.perf_counter() - t
 
     summary = seg.summary()
@@ -181,15 +181,8 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
         "outputs": {name: str(p) for name, p in outputs.items()},
         "warnings": messages,
     }
-    _write_bytes(lambda p, d: write_json(p, summary), outputs["summary"], b"")
+    write_json(outputs["summary"], summary)
     return summary
-
-
-def _write_bytes(writer, path: Path, data: bytes) -> None:
-    try:
-        writer(path, data)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}; choose another output folder with -o") from None
 
 
 @cli.command("segment")

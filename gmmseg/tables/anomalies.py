@@ -42,7 +42,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from ..core.covariance import full_matrices
 from ..core.mixture import GaussianMixture
 from ..core.selection import select_components
-from ..errors import ConvergenceWarning, NotFittedError, ParameterError
+from ..errors import ConvergenceWarning, NotFittedError, ParameterError, TableError
 from .io import select_columns
 from .prepare import FeaturePrep, _as_frame
 
@@ -53,6 +53,8 @@ ENSEMBLES = ("none", "marginal")
 FULL_MAX_FEATURES = 40
 #: Components smaller than this share of the rows disqualify a model (see fit).
 MIN_COMPONENT_SHARE = 0.01
+#: Prepared features beyond which a table is refused (the fit would take many minutes).
+MAX_FEATURES = 2000
 
 
 class TableAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -173,7 +175,15 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         self._check_params()
         frame = _as_frame(X)
         self.prep_ = FeaturePrep(self.roles, scaling=self.scaling, random_state=self.random_state)
-        Z_fit = self.prep_.fit_transform(frame)
+        self.prep_.fit(frame)
+        width = len(self.prep_.feature_names_out_)
+        if width > MAX_FEATURES:
+            raise TableError(
+                f"the table has {width} features after preparation, more than the {MAX_FEATURES} the anomaly "
+                "detector models; choose the columns to model with --columns/--exclude (or reduce them first, "
+                "e.g. by PCA)"
+            )
+        Z_fit = self.prep_.transform(frame, dequantize=True)
         self.feature_names_in_ = self.prep_.feature_names_in_
         self.n_features_in_ = len(self.feature_names_in_)
         d = Z_fit.shape[1]

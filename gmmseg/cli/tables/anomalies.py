@@ -56,6 +56,7 @@ def anomalies_command(
     ensemble) on every row on the workers; the --contamination threshold is an approximate
     dask quantile. scores.csv has id, score, flagged (no reasons); no report.html.
     """
+    from ...files import check_not_input
     from ...reports.anomalies import write_anomaly_report
     from ...tables.anomalies import detect_anomalies
 
@@ -93,6 +94,10 @@ def anomalies_command(
                 f"{summary['threshold_score']:.4g}); outputs in {outdir} (no report.html with --scheduler)"
             )
         return
+    # refuse before the fit: an input table must never be overwritten
+    inputs = [table] + ([reference] if reference is not None else [])
+    for name in ("scores.csv", "summary.json", "report.html"):
+        check_not_input(outdir / name, inputs)
     frame = read(table, no_header=no_header, names=names)
     found = detect_anomalies(
         frame,

@@ -128,3 +128,30 @@ def test_wide_table_prepared_quickly():
     assert Z.shape == (300, 3000)
     np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=0.1)
     np.testing.assert_allclose(prep.inverse_transform(prep.transform(frame)).to_numpy(), frame.to_numpy(), atol=1e-12)
+
+
+def test_two_valued_number_columns_are_binary():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "partner": rng.integers(0, 2, 200).astype(float),
+            "plan_code": np.where(rng.random(200) < 0.3, 5, 9),  # any two values: coded 0 (5) / 1 (9)
+            "spend": rng.lognormal(3, 1, 200),
+        }
+    )
+    frame.loc[3, "partner"] = np.nan
+    prep = FeaturePrep()
+    Z = prep.fit_transform(frame)  # the fitting matrix: binaries get no noise
+    assert prep.roles_["partner"] == prep.roles_["plan_code"] == "binary"
+    assert prep.roles_["spend"] == "numeric"
+    for j, col in enumerate(["partner", "plan_code"]):
+        assert set(np.unique(Z[:, j])) <= {0.0, 1.0}
+    np.testing.assert_array_equal(Z[:, 1], (frame["plan_code"] == 9).astype(float))
+    report = {e["column"]: e for e in prep.summary()}
+    assert report["plan_code"]["transform"] == "0/1" and report["plan_code"]["values"] == [5.0, 9.0]
+    assert report["plan_code"]["share_high"] == pytest.approx((frame["plan_code"] == 9).mean(), abs=1e-4)
+    assert report["partner"]["imputed"] == 1
+    back = prep.inverse_transform(prep.transform(frame))
+    np.testing.assert_array_equal(back["plan_code"], frame["plan_code"])
+    again = FeaturePrep.from_state(json.loads(json.dumps(prep.to_state())))
+    np.testing.assert_array_equal(again.transform(frame), prep.transform(frame))

@@ -45,7 +45,7 @@ from ..core.mixture import GaussianMixture
 from ..core.selection import select_components
 from ..errors import ConvergenceWarning, NotFittedError, ParameterError, TableError
 from .io import select_columns
-from .prepare import FeaturePrep, _as_frame
+from .prepare import FeaturePrep, _as_frame, _backward
 
 __all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies"]
 
@@ -119,6 +119,8 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
     labels_ : ndarray of shape (n_samples,)
         -1 for flagged training rows, 1 otherwise (as ``predict``).
     feature_names_in_ : ndarray of str
+    training_scores_ : ndarray of shape (n_samples,)
+        ``score_samples`` of the training rows.
     timings_ : dict
         Seconds spent preparing, fitting and scoring the training table.
 
@@ -265,6 +267,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             self.offset_ = float(-np.quantile(-scores, 1.0 - float(self.contamination)))
         self.threshold_ = self.offset_
         self.labels_ = np.where(scores < self.offset_, -1, 1)
+        self.training_scores_ = scores
         end = time.perf_counter()
         self.timings_ = {
             "prepare_seconds": round(prepared - clock, 3),
@@ -463,12 +466,11 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         direction = "high" if residual > 0 else "low"
         if col in prep.numeric_:
             sd = float(np.sqrt(max(cov[j, j], 0.0)))
-            center = np.zeros((3, len(prep.feature_names_out_)))
-            center[:] = mix.means_[k]
-            center[1, j] -= 2 * sd
-            center[2, j] += 2 * sd
-            back = prep.inverse_transform(center)[col].to_numpy(dtype=float)
-            value = frame.iloc[i][col]
+            # the column's own inverse transform (a numeric column is one feature): no DataFrame per reason
+            state = prep.numeric_[col]
+            z = mix.means_[k, j] + np.array([0.0, -2 * sd, 2 * sd])
+            back = _backward(z * state["scale"] + state["center"], state)
+            value = frame[col].iloc[i]
             try:
                 value = float(value)
                 shown = f"{value:.6g}"
@@ -489,7 +491,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
                 "direction": direction,
                 "text": text,
             }
-        value = str(frame.iloc[i][col])
+        value = str(frame[col].iloc[i])
         return {
             "column": col,
             "value": value,
@@ -556,7 +558,9 @@ def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
     return selection.best_model
 
 
-def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | None = None, n_reasons: int = 3):
+def anomaly_table(
+    detector: TableAnomalyDetector, table, *, id_column: str | None = None, n_reasons: int = 3, scores=None
+):
     """Score every row of a table and give the reasons of the flagged ones.
 
     Parameters
@@ -570,6 +574,9 @@ def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | Non
     n_reasons : int, default=3
         Reason columns ``reason_1`` .. ``reason_N``: the ``text`` of
         :meth:`TableAnomalyDetector.explain` for flagged rows, empty for the others.
+    scores : ndarray of shape (n_rows,), optional
+        ``detector.score_samples(table)`` when already known (the training table's
+        ``training_scores_``), so that a large table is not scored twice.
 
     Returns
     -------
@@ -579,7 +586,7 @@ def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | Non
     """
     import pandas as pd
 
-    scores = detector.score_samples(table)
+    scores = detector.score_samples(table) if scores is None else np.asarray(scores, dtype=np.float64)
     flagged = scores < detector.offset_
     reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(scores))]
     rows = np.flatnonzero(flagged)
@@ -699,7 +706,8 @@ def detect_anomalies(
         random_state=random_state,
     ).fit(reference_used, progress=progress)
     started = time.perf_counter()
-    scores = anomaly_table(detector, used, id_column=id_column, n_reasons=n_reasons)
+    known = detector.training_scores_ if reference is None else None
+    scores = anomaly_table(detector, used, id_column=id_column, n_reasons=n_reasons, scores=known)
     detector.timings_["table_seconds"] = round(time.perf_counter() - started, 3)
     return AnomalyDetection(
         scores=scores, detector=detector, id_column=id_column, source=source, reference_source=reference_source

@@ -77,7 +77,10 @@ def run_plain(X: np.ndarray) -> np.ndarray:
 
 def detector_runner(factory):
     def run(X: np.ndarray) -> np.ndarray:
-        return np.asarray(factory().fit(X).decision_scores_, dtype=np.float64)
+        model = factory().fit(X)
+        # gmmseg's detector keeps scikit-learn's sign (higher = more normal); variants give decision_scores_
+        scores = -model.training_scores_ if hasattr(model, "training_scores_") else model.decision_scores_
+        return np.asarray(scores, dtype=np.float64)
 
     return run
 

@@ -31,6 +31,7 @@ share (0.05: 0.819, 0.10: 0.832, 0.15: 0.818, 0.20: 0.832: noisy, hence the memb
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,9 +43,9 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from ..core.covariance import full_matrices
 from ..core.mixture import GaussianMixture
 from ..core.selection import select_components
-from ..errors import ConvergenceWarning, NotFittedError, ParameterError
+from ..errors import ConvergenceWarning, NotFittedError, ParameterError, TableError
 from .io import select_columns
-from .prepare import FeaturePrep, _as_frame
+from .prepare import FeaturePrep, _as_frame, _backward
 
 __all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies"]
 
@@ -53,6 +54,15 @@ ENSEMBLES = ("none", "marginal")
 FULL_MAX_FEATURES = 40
 #: Components smaller than this share of the rows disqualify a model (see fit).
 MIN_COMPONENT_SHARE = 0.01
+#: Prepared features beyond which a table is refused (the fit would take many minutes).
+MAX_FEATURES = 2000
+#: The mixtures are fitted on a seeded random subset of at most this many rows (all rows are scored).
+MAX_FIT_ROWS = 20_000
+#: Rows per scoring chunk: no float64 copy of a whole large table.
+SCORE_CHUNK_ROWS = 65_536
+#: EM iterations of a warm-started refit: members 1..'s untrimmed fit, and their trimmed one.
+MEMBER_MAX_ITER = 100
+REFIT_MAX_ITER = 30
 
 
 class TableAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -81,7 +91,11 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         left out (weight 0), so that anomalies do not shape the density (trimmed likelihood).
     n_estimators : int, default=3
         Members of the ensemble: each is fitted with other dequantization noise and other
-        EM starts; the score is the mean of their log-densities.
+        EM starts; the score is the mean of their log-densities. Member 0 chooses the
+        models (the sweeps); the others refit its choice, started from its parameters.
+    max_fit_rows : int or None, default=20000
+        Fit the mixtures on a seeded random subset of at most this many rows (None: all
+        rows); every row is scored.
     roles : dict, optional
         Role overrides for :class:`FeaturePrep` (e.g. ``{"customer": "id"}``).
     random_state : int or None, default=0
@@ -105,6 +119,10 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
     labels_ : ndarray of shape (n_samples,)
         -1 for flagged training rows, 1 otherwise (as ``predict``).
     feature_names_in_ : ndarray of str
+    training_scores_ : ndarray of shape (n_samples,)
+        ``score_samples`` of the training rows.
+    timings_ : dict
+        Seconds spent preparing, fitting and scoring the training table.
 
     Examples
     --------
@@ -131,6 +149,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         reg_covar: float = 1e-3,
         trim: float = 0.1,
         n_estimators: int = 3,
+        max_fit_rows: int | None = MAX_FIT_ROWS,
         roles: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -144,6 +163,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         self.reg_covar = reg_covar
         self.trim = trim
         self.n_estimators = n_estimators
+        self.max_fit_rows = max_fit_rows
         self.roles = roles
         self.random_state = random_state
 
@@ -157,49 +177,88 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         ):
             raise ParameterError(f"n_components must be 'auto' or a positive int, got {self.n_components!r}")
 
-    def fit(self, X, y=None) -> TableAnomalyDetector:
+    def fit(self, X, y=None, progress=None) -> TableAnomalyDetector:
         """Fit the preparation and the mixtures, and set the threshold.
+
+        Work is shared between the members: member 0 runs the K x covariance-type sweep
+        (and every marginal's K 1..3 sweep) untrimmed, then again on the trimmed rows; the
+        other members (other dequantization noise, other EM seed) refit only member 0's
+        choice, started from its parameters, before and after their own trimming.
 
         Parameters
         ----------
         X : pandas.DataFrame or array-like of shape (n_samples, n_features)
             The reference table.
         y : ignored
+        progress : callable, optional
+            Called as ``progress(done, total)`` after each of the ``total`` stages (the
+            fits of every member, then the scoring), e.g. to draw a progress bar.
 
         Returns
         -------
         self : TableAnomalyDetector
         """
         self._check_params()
+        clock = time.perf_counter()
         frame = _as_frame(X)
+        n = frame.shape[0]
         self.prep_ = FeaturePrep(self.roles, scaling=self.scaling, random_state=self.random_state)
-        Z_fit = self.prep_.fit_transform(frame)
+        self.prep_.fit(frame)
+        width = len(self.prep_.feature_names_out_)
+        if width > MAX_FEATURES:
+            raise TableError(
+                f"the table has {width} features after preparation, more than the {MAX_FEATURES} the anomaly "
+                "detector models; choose the columns to model with --columns/--exclude (or reduce them first, "
+                "e.g. by PCA)"
+            )
         self.feature_names_in_ = self.prep_.feature_names_in_
         self.n_features_in_ = len(self.feature_names_in_)
-        d = Z_fit.shape[1]
+        base = 0 if self.random_state is None else int(self.random_state)
+        fit_frame = frame
+        if self.max_fit_rows is not None and n > int(self.max_fit_rows):
+            rows = np.random.default_rng(base + 7).choice(n, int(self.max_fit_rows), replace=False)
+            fit_frame = frame.iloc[np.sort(rows)]
         if self.covariance_type == "auto":
-            types = ("full", "diag") if d <= FULL_MAX_FEATURES else ("diag",)
+            types = ("full", "diag") if width <= FULL_MAX_FEATURES else ("diag",)
         else:
             types = (self.covariance_type,)
         ks = range(1, int(self.max_components) + 1) if self.n_components == "auto" else [int(self.n_components)]
+        stages = int(self.n_estimators) * (2 if self.trim > 0 else 1) + 1
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, stages)
+
+        prepared = time.perf_counter()
         members = []
-        base = 0 if self.random_state is None else int(self.random_state)
         for i in range(int(self.n_estimators)):
-            if i > 0:  # other dequantization noise and other EM starts
-                Z_fit = self.prep_.transform(frame, dequantize=True, seed=base + 1000 + i)
+            # member 0: fit_transform's noise (seed = random_state); the others: other noise
+            Z_fit = self.prep_.transform(fit_frame, dequantize=True, seed=base if i == 0 else base + 1000 + i)
             seed = None if self.random_state is None else base + i
-            self._fit_models(Z_fit, ks, types, None, seed)
+            if i == 0:
+                member = self._fit_models(Z_fit, ks, types, None, seed)
+            else:
+                member = self._refit_models(members[0], Z_fit, None, seed, MEMBER_MAX_ITER)
+            advance()
             if self.trim > 0:
                 # refit without the least likely rows, so that they cannot shape the density
-                first = self._member_score(self.mixture_, self.marginals_, Z_fit)
+                first = self._member_score(member[0], member[1], Z_fit)
                 weights = (first > np.quantile(first, float(self.trim))).astype(np.float64)
-                self._fit_models(Z_fit, ks, types, weights, seed)
-            members.append((self.mixture_, self.marginals_, self.selection_))
+                if i == 0:
+                    member = self._fit_models(Z_fit, ks, types, weights, seed)
+                else:
+                    member = self._refit_models(member, Z_fit, weights, seed, REFIT_MAX_ITER)
+                advance()
+            members.append(member)
         del Z_fit
         self.members_ = members
         self.mixture_, self.marginals_, self.selection_ = members[0]
-        Z = self.prep_.transform(frame)
-        scores = self._score(Z)
+        fitted = time.perf_counter()
+        scores = self.score_samples(frame)
+        advance()
         if self.threshold is not None:
             self.offset_ = float(self.threshold)
         else:
@@ -208,14 +267,22 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             self.offset_ = float(-np.quantile(-scores, 1.0 - float(self.contamination)))
         self.threshold_ = self.offset_
         self.labels_ = np.where(scores < self.offset_, -1, 1)
+        self.training_scores_ = scores
+        end = time.perf_counter()
+        self.timings_ = {
+            "prepare_seconds": round(prepared - clock, 3),
+            "fit_seconds": round(fitted - prepared, 3),
+            "score_seconds": round(end - fitted, 3),
+        }
         return self
 
-    def _fit_models(self, Z_fit, ks, types, weights, seed) -> None:
+    def _fit_models(self, Z_fit, ks, types, weights, seed):
+        """The sweeps: the joint K x covariance type by BIC, and K 1..3 per marginal feature."""
         d = Z_fit.shape[1]
         n = Z_fit.shape[0] if weights is None else int(np.count_nonzero(weights))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.selection_ = select_components(
+            selection = select_components(
                 Z_fit,
                 ks,
                 types,
@@ -224,8 +291,8 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
                 reg_covar=self.reg_covar,
                 keep_models=True,
             )
-            self.mixture_ = best_without_tiny_components(self.selection_, n, d)
-            self.marginals_ = []
+            mixture = best_without_tiny_components(selection, n, d)
+            marginals = []
             if self.ensemble == "marginal":
                 for j in range(d):
                     res = select_components(
@@ -236,7 +303,32 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
                         random_state=seed,
                         reg_covar=self.reg_covar,
                     )
-                    self.marginals_.append(res.best_model)
+                    marginals.append(res.best_model)
+        return mixture, marginals, selection
+
+    def _refit_models(self, start, Z_fit, weights, seed, max_iter):
+        """Refit the models of ``start`` (same K and covariance types), started from their parameters."""
+        mixture, marginals, selection = start
+
+        def refit(model, Z):
+            return GaussianMixture(
+                model.n_components,
+                covariance_type=model.covariance_type,
+                reg_covar=self.reg_covar,
+                random_state=seed,
+                max_iter=max_iter,
+                weights_init=model.weights_,
+                means_init=model.means_,
+                precisions_init=model.precisions_,
+            ).fit(Z, sample_weight=weights)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return (
+                refit(mixture, Z_fit),
+                [refit(m, Z_fit[:, j : j + 1]) for j, m in enumerate(marginals)],
+                selection,
+            )
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "mixture_"):
@@ -270,7 +362,12 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         self._check_is_fitted()
-        return self._score(self.prep_.transform(_as_frame(X)))
+        frame = _as_frame(X)
+        scores = np.empty(frame.shape[0])
+        for start in range(0, frame.shape[0], SCORE_CHUNK_ROWS):
+            block = self.prep_.transform(frame.iloc[start : start + SCORE_CHUNK_ROWS])
+            scores[start : start + SCORE_CHUNK_ROWS] = self._score(block)
+        return scores
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples - offset_``: negative for flagged rows.
@@ -369,12 +466,11 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         direction = "high" if residual > 0 else "low"
         if col in prep.numeric_:
             sd = float(np.sqrt(max(cov[j, j], 0.0)))
-            center = np.zeros((3, len(prep.feature_names_out_)))
-            center[:] = mix.means_[k]
-            center[1, j] -= 2 * sd
-            center[2, j] += 2 * sd
-            back = prep.inverse_transform(center)[col].to_numpy(dtype=float)
-            value = frame.iloc[i][col]
+            # the column's own inverse transform (a numeric column is one feature): no DataFrame per reason
+            state = prep.numeric_[col]
+            z = mix.means_[k, j] + np.array([0.0, -2 * sd, 2 * sd])
+            back = _backward(z * state["scale"] + state["center"], state)
+            value = frame[col].iloc[i]
             try:
                 value = float(value)
                 shown = f"{value:.6g}"
@@ -395,7 +491,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
                 "direction": direction,
                 "text": text,
             }
-        value = str(frame.iloc[i][col])
+        value = str(frame[col].iloc[i])
         return {
             "column": col,
             "value": value,
@@ -426,6 +522,8 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             "threshold_score": float(self.offset_),
             "contamination": None if self.threshold is not None else float(self.contamination),
             "n_flagged_training_rows": int(np.count_nonzero(self.labels_ == -1)),
+            "max_fit_rows": None if self.max_fit_rows is None else int(self.max_fit_rows),
+            "timings": dict(self.timings_),
             "columns": self.prep_.summary(),
             "criterion_table": self.selection_.table,
         }
@@ -460,7 +558,9 @@ def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:
     return selection.best_model
 
 
-def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | None = None, n_reasons: int = 3):
+def anomaly_table(
+    detector: TableAnomalyDetector, table, *, id_column: str | None = None, n_reasons: int = 3, scores=None
+):
     """Score every row of a table and give the reasons of the flagged ones.
 
     Parameters
@@ -474,6 +574,9 @@ def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | Non
     n_reasons : int, default=3
         Reason columns ``reason_1`` .. ``reason_N``: the ``text`` of
         :meth:`TableAnomalyDetector.explain` for flagged rows, empty for the others.
+    scores : ndarray of shape (n_rows,), optional
+        ``detector.score_samples(table)`` when already known (the training table's
+        ``training_scores_``), so that a large table is not scored twice.
 
     Returns
     -------
@@ -483,7 +586,7 @@ def anomaly_table(detector: TableAnomalyDetector, table, *, id_column: str | Non
     """
     import pandas as pd
 
-    scores = detector.score_samples(table)
+    scores = detector.score_samples(table) if scores is None else np.asarray(scores, dtype=np.float64)
     flagged = scores < detector.offset_
     reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(scores))]
     rows = np.flatnonzero(flagged)
@@ -559,6 +662,7 @@ def detect_anomalies(
     n_reasons: int = 3,
     source: str | None = None,
     reference_source: str | None = None,
+    progress=None,
 ) -> AnomalyDetection:
     """Fit a :class:`TableAnomalyDetector` on a reference table and score a table, with reasons.
 
@@ -581,6 +685,8 @@ def detect_anomalies(
         Reason columns of the scores table.
     source, reference_source : str, optional
         Names of the two tables (file paths) for error messages and the summary.
+    progress : callable, optional
+        ``progress(done, total)`` after each stage of the fit (:meth:`TableAnomalyDetector.fit`).
 
     Returns
     -------
@@ -598,8 +704,11 @@ def detect_anomalies(
         threshold=threshold,
         roles={id_column: "id"} if id_column else None,
         random_state=random_state,
-    ).fit(reference_used)
-    scores = anomaly_table(detector, used, id_column=id_column, n_reasons=n_reasons)
+    ).fit(reference_used, progress=progress)
+    started = time.perf_counter()
+    known = detector.training_scores_ if reference is None else None
+    scores = anomaly_table(detector, used, id_column=id_column, n_reasons=n_reasons, scores=known)
+    detector.timings_["table_seconds"] = round(time.perf_counter() - started, 3)
     return AnomalyDetection(
         scores=scores, detector=detector, id_column=id_column, source=source, reference_source=reference_source
     )

@@ -15,16 +15,19 @@ a column that is entirely missing, no usable column.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import TableError
+from ..errors import GmmsegWarning, TableError
 
-__all__ = ["read_table", "read_numeric_matrix", "select_columns", "sniff_text"]
+__all__ = ["read_table", "read_numeric_matrix", "select_columns", "sniff_text", "parse_decimal_commas"]
 
 _PARQUET = (".parquet", ".pq")
 _DELIMITERS = ",;\t|"
@@ -73,7 +76,8 @@ def sniff_text(path) -> tuple[str, str]:
             best, best_count = delim, counts[0]
     if best is None:
         try:
-            best = csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS).delimiter
+            with _field_limit(len(text)):
+                best = csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS).delimiter
         except csv.Error:
             best = None
     if best is None or best_count <= 1:
@@ -83,9 +87,29 @@ def sniff_text(path) -> tuple[str, str]:
     return encoding, best or ","
 
 
+@contextlib.contextmanager
+def _field_limit(size: int):
+    """Raise the csv module's field limit to ``size`` characters while splitting text already in memory.
+
+    The limit (128 KiB) guards a streaming reader's memory; here the whole text is read
+    already, so a longer field costs nothing more and must not end in ``csv.Error``.
+    """
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, size + 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _split(line: str, delim: str) -> list[str]:
+    with _field_limit(len(line)):
+        return next(csv.reader([line], delimiter=delim))
+
+
 def _split_count(line: str, delim: str) -> int:
     try:
-        return len(next(csv.reader([line], delimiter=delim)))
+        return len(_split(line, delim))
     except (csv.Error, StopIteration):
         return 0
 
@@ -207,14 +231,35 @@ def _read_parquet(path: Path):
     try:
         import pyarrow.parquet as pq
 
-        schema_names = [str(n) for n in pq.read_schema(path).names]
-        frame = pd.read_parquet(path)
+        schema = pq.read_schema(path)
+        schema_names = [str(n) for n in schema.names]
+        nested = [str(f.name) for f in schema if _is_nested(f.type)]
+        flat = [str(f.name) for f in schema if not _is_nested(f.type)]
+        if nested and not flat:
+            raise TableError(
+                f"{path.name} has only list/struct/map columns ({', '.join(nested)}); flatten them into plain columns"
+            )
+        frame = pd.read_parquet(path, columns=flat if nested else None)
+    except TableError:
+        raise
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         raise TableError("reading Parquet needs pyarrow; pip install pyarrow") from None
     except Exception as exc:  # pyarrow raises many types for a bad file
         raise TableError(f"{path} is not a readable Parquet file ({type(exc).__name__}); re-export it") from None
     _check_duplicates(schema_names, path)
+    if nested:
+        warnings.warn(
+            f"{path.name}: skipped the list/struct/map column(s) {', '.join(nested)}; flatten them to model them",
+            GmmsegWarning,
+            stacklevel=3,
+        )
     return frame
+
+
+def _is_nested(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_nested(arrow_type)
 
 
 def _check_duplicates(names: Sequence[str], path: Path) -> None:
@@ -236,7 +281,10 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
     if not text.strip():
         raise TableError(f"{path} is empty (only blank lines); pass a file with a header and data rows")
     first = next(line for line in text.splitlines() if line.strip())
-    fields = first.split() if delim == "whitespace" else next(csv.reader([first], delimiter=delim))
+    try:
+        fields = first.split() if delim == "whitespace" else _split(first, delim)
+    except csv.Error as exc:
+        raise TableError(f"{path} could not be parsed as a table ({exc}); check its quoting") from None
     fields = [f.strip() for f in fields]
     if names is not None and header is None:
         header = False
@@ -257,6 +305,8 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
         raise TableError(f"{path} is empty; pass a file with a header and data rows") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise TableError(f"{path} could not be parsed as a table ({' '.join(str(exc).split())})") from None
+    if delim != ",":
+        frame = _convert_decimal_commas(frame)
     if header:
         frame.columns = [str(c).strip() for c in frame.columns]
     if names is not None:
@@ -276,11 +326,21 @@ def _zero_padded_columns(text: str, kwargs: dict) -> dict | None:
 
     Read as numbers they would lose their zeros (CDNOW's customer ``00001`` would become ``1``)
     in every output. Decided on the first rows: every value is digits only and one starts with 0.
+    Only columns the sample reads as integers can qualify, and only if a zero-led number occurs
+    in the sample at all, so a wide table is not matched column by column.
     """
     import pandas as pd
 
+    sample_text = "\n".join(text.splitlines()[: _ZERO_PADDED_SAMPLE + 1])
+    if not _ZERO_LED.search(sample_text):
+        return None
     try:
-        sample = pd.read_csv(io.StringIO(text), nrows=_ZERO_PADDED_SAMPLE, dtype=str, **kwargs)
+        sample = pd.read_csv(io.StringIO(sample_text), **kwargs)
+        whole = sample.select_dtypes(include=[np.number])
+        integers = list(whole.columns[(whole.fillna(0) % 1 == 0).all().to_numpy()])
+        if not integers:
+            return None
+        sample = pd.read_csv(io.StringIO(sample_text), dtype=str, usecols=integers, **kwargs)
     except (pd.errors.ParserError, ValueError):
         return None  # the full read reports the problem
     padded = {}
@@ -289,6 +349,54 @@ def _zero_padded_columns(text: str, kwargs: dict) -> dict | None:
         if len(values) and values.str.fullmatch(r"\d+").all() and values.str.fullmatch(r"0\d+").any():
             padded[col] = str
     return padded or None
+
+
+_ZERO_LED = re.compile(r"(?:^|[^\d.,])0\d")
+#: A number written with a decimal comma, optionally with ``.`` or space thousands separators.
+_DECIMAL_COMMA = r"[+-]?(?:\d+|\d{1,3}(?:[. ]\d{3})+)(?:,\d+)?"
+
+
+def parse_decimal_commas(series):
+    """The numbers of a text column written with decimal commas (``12,50``, ``1.234,50``), else None.
+
+    Parameters
+    ----------
+    series : pandas.Series of shape (n_rows,)
+
+    Returns
+    -------
+    pandas.Series of float of shape (n_rows,) or None
+        None unless every present value is such a number and at least one has a comma.
+
+    >>> import pandas as pd
+    >>> parse_decimal_commas(pd.Series(["12,50", "1.234,5", None])).tolist()
+    [12.5, 1234.5, nan]
+    >>> parse_decimal_commas(pd.Series(["12.50", "x"])) is None
+    True
+    """
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return None
+    text = series.dropna().astype(str).str.strip()
+    if not len(text) or not text.str.contains(",", regex=False).any():
+        return None
+    if not text.str.fullmatch(_DECIMAL_COMMA).all():
+        return None
+    cleaned = series.astype("string").str.strip().str.replace(r"[. ]", "", regex=True).str.replace(",", ".")
+    return pd.to_numeric(cleaned, errors="coerce").astype(float)
+
+
+def _convert_decimal_commas(frame):
+    """Columns of a non-comma-separated file that hold decimal-comma numbers, as numbers."""
+    import pandas as pd
+
+    for col in frame.columns:
+        if pd.api.types.is_object_dtype(frame[col]) or pd.api.types.is_string_dtype(frame[col]):
+            numbers = parse_decimal_commas(frame[col])
+            if numbers is not None:
+                frame[col] = numbers
+    return frame
 
 
 def read_numeric_matrix(path) -> tuple[np.ndarray, list[str]]:

@@ -1,7 +1,7 @@
 """Turn a table into a feature matrix a Gaussian mixture can use, and back.
 
-:class:`FeaturePrep` infers a role for every column (identifier, numeric, categorical,
-date, free text, constant), imputes missing values, chooses a transform per numeric
+:class:`FeaturePrep` infers a role for every column (identifier, numeric, binary,
+categorical, date, free text, constant), imputes missing values, chooses a transform per numeric
 column by measuring it, scales, one-hot encodes categoricals and handles tied
 (count-valued) columns. Its state is plain JSON and numbers, saved with the model.
 
@@ -13,6 +13,9 @@ Choices, and why
   wins by more than 0.05 nats per row. On the CDNOW RFM table this keeps recency as it is
   (it is left-skewed; ``log1p`` worsens it: skew -0.85 becomes -1.99) and logs frequency
   and monetary (skew 10.5 and 17.7 become 1.5 and 0.5).
+- **Binary columns.** A number column with exactly two distinct values (``0/1`` flags such
+  as ``partner`` or ``senior_citizen``) is modelled as 0 (its lower value) / 1, unscaled,
+  neither log-transformed nor dequantized: it is a share, not a count.
 - **Ties.** A column whose values sit on a lattice (counts, days, one-hot flags) and
   repeat often lets a mixture put a component of almost zero variance on one value;
   every such spike lowers BIC again, so BIC stops having a minimum. When fitting, such
@@ -26,17 +29,19 @@ Choices, and why
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..errors import NotFittedError, ParameterError, TableError
+from ..errors import GmmsegWarning, NotFittedError, ParameterError, TableError
+from .io import parse_decimal_commas
 
 __all__ = ["FeaturePrep", "ROLES"]
 
-ROLES = ("id", "numeric", "categorical", "date", "text", "ignore")
+ROLES = ("id", "numeric", "binary", "categorical", "date", "text", "ignore")
 _ID_NAME = re.compile(
     r"(^|[_\s-])(id|key|uuid|guid)$|^id[_\s-]|^(customer|client|user|account)[_\s-]?(no|number|nr)$", re.I
 )
@@ -56,7 +61,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     roles : mapping of str to str, optional
-        Role overrides, ``{"column": role}`` with role in ``id``, ``numeric``,
+        Role overrides, ``{"column": role}`` with role in ``id``, ``numeric``, ``binary``,
         ``categorical``, ``date``, ``text`` or ``ignore``.
     id_column : str, optional
         The identifier column (same as ``roles={id_column: "id"}``).
@@ -83,7 +88,9 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         The input columns that become features (numeric, date, categorical).
     numeric_ : dict
         Per numeric/date column: ``transform``, ``shift``, ``step``, ``center``, ``scale``,
-        ``fill``, ``n_missing``, ``dequantize``, ``resolution``, ``log_gain``.
+        ``fill``, ``n_missing``, ``dequantize``, ``resolution``, ``log_gain``. Binary columns
+        are here too, with ``transform="binary"``, ``low`` (coded 0), ``high`` (coded 1) and ``share``
+        (of rows with ``high``).
     categories_ : dict
         Per categorical column: ``levels`` (kept levels, then "(other)" if any were pooled),
         ``fill``, ``n_missing``.
@@ -187,16 +194,46 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         self.roles_, self.report_ = {}, []
         self.numeric_, self.categories_ = {}, {}
         self.columns_, self.feature_names_out_ = [], []
+        # plain number columns are converted in one block: per-column pandas calls dominate wide tables
+        block, block_index = _number_block(frame)
         for col in frame.columns:
             name = str(col)
-            series = frame[col]
-            role, reason = (overrides[col], "set by the user") if col in overrides else _infer_role(name, series)
+            fast = (
+                col in block_index
+                and col not in overrides
+                and not _ID_NAME.search(name)
+                and not _DATE_NAME.search(name)
+            )
+            if col in overrides:
+                role, reason = overrides[col], "set by the user"
+            elif fast:
+                role, reason = "numeric", "numbers"
+            else:
+                role, reason = _infer_role(name, frame[col])
             entry: dict[str, Any] = {"column": name, "role": role, "reason": reason}
-            n_missing = int(series.isna().sum())
-            if role in ("numeric", "date"):
-                values, ref = _numeric_values(series, role, self.reference_date)
-                if np.isfinite(values).sum() < 2 or np.nanstd(values) == 0:
+            if role == "numeric" and col in block_index:
+                values, ref = block[:, block_index[col]], None
+                n_missing = int(np.isnan(values).sum())
+            else:
+                series = frame[col]
+                n_missing = int(series.isna().sum())
+            if role in ("numeric", "date", "binary"):
+                if not (role == "numeric" and col in block_index):
+                    values, ref = _numeric_values(series, role, self.reference_date)
+                finite = values[np.isfinite(values)]
+                if role == "numeric" and col not in overrides and np.unique(finite).size == 2:
+                    role, entry["reason"] = "binary", "two distinct values"
+                if finite.size < 2 or finite.min() == finite.max():
                     role, entry["role"], entry["reason"] = "ignore", "ignore", "constant: carries no information"
+                elif role == "binary" and np.unique(finite).size != 2:
+                    raise TableError(f"column {name} has more than two values; it cannot have the role binary")
+                elif role == "binary":
+                    state = _fit_binary(values, finite)
+                    state["n_missing"] = n_missing
+                    self.numeric_[name] = state
+                    self.columns_.append(name)
+                    self.feature_names_out_.append(name)
+                    entry.update(_describe_binary(state))
                 else:
                     state = self._fit_numeric(values, role)
                     state["n_missing"] = n_missing
@@ -236,6 +273,13 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             self.roles_[name] = role
             if role == "text":
                 entry["note"] = "excluded from the model (free text)"
+            if role in ("text", "id") and col not in overrides and _looks_numeric(frame[col], decimals=role == "id"):
+                warnings.warn(
+                    f"column {name} looks numeric but is left out of the model as {role} ({reason}); "
+                    "fix its non-numeric values or set its role to numeric",
+                    GmmsegWarning,
+                    stacklevel=3,
+                )
             self.report_.append(entry)
         if not self.columns_:
             raise TableError(
@@ -322,7 +366,8 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
 
     def _transform(self, X, *, noise: bool, seed=None) -> np.ndarray:
         frame = _as_frame(X)
-        missing = [c for c in self.columns_ if c not in set(map(str, frame.columns))]
+        present = set(map(str, frame.columns))
+        missing = [c for c in self.columns_ if c not in present]
         if missing:
             raise TableError(
                 f"column(s) {', '.join(missing)} the model was fitted on are missing; "
@@ -332,12 +377,16 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state if seed is None else seed)
         n = frame.shape[0]
         out = np.empty((n, len(self.feature_names_out_)))
+        block, block_index = _number_block(frame[[c for c in self.columns_ if self.roles_[c] in ("numeric", "binary")]])
         j = 0
         for col in self.columns_:
             if col in self.numeric_:
                 state = self.numeric_[col]
                 role = self.roles_[col]
-                values, _ = _numeric_values(frame[col], role, state.get("reference_date"))
+                if col in block_index:
+                    values = block[:, block_index[col]]
+                else:
+                    values, _ = _numeric_values(frame[col], role, state.get("reference_date"))
                 x = np.where(np.isfinite(values), values, state["fill"])
                 if noise and state["dequantize"]:
                     x = x + rng.uniform(-0.5, 0.5, n) * state["resolution"]
@@ -456,6 +505,36 @@ def _as_frame(X):
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 
+def _looks_numeric(series, *, decimals: bool = False) -> bool:
+    """Whether at least half of a text column's values read as numbers (with ``.`` or ``,`` decimals).
+
+    With ``decimals``, some must also be fractional: integer codes are fine as identifiers.
+    """
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series):
+        return False
+    text = series.dropna().astype(str).str.strip().iloc[:500].str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if not len(text) or numbers.notna().mean() < 0.5:
+        return False
+    return not decimals or bool((numbers.dropna() % 1 != 0).any())
+
+
+def _number_block(frame) -> tuple[np.ndarray, dict]:
+    """The columns of ``frame`` with a numeric (not boolean) dtype as one float64 array, NaN for non-finite.
+
+    Returns the array of shape (n_rows, n_number_columns) and each such column's index in it.
+    """
+    import pandas as pd
+
+    kinds = {t: pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in set(frame.dtypes)}
+    cols = [c for c, dtype in frame.dtypes.items() if kinds[dtype]]
+    block = np.array(frame[cols].to_numpy(dtype=np.float64, na_value=np.nan)) if cols else np.empty((len(frame), 0))
+    block[~np.isfinite(block)] = np.nan
+    return block, {c: i for i, c in enumerate(cols)}
+
+
 def _infer_role(name: str, series) -> tuple[str, str]:
     import pandas as pd
 
@@ -467,7 +546,8 @@ def _infer_role(name: str, series) -> tuple[str, str]:
     if pd.api.types.is_datetime64_any_dtype(series):
         return "date", "date/time values"
     if pd.api.types.is_numeric_dtype(series):
-        integer = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)) if n_unique else False
+        numbers = values.to_numpy(dtype=float)
+        integer = bool(np.all(np.mod(numbers[np.isfinite(numbers)], 1) == 0)) if n_unique else False
         if integer and n_unique == n and n >= 10 and _ID_NAME.search(name):
             return "id", "unique integer per row with an identifier-like name"
         if integer and _DATE_NAME.search(name) and n_unique > 1:
@@ -486,6 +566,8 @@ def _infer_role(name: str, series) -> tuple[str, str]:
     numeric = pd.to_numeric(sample, errors="coerce")
     if numeric.notna().mean() > 0.95:
         return "numeric", "numbers stored as text"
+    if parse_decimal_commas(sample) is not None:
+        return "numeric", "numbers with decimal commas"
     dates = _parse_dates(sample)
     if dates.notna().mean() > 0.95:
         return "date", "text that parses as dates"
@@ -508,7 +590,8 @@ def _numeric_values(series, role: str, reference) -> tuple[np.ndarray, str | Non
     import pandas as pd
 
     if role != "date":
-        values = np.array(pd.to_numeric(series, errors="coerce"), dtype=np.float64)
+        commas = parse_decimal_commas(series)
+        values = np.array(pd.to_numeric(series, errors="coerce") if commas is None else commas, dtype=np.float64)
         values[~np.isfinite(values)] = np.nan
         return values, None
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -553,13 +636,43 @@ def _lattice(x: np.ndarray) -> tuple[float, float, float]:
     return float(np.round(step, digits)), top, per_value
 
 
+def _fit_binary(values: np.ndarray, finite: np.ndarray) -> dict[str, Any]:
+    low, high = (float(v) for v in np.unique(finite))
+    share = float(np.mean(finite == high))
+    return {
+        "transform": "binary",
+        "low": low,
+        "high": high,
+        "share": share,
+        "fill": high if share > 0.5 else low,
+        "dequantize": False,
+        "center": 0.0,
+        "scale": 1.0,
+    }
+
+
+def _describe_binary(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "transform": "0/1",
+        "values": [state["low"], state["high"]],
+        "share_high": round(state["share"], 4),
+        "imputed": state["n_missing"],
+        "fill": state["fill"],
+        "dequantized": False,
+    }
+
+
 def _forward(x: np.ndarray, state: Mapping[str, Any]) -> np.ndarray:
+    if state["transform"] == "binary":
+        return (x >= 0.5 * (state["low"] + state["high"])).astype(np.float64)
     if state["transform"] == "log1p":
         return np.log1p(np.maximum((x - state["shift"]) / state["step"], -0.999999))
     return x
 
 
 def _backward(y: np.ndarray, state: Mapping[str, Any]) -> np.ndarray:
+    if state["transform"] == "binary":
+        return state["low"] + np.clip(y, 0.0, 1.0) * (state["high"] - state["low"])
     if state["transform"] == "log1p":
         return np.expm1(y) * state["step"] + state["shift"]
     return y

@@ -163,3 +163,34 @@ def test_bad_input_exit_2_one_line(runner, tmp_path, args, needle):
     assert res.exit_code == 2, res.output
     assert needle in res.output
     assert "Traceback" not in res.output
+
+
+def test_rfm_and_anomalies_refuse_to_overwrite_their_input(runner, tmp_path):
+    log = tmp_path / "log.csv"
+    make_transactions().to_csv(log, index=False)
+    before = log.read_bytes()
+    args = ["rfm", str(log), "--customer", "customer", "--date", "date", "--amount", "amount", "-o", str(log)]
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 2 and "refusing to overwrite the input" in res.output
+    assert log.read_bytes() == before
+    folder = tmp_path / "run"
+    folder.mkdir()
+    scores = folder / "scores.csv"
+    make_customers().to_csv(scores, index=False)
+    before = scores.read_bytes()
+    res = runner.invoke(cli, ["anomalies", str(scores), "--id", "customer_id", "-o", str(folder)])
+    assert res.exit_code == 2 and "refusing to overwrite the input" in res.output
+    assert scores.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["scores.csv"]
+
+
+def test_anomalies_too_wide_table_is_refused_at_once(runner, tmp_path, monkeypatch):
+    import gmmseg.tables.anomalies as module
+
+    monkeypatch.setattr(module, "MAX_FEATURES", 20)
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 30)), columns=[f"c{j}" for j in range(30)])
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False)
+    res = runner.invoke(cli, ["anomalies", str(path), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert "30 features after preparation" in res.output and "--columns" in res.output
+    assert not (tmp_path / "out" / "scores.csv").exists()

@@ -98,3 +98,51 @@ def test_input_not_modified(tmp_path):
     before = path.read_bytes()
     read_table(path)
     assert path.read_bytes() == before
+
+
+def test_field_over_the_csv_limit_is_read(tmp_path):
+    # the header and a body field each longer than the csv module's 128 KiB default limit
+    long_name = "n" * 200_000
+    path = tmp_path / "long.csv"
+    path.write_text(f"id,{long_name}\n1,{'9' * 200_000}\n2,x\n")
+    got = read_table(path)
+    assert got.shape == (2, 2) and got.columns[1] == long_name
+    assert got.iloc[0, 1] == "9" * 200_000
+
+
+def test_parquet_nested_columns_skipped_with_a_note(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nested.parquet"
+    table = {"amount": [1.0, 2.0, 3.0], "tags": [[1], [], [2, 3]], "address": [{"zip": "1"}] * 3}
+    pq.write_table(pa.table(table), path)
+    with pytest.warns(UserWarning, match="skipped the list/struct/map column"):
+        got = read_table(path)
+    assert list(got.columns) == ["amount"]
+    only = tmp_path / "only.parquet"
+    pq.write_table(pa.table({"tags": [[1], [2]]}), only)
+    with pytest.raises(TableError, match="only list/struct/map columns"):
+        read_table(only)
+
+
+def test_semicolons_with_decimal_commas_read_as_numbers(tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("kunde;betrag;anzahl;plz\nK1;12,50;1;01067\nK2;1.234,75;2;10115\nK3;-3,00;3;80331\n")
+    got = read_table(path)
+    assert got["betrag"].tolist() == [12.5, 1234.75, -3.0]
+    assert got["anzahl"].tolist() == [1, 2, 3]
+    assert got["plz"].tolist() == ["01067", "10115", "80331"]  # zero-padded codes stay text
+
+
+def test_wide_table_read_quickly(tmp_path):
+    import time
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3000)).round(3), columns=[f"c{j}" for j in range(3000)])
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False)
+    start = time.process_time()
+    got = read_table(path)
+    assert time.process_time() - start < 10  # was about 10 s of per-column regex matching alone
+    np.testing.assert_allclose(got.to_numpy(), frame.to_numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -56,6 +57,7 @@ def anomalies_command(
     ensemble) on every row on the workers; the --contamination threshold is an approximate
     dask quantile. scores.csv has id, score, flagged (no reasons); no report.html.
     """
+    from ...files import check_not_input
     from ...reports.anomalies import write_anomaly_report
     from ...tables.anomalies import detect_anomalies
 
@@ -93,7 +95,17 @@ def anomalies_command(
                 f"{summary['threshold_score']:.4g}); outputs in {outdir} (no report.html with --scheduler)"
             )
         return
+    # refuse before the fit: an input table must never be overwritten
+    inputs = [table] + ([reference] if reference is not None else [])
+    for name in ("scores.csv", "summary.json", "report.html"):
+        check_not_input(outdir / name, inputs)
     frame = read(table, no_header=no_header, names=names)
+    bar = None if quiet else click.progressbar(length=1, label="fitting", file=sys.stderr)
+
+    def progress(done, total):
+        bar.length = total
+        bar.update(done - bar.pos)
+
     found = detect_anomalies(
         frame,
         reference=read(reference, no_header=no_header, names=names) if reference is not None else None,
@@ -105,16 +117,18 @@ def anomalies_command(
         random_state=seed,
         source=str(table),
         reference_source=str(reference) if reference is not None else None,
+        progress=None if bar is None else progress,
     )
+    if bar is not None:
+        bar.render_finish()
     outdir = ensure_outdir(outdir)
     write_csv(found.scores, outdir / "scores.csv")
     summary = found.summary()
     write_json(outdir / "summary.json", summary)
     write_anomaly_report(found.scores, summary, outdir / "report.html")
     if as_json:
-        echo_json(
-            {k: summary[k] for k in ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type")}
-        )
+        keys = ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type", "timings")
+        echo_json({k: summary[k] for k in keys})
     elif not quiet:
         click.echo(
             f"{summary['n_flagged']} of {summary['n_rows']} rows flagged (score < {summary['threshold_score']:.4g}); "

@@ -44,6 +44,9 @@ def rfm_command(
     quiet = is_quiet(ctx, quiet)
     if not (customer and date_col and amount):
         raise ParameterError("--customer, --date and --amount are required; name the columns of the log")
+    from ...files import check_not_input
+
+    check_not_input(output, [transactions])
     log = read(transactions, no_header=no_header, names=names)
     rfm = rfm_table(log, customer, date_col, amount, invoice, quantity, unit_price, snapshot)
     write_csv(rfm, output)

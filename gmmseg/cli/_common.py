@@ -108,7 +108,16 @@ def _silence_stdout() -> None:
         pass
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, ``gmmseg: warning: ...``, on stderr (not Python's file:line form)."""
+    click.echo(f"gmmseg: warning: {_one_line(str(message))}", err=True)
+
+
 def main_entry(group: click.Group, argv: list[str] | None = None) -> None:
+    """Run ``group`` as the ``gmmseg`` program: warnings and interrupts as one line each."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         group.main(args=argv, prog_name="gmmseg")
     except KeyboardInterrupt:

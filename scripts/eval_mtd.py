@@ -1,11 +1,16 @@
 """Measure DefectModel on the real Magnetic Tile Defect images (../shared/data/mtd).
 
 Fit on a random part of MT_Free (the model holds out 20% of it for the threshold), test on
-the rest of MT_Free plus every MT_Blowhole and MT_Crack image; print image AUROC, pixel
-AUROC, AUPRO (up to 30% FPR) and F1-max, overall and per defect type, and the false
+the rest of MT_Free plus the MT_Blowhole, MT_Crack and MT_Break images; print image AUROC,
+pixel AUROC, AUPRO (up to 30% FPR) and F1-max, overall and per defect type, and the false
 positive rate of the calibrated threshold on the unseen good images.
 
-    python scripts/eval_mtd.py [--data ../shared/data/mtd] [--n-fit 350] [--seed 0] [--json out.json]
+The test images (good and defective) are split once, by a fixed draw, into two halves:
+``--split choose`` is the half settings are decided on, ``--split confirm`` the half that
+confirms them (report both; never a score of the half a setting was chosen on).
+
+    python scripts/eval_mtd.py [--data ../shared/data/mtd] [--n-fit 250] [--split choose|confirm|all]
+        [--n-test-good 200] [--seed 0] [--json out.json]
 
 One setting for every defect type: the model's defaults; nothing is tuned per type.
 """
@@ -25,20 +30,34 @@ from gmmseg.image.io import read_image
 from gmmseg.image.metrics import detection_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mtd"
-TYPES = ("MT_Blowhole", "MT_Crack")
+TYPES = ("MT_Blowhole", "MT_Crack", "MT_Break")
+#: Seed of the one draw that splits the test images into the choose and confirm halves.
+_SPLIT_SEED = 20261201
 
 
-def load_split(data: Path, n_fit: int, seed: int):
+def _half(paths: list[Path], split: str) -> list[Path]:
+    if split == "all":
+        return paths
+    order = np.random.default_rng(_SPLIT_SEED).permutation(len(paths))
+    keep = order[: len(paths) // 2] if split == "choose" else order[len(paths) // 2 :]
+    return [paths[i] for i in sorted(keep)]
+
+
+def load_split(data: Path, n_fit: int, seed: int, split: str = "all", n_test_good: int | None = None):
     """Return (fit_paths, test_items) with test_items = [(path, mask_path or None, kind)]."""
     free = sorted((data / "MT_Free" / "Imgs").glob("*.jpg"))
     if not free:
         sys.exit(f"no MT_Free images under {data}; pass --data")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(free))
-    fit = [free[i] for i in order[:n_fit]]
-    test = [(free[i], None, "good") for i in order[n_fit:]]
+    # the fit draws from the first half of a fixed order, the test goods from the second,
+    # so the choose/confirm halves of the goods never change with --n-fit or --seed
+    order = np.random.default_rng(_SPLIT_SEED).permutation(len(free))
+    pool, rest = order[: len(free) // 2], order[len(free) // 2 :]
+    fit_idx = np.random.default_rng(seed).permutation(pool)[:n_fit]
+    fit = [free[i] for i in fit_idx]
+    goods = _half([free[i] for i in sorted(rest)], split)[:n_test_good]
+    test = [(p, None, "good") for p in goods]
     for kind in TYPES:
-        for p in sorted((data / kind / "Imgs").glob("*.jpg")):
+        for p in _half(sorted((data / kind / "Imgs").glob("*.jpg")), split):
             test.append((p, p.with_suffix(".png"), kind))
     return fit, test
 
@@ -97,7 +116,9 @@ def print_table(metrics) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--n-fit", type=int, default=350, help="MT_Free images given to fit (20%% held out inside)")
+    parser.add_argument("--n-fit", type=int, default=250, help="MT_Free images given to fit (20%% held out inside)")
+    parser.add_argument("--split", choices=("choose", "confirm", "all"), default="all")
+    parser.add_argument("--n-test-good", type=int, help="at most this many unseen good tiles in the test")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stride", type=int, default=2, help="pixel subsampling for the pixel metrics")
     parser.add_argument("--json", type=Path, help="write metrics and per-image scores here")
@@ -119,7 +140,7 @@ def main(argv=None) -> int:
     if not args.data.is_dir():
         print(f"MTD data not found at {args.data}; pass --data", file=sys.stderr)
         return 2
-    fit_paths, test = load_split(args.data, args.n_fit, args.seed)
+    fit_paths, test = load_split(args.data, args.n_fit, args.seed, args.split, args.n_test_good)
     t0 = time.perf_counter()
     kwargs = {"families": tuple(args.families)} if args.families else {}
     for item in args.overrides:

@@ -114,7 +114,8 @@ def build_report_html(
     summary : dict
         Counts and run facts shown at the top.
     metrics : dict, optional
-        Image/pixel AUROC, AUPRO, F1-max when ground-truth masks were given.
+        Image/pixel AUROC, AUPRO, F1-max when ground-truth masks were given; a value that
+        is itself such a dict is the metrics of one defect kind (shown per kind).
     outdir : Path, optional
         Base folder that relative heat-map paths are resolved against.
     max_thumbnails : int
@@ -131,13 +132,29 @@ def build_report_html(
             "image_f1_max": "image F1-max",
             "pixel_f1_max": "pixel F1-max",
         }
-        parts.append(table([[names.get(k, k), _fmt(v)] for k, v in metrics.items()], ["metric", "value"]))
+        overall = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+        parts.append(table([[names.get(k, k), _fmt(v)] for k, v in overall.items()], ["metric", "value"]))
+        per_kind = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+        if per_kind:
+            # one row per defect kind (images in one folder per kind), each against the good images
+            columns = list(names)
+            parts.append("<h3>Per defect kind</h3>")
+            body = [[kind, *(_fmt(m.get(c)) for c in columns)] for kind, m in per_kind.items()]
+            parts.append(table(body, ["kind", *(names[c] for c in columns)]))
     parts.append("<h2>Scores</h2>")
     parts.append(_histogram(rows, threshold))
     flagged = sorted((r for r in rows if r.get("flagged")), key=lambda r: -r["score"])
     parts.append(f"<h2>Flagged images ({len(flagged)})</h2>")
     if len(flagged) > max_thumbnails:
         parts.append(f'<p class="muted">The {max_thumbnails} highest scores are shown; all are in the table.</p>')
+    no_region = [r for r in flagged if not r.get("n_regions")]
+    if no_region:
+        parts.append(
+            f"<p>{len(no_region)} flagged image(s) have no region above the pixel threshold: "
+            "their overall appearance (brightness, texture, a broad worn or stained area) is unlike the good "
+            "parts, but no small spot stands out. Their heat maps show where they are least typical; inspect "
+            "the whole part.</p>"
+        )
     thumbs = []
     for r in flagged[:max_thumbnails]:
         heat = r.get("heatmap")
@@ -150,7 +167,8 @@ def build_report_html(
             data = p.read_bytes()
         except OSError:
             continue
-        caption = f"{escape(Path(r['path']).name)}<br>score {r['score']:.3g}, {r['n_regions']} region(s)"
+        where = f"{r['n_regions']} region(s)" if r.get("n_regions") else "no region: the whole part is unusual"
+        caption = f"{escape(Path(r['path']).name)}<br>score {r['score']:.3g}, {where}"
         thumbs.append(
             f'<figure style="display:inline-block;margin:4px;vertical-align:top">'
             f"{png_img(data, alt=Path(r['path']).name, width=220)}<figcaption>{caption}</figcaption></figure>"

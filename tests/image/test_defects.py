@@ -379,3 +379,25 @@ def test_detect_mask_holds_the_pixels_of_the_regions(fitted):
     assert result["mask"].sum() == sum(r.area for r in result["regions"])
     clean = model.detect(good_image(np.random.default_rng(22)))
     assert not clean["regions"] and not clean["mask"].any()
+
+
+def test_report_notes_flagged_images_without_a_region_and_shows_per_kind_metrics(tmp_path):
+    from gmmseg.image.io import write_png
+    from gmmseg.reports.defects import build_report_html, overlay_heatmap
+
+    image = np.full((20, 30), 100, np.uint8)
+    smap = np.zeros((20, 30), np.float32)
+    smap[5:10, 5:10] = 2.0
+    heat = overlay_heatmap(image, smap, 1.0)
+    assert heat.shape == (20, 30, 3) and not np.array_equal(heat[7, 7], heat[15, 25])  # heat drawn on the spot
+    write_png(tmp_path / "h.png", heat)
+    rows = [
+        {"path": "a.png", "score": 3.0, "flagged": True, "n_regions": 0, "heatmap": "h.png"},
+        {"path": "b.png", "score": 2.0, "flagged": True, "n_regions": 2, "heatmap": "h.png"},
+        {"path": "c.png", "score": 0.1, "flagged": False, "n_regions": 0, "heatmap": "h.png"},
+    ]
+    metrics = {"image_auroc": 0.9, "crack": {"image_auroc": 0.95, "pixel_auroc": 0.8}}
+    html = build_report_html(rows, threshold=1.0, summary={"images": 3}, metrics=metrics, outdir=tmp_path)
+    assert "1 flagged image(s) have no region above the pixel threshold" in html
+    assert "no region: the whole part is unusual" in html and "2 region(s)" in html
+    assert "Per defect kind" in html and "0.950" in html and "crack" in html

@@ -371,3 +371,12 @@ def test_customers_with_a_bad_model_exits_2_with_one_line(tmp_path, customer_fil
     result = CliRunner().invoke(cli, ["customers", str(table), "--model", str(path), "-o", str(out)])
     _one_line_error(result, path, "array 'order' must be a permutation")
     assert not (out / "assignments.csv").exists()
+
+
+def test_saving_refuses_arrays_a_model_file_cannot_hold(tmp_path):
+    from gmmseg.core.persist import save_arrays
+
+    for value in (np.array(["text"]), np.array([{"a": 1}], dtype=object)):
+        with pytest.raises(ModelFileError, match="a model file holds only numeric arrays"):
+            save_arrays(tmp_path / "m.npz", "GaussianMixture", {}, {"names": value})
+    assert not (tmp_path / "m.npz").exists()

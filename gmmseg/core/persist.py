@@ -124,8 +124,8 @@ def save_arrays(path, kind: str, metadata: dict[str, Any], arrays: dict[str, np.
     clean = {}
     for name, value in arrays.items():
         arr = np.asarray(value)
-        if arr.dtype == object:
-            raise ModelFileError(f"array {name!r} has dtype object, which cannot be saved without pickle")
+        if arr.dtype.kind not in _NUMERIC_KINDS:  # what load_arrays accepts
+            raise ModelFileError(f"array {name!r} has dtype {arr.dtype}; a model file holds only numeric arrays")
         if name == _HEADER:
             raise ModelFileError(f"{_HEADER!r} is reserved")
         clean[name] = arr

@@ -172,6 +172,7 @@ def _set(key, value):
         (None, _set("shell", "rm -rf"), "unknown mixture parameter 'shell'"),
         (None, lambda meta: meta.update(n_features="3"), "'n_features' is '3', not a Integral"),
         (None, lambda meta: meta.pop("converged"), "'converged' is missing"),
+        (None, _set("dtype", 5), "malformed contents .TypeError"),
     ],
 )
 def test_mixture_contents_are_validated(tmp_path, mixture_file, arrays, metadata, problem):
@@ -323,6 +324,7 @@ def _prep(change):
         (_prep(lambda p: p["categories_"]["plan"]["levels"].pop()), None, "prep: 3 feature names for 2 features"),
         (_prep(lambda p: p["numeric_"]["spend"].update(scale=0.0)), None, r"column 'spend': scale=0 is outside \(0"),
         (_prep(lambda p: p["numeric_"]["spend"].update(transform="exp")), None, "transform is 'exp', not one of"),
+        (_prep(lambda p: p["numeric_"]["spend"].update(shift=10**400)), None, "shift is inf, not a finite number"),
         (_prep(lambda p: p["roles_"].update(spend="banana")), None, "prep: roles_ holds roles other than"),
         (_prep(lambda p: p["columns_"].append("ghost")), None, "columns_ must list each numeric and categorical"),
         (_prep(lambda p: p["params"].update(scaling="log")), None, "prep: scaling is 'log', not one of"),

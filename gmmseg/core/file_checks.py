@@ -63,7 +63,10 @@ def number(
     -------
     float
     """
-    value = float(field(meta, key, numbers.Real, where))
+    try:
+        value = float(field(meta, key, numbers.Real, where))
+    except OverflowError:  # an integer of hundreds of digits
+        value = math.inf
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ModelFileError(f"{where}{key} is {value}, not a finite number")
     too_low = value <= low if open_low else value < low

@@ -306,7 +306,12 @@ def _check_contents(path: Path, header: dict[str, Any], arrays: dict[str, np.nda
     try:
         check(header["metadata"], arrays)
     except ModelFileError as exc:
-        raise ModelFileError(f"{path} is not a valid {name} file: {exc}; re-create it with {fix}") from None
+        problem = str(exc)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # a value of a type no check expected
+        problem = f"malformed contents ({type(exc).__name__}: {exc})"
+    else:
+        return
+    raise ModelFileError(f"{path} is not a valid {name} file: {problem:.300}; re-create it with {fix}")
 
 
 def _size(nbytes: int) -> str:

@@ -84,7 +84,7 @@ def mixture_file(tmp_path_factory):
 
 def test_a_decompression_bomb_is_refused_from_the_directory_without_reading_it(tmp_path, mixture_file, monkeypatch):
     bomb = tmp_path / "bomb.npz"
-    n = 18 * 2**21  # 302 MB of float64 zeros, a few hundred kB compressed
+    n = 18 * 2**21  # 288 MiB of float64 zeros, a few hundred kB compressed
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("__header__.npy", npy(np.frombuffer(json.dumps(read_header(mixture_file)).encode(), np.uint8)))
         with archive.open("means.npy", "w", force_zip64=True) as member:
@@ -93,10 +93,10 @@ def test_a_decompression_bomb_is_refused_from_the_directory_without_reading_it(t
             for _ in range(n * 8 // len(zeros)):
                 member.write(zeros)
     assert bomb.stat().st_size < 2e6
-    monkeypatch.setattr(persist, "MAX_MODEL_BYTES", 2**26)  # the real limit is 1 GiB; a test bomb stays small
+    monkeypatch.setattr(persist, "MAX_MODEL_BYTES", 2**26)  # the real limit is 1 GiB; a test bomb stays small (288 MiB)
     tracemalloc.start()
     start = time.perf_counter()
-    error = refused(bomb, "decompresses to 302.0 MB .*over the 67.1 MB limit")
+    error = refused(bomb, "decompresses to 288.0 MiB .*over the 64.0 MiB limit")
     elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -106,7 +106,7 @@ def test_a_decompression_bomb_is_refused_from_the_directory_without_reading_it(t
 
 def test_a_member_header_claiming_a_trillion_elements_is_refused_without_memory_error(tmp_path, mixture_file):
     path = rewrite(mixture_file, tmp_path / "claim.npz", raw={"weights.npy": npy_header((10**12,)) + bytes(16)})
-    refused(path, r"array 'weights' claims shape \(1000000000000,\) \(8.0 TB\), but its member holds 16 bytes")
+    refused(path, r"array 'weights' claims shape \(1000000000000,\) \(7.3 TiB\), but its member holds 16 bytes")
 
 
 def test_object_arrays_and_odd_members_are_refused(tmp_path, mixture_file):
@@ -141,7 +141,9 @@ def test_bad_headers_are_refused(tmp_path, mixture_file, header, problem):
 def test_an_oversized_header_is_refused_before_it_is_read(tmp_path, mixture_file, monkeypatch):
     monkeypatch.setattr(persist, "MAX_HEADER_BYTES", 1000)
     header = read_header(mixture_file) | {"padding": "x" * 2000}
-    refused(rewrite(mixture_file, tmp_path / "big.npz", header=header), "its header is 2.7 kB, over the 1.0 kB limit")
+    refused(
+        rewrite(mixture_file, tmp_path / "big.npz", header=header), "its header is 2.7 KiB, over the 1000 bytes limit"
+    )
 
 
 # ---------------------------------------------------------------------- GaussianMixture contents

@@ -315,7 +315,7 @@ def _check_contents(path: Path, header: dict[str, Any], arrays: dict[str, np.nda
 
 
 def _size(nbytes: int) -> str:
-    for unit, factor in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if nbytes >= factor:
             return f"{nbytes / factor:.1f} {unit}"
     return f"{nbytes} bytes"

@@ -169,7 +169,7 @@ def _set(key, value):
         ({"precisions_cholesky": np.tile(-np.eye(3), (2, 1, 1))}, None, "positive diagonal"),
         ({"weights": np.array([1, 0], dtype=np.int8)}, None, None),  # integers are numbers: loads
         (None, _set("covariance_type", "banana"), "covariance_type is 'banana', not one of 'full'"),
-        (None, _set("n_components", 10**9), r"n_components=1000000000 is outside \[1, 10000\]"),
+        (None, _set("n_components", 10**9), r"n_components=1000000000 is outside \[1, 100000\]"),
         (None, _set("tol", -1.0), "tol must be a finite number >= 0"),
         (None, _set("shell", "rm -rf"), "unknown mixture parameter 'shell'"),
         (None, lambda meta: meta.update(n_features="3"), "'n_features' is '3', not a Integral"),
@@ -383,4 +383,13 @@ def test_saving_refuses_arrays_a_model_file_cannot_hold(tmp_path):
     for value in (np.array(["text"]), np.array([{"a": 1}], dtype=object)):
         with pytest.raises(ModelFileError, match="a model file holds only numeric arrays"):
             save_arrays(tmp_path / "m.npz", "GaussianMixture", {}, {"names": value})
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_saving_refuses_a_model_too_large_to_load(tmp_path, monkeypatch):
+    from gmmseg.core.persist import save_arrays
+
+    monkeypatch.setattr(persist, "MAX_MODEL_BYTES", 2**20)
+    with pytest.raises(ModelFileError, match="take 2.0 MiB, over the 1.0 MiB limit of a model file"):
+        save_arrays(tmp_path / "m.npz", "GaussianMixture", {}, {"means": np.zeros(2**18)})
     assert not (tmp_path / "m.npz").exists()

@@ -28,8 +28,8 @@ __all__ = [
 ]
 
 #: Components and features a mixture in a model file may have.
-MAX_COMPONENTS = 10_000
-MAX_FEATURES = 10_000
+MAX_COMPONENTS = 100_000
+MAX_FEATURES = 1_000_000
 #: How far the weights may sum from 1.
 _WEIGHT_SUM_TOL = 1e-5
 

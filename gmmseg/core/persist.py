@@ -133,6 +133,12 @@ def save_arrays(path, kind: str, metadata: dict[str, Any], arrays: dict[str, np.
         blob = json.dumps(header, allow_nan=True, sort_keys=True).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"model metadata is not JSON-serialisable ({exc})") from None
+    total = sum(arr.nbytes for arr in clean.values())
+    if total > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"the model's arrays take {_size(total)}, over the {_size(MAX_MODEL_BYTES)} limit of a model file "
+            "(it could not be loaded); fit a smaller model (fewer components or features)"
+        )
     clean[_HEADER] = np.frombuffer(blob, dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **clean)

@@ -7,7 +7,9 @@ The tests in ``tests/`` build small versions of the same cases; this script writ
 sizes (a member that decompresses to 1.6 GB, 10,000 columns) for manual runs::
 
     python scripts/make_hostile_inputs.py hostile/
+    python -c "import gmmseg; gmmseg.load('hostile/models/bomb.npz')"
     gmmseg defects scan hostile/models/defect_nan_threshold.gmmseg sample_images/factory -o out/
+    gmmseg customers hostile/models/customers.csv --model hostile/models/customer_order.gmmseg -o out/
     gmmseg anomalies hostile/tables/european.csv -o out/
     gmmseg segment 'hostile/loops/**/*.png' -o out/
 
@@ -101,6 +103,17 @@ def make_models(folder: Path) -> list[tuple[Path, str]]:
         _rewrite(good, path, arrays={"means": means})
         cases.append((path, f"{name} in the means: refused at load"))
 
+    objects = folder / "object_array.npz"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(objects, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info.filename, _npy_header((2,), "|O") + bytes(16) if info.filename == "means.npy" else data)
+    cases.append((objects, "an object (pickle) array: refused before anything is unpickled"))
+
+    weights = folder / "weights_sum.npz"
+    _rewrite(good, weights, arrays={"weights": np.array([0.7, 0.7])})
+    cases.append((weights, "weights summing to 1.4: refused at load"))
+
     not_object = folder / "header_list.npz"
     _rewrite(good, not_object, header=[1, 2, 3])
     cases.append((not_object, "a header that is JSON but not an object: ModelFileError"))
@@ -134,9 +147,14 @@ def make_models(folder: Path) -> list[tuple[Path, str]]:
             if "texture" in member:
                 member["texture"]["work_size"] = 10**9
 
+    def set_sigmas(meta):
+        for member in [meta, *meta.get("members", [])]:
+            member["params"]["sigmas"] = [1.0, 1e9]
+
     for name, change, expect in (
         ("defect_nan_threshold", set_threshold, "a NaN threshold: refused at load (it would flag nothing, ever)"),
         ("defect_work_size", set_work_size, "a working size of 10^9: refused at load"),
+        ("defect_sigmas", set_sigmas, "a filter scale of 10^9: refused at load"),
     ):
         path = folder / f"{name}.gmmseg"
         _rewrite(defect, path, header=patched(change))
@@ -147,7 +165,43 @@ def make_models(folder: Path) -> list[tuple[Path, str]]:
         path = folder / "defect_scaling_shape.gmmseg"
         _rewrite(defect, path, arrays={scaling[0]: np.zeros((3, 3, 3))})
         cases.append((path, f"array {scaling[0]!r} of the wrong shape: refused at load"))
+    with np.load(defect, allow_pickle=False) as archive:
+        means = next(n for n in archive.files if n.endswith("mixture_means"))
+        path = folder / "defect_mixture_nan.gmmseg"
+        _rewrite(defect, path, arrays={means: np.full(archive[means].shape, np.nan)})
+    cases.append((path, f"NaN in {means!r}: refused at load"))
+    cases += make_customer_models(folder, rng)
     return cases
+
+
+def make_customer_models(folder: Path, rng) -> list[tuple[Path, str]]:
+    import pandas as pd
+
+    import gmmseg
+    from gmmseg.tables.prepare import FeaturePrep
+    from gmmseg.tables.segment_model import CustomerSegmentModel
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(300)],
+            "spend": rng.gamma(2.0, 30.0, 300),
+            "plan": rng.choice(["basic", "pro"], 300),
+        }
+    )
+    frame.to_csv(folder / "customers.csv", index=False)
+    prep = FeaturePrep(id_column="customer_id", random_state=0)
+    mixture = gmmseg.GaussianMixture(2, random_state=0).fit(prep.fit_transform(frame))
+    good = CustomerSegmentModel(prep, mixture, [1, 0], ["big", "small"], "customer_id").save(folder / "customer.gmmseg")
+    order = folder / "customer_order.gmmseg"
+    _rewrite(good, order, arrays={"order": np.array([1, 1])})
+    header = _read_header(good)
+    header["metadata"]["prep"]["categories_"]["plan"]["levels"].pop()
+    levels = folder / "customer_levels.gmmseg"
+    _rewrite(good, levels, header=header)
+    return [
+        (order, "an order that is not a permutation: refused at load (gmmseg customers --model exits 2)"),
+        (levels, "a preparation with fewer features than the mixture: refused at load"),
+    ]
 
 
 def make_tables(folder: Path) -> list[tuple[Path, str]]:

@@ -24,11 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core.mixture_file import mixture_from_file, mixture_to_file
-from ..errors import ModelFileError
-from .defect_scale import ScaleModel
+from ..core import file_checks as fc
+from ..core.mixture_file import check_mixture, mixture_from_file, mixture_to_file
+from ..core.persist import register_check
+from ..errors import ModelFileError, ParameterError
+from .defect_scale import SCALES, ScaleModel
+from .texture import FAMILIES, TextureSettings
 
-__all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params"]
+__all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
 MODEL_VERSION = 2
@@ -64,6 +67,153 @@ def upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
     params.setdefault("tail_share", 0.0)  # files written before the tail mixture existed
     params.setdefault("scaling", "longest")  # ... and before two-scale models
     return params
+
+
+#: Integer settings: (low, high).
+_INT_RANGES = {
+    "n_components": (1, 1000),
+    "tail_components": (1, 1000),
+    "pixels_per_image": (10, 10**7),
+    "peak_window": (0, 1024),
+    "min_area": (1, 2**31),
+}
+#: Float settings: (low, high, high excluded).
+_FLOAT_RANGES = {
+    "background_sigma": (0.0, 256.0, False),
+    "blur_sigma": (0.0, 64.0, False),
+    "border_margin": (0.0, 0.5, True),
+    "tail_share": (0.0, 0.5, True),
+    "holdout": (0.0, 1.0, True),
+}
+_MAX_WORK_SIZE = 4096
+_MAX_SIGMAS = 8
+_MAX_SIGMA = 64.0
+
+
+def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Validate the metadata and arrays of a DefectModel file (the ranges are in the module docstring).
+
+    Parameters
+    ----------
+    metadata : dict
+    arrays : dict of str to ndarray
+
+    Raises
+    ------
+    ModelFileError
+        Describing the first problem found.
+    """
+    version = fc.integer(metadata, "version", 1, 10**6)
+    if version > MODEL_VERSION:
+        raise ModelFileError(f"DefectModel layout version {version} is newer than this gmmseg; upgrade gmmseg")
+    params = _check_params(fc.field(metadata, "params", dict))
+    n_features = _texture_features(params)
+    if "members" not in metadata:
+        fc.choice(params, "scaling", SCALES)
+        _check_scale(metadata, arrays, n_features, "")
+        return
+    fc.choice(params, "scaling", ("both",))
+    members = fc.field(metadata, "members", list)
+    if len(members) != len(SCALES):
+        raise ModelFileError(f"a two-scale DefectModel file must hold {len(SCALES)} members, not {len(members)}")
+    for j, (member, scaling) in enumerate(zip(members, SCALES)):
+        where = f"member {j}: "
+        fc.field(member, "params", dict, where)
+        fc.choice(member["params"], "scaling", (scaling,), where=where)
+        prefix = f"member{j}_"
+        member_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        _check_scale(member, member_arrays, n_features, where)
+    for key, low in (("member_center", -np.inf), ("member_spread", 0.0)):
+        values = fc.field(metadata, key, list)
+        if len(values) != len(SCALES):
+            raise ModelFileError(f"{key} must hold {len(SCALES)} numbers, not {len(values)}")
+        for value in values:
+            fc.number({key: value}, key, low, open_low=True)
+    _check_common(metadata, arrays, "")
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of a file, upgraded and checked against the documented ranges.
+
+    A setting an older file lacks takes the constructor's default, which is valid.
+    """
+    for key in ("sigmas", "families"):
+        fc.field(params, key, list)
+    params = upgrade_params(params)
+    for key, (low, high) in _INT_RANGES.items():
+        if key in params:
+            fc.integer(params, key, low, high)
+    for key, (low, high, open_high) in _FLOAT_RANGES.items():
+        if key in params:
+            fc.number(params, key, low, high, open_high=open_high)
+    if "target_fpr" in params:
+        fc.number(params, "target_fpr", 0.0, 1.0, open_low=True, open_high=True)
+    if "covariance_type" in params:
+        fc.choice(params, "covariance_type", ("full", "diag", "tied", "spherical"))
+    if "work_size" in params and 0 < fc.integer(params, "work_size", 0, _MAX_WORK_SIZE) < 16:
+        raise ModelFileError(f"work_size={params['work_size']} is outside 0 or [16, {_MAX_WORK_SIZE}]")
+    sigmas = params["sigmas"]
+    if not 1 <= len(sigmas) <= _MAX_SIGMAS:
+        raise ModelFileError(f"sigmas holds {len(sigmas)} scales, not 1 to {_MAX_SIGMAS}")
+    for sigma in sigmas:
+        fc.number({"sigmas": sigma}, "sigmas", 0.0, _MAX_SIGMA, open_low=True)
+    families = params["families"]
+    if not families or len(set(families)) != len(families) or any(f not in FAMILIES for f in families):
+        raise ModelFileError(f"families must be distinct names among {', '.join(FAMILIES)}")
+    seed = params.get("random_state")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ModelFileError(f"random_state is {seed!r:.60}, not an integer or null")
+    return params
+
+
+def _texture_features(params: dict[str, Any]) -> int:
+    """The number of features the file's texture settings give."""
+    names = ("work_size", "background_sigma", "sigmas", "families")
+    try:
+        settings = TextureSettings(**{name: params[name] for name in names if name in params})
+    except ParameterError as exc:
+        raise ModelFileError(str(exc)) from None
+    return settings.n_features
+
+
+def _check_scale(meta: dict[str, Any], arrays: dict[str, np.ndarray], n_features: int, where: str) -> None:
+    """One scale's settings and arrays (a one-scale file's top level, or one member)."""
+    got = fc.integer(meta, "n_features", 1, 10**4, where=where)
+    if got != n_features:
+        raise ModelFileError(f"{where}n_features={got}, but the texture settings give {n_features} features")
+    fc.number(meta, "offset", where=where)
+    fc.number(meta, "background_cap", where=where, allow_inf=True)  # inf: no cap
+    fc.integer(meta, "n_training_rows", 1, 2**62, where=where)
+    if "tail_components" in meta:
+        fc.integer(meta, "tail_components", 0, _INT_RANGES["tail_components"][1], where=where)
+    if "work_scale" in meta:
+        scale = fc.number(meta, "work_scale", 0.0, 1e4, where=where)
+        if meta["params"].get("scaling") == "fixed" and scale <= 0:
+            raise ModelFileError(f"{where}work_scale must be positive with scaling='fixed'")
+    fc.array(arrays, "mean", (n_features,), where=where)
+    if np.any(fc.array(arrays, "scale", (n_features,), where=where) <= 0):
+        raise ModelFileError(f"{where}array 'scale' must be positive")
+    fc.array(arrays, "pca_components", (n_features, n_features), where=where)
+    fc.array(arrays, "pca_explained_variance", (n_features,), where=where)
+    mixture = fc.field(meta, "mixture", dict, where)
+    prefix = "mixture_"
+    mixture_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    check_mixture(mixture, mixture_arrays, f"{where}mixture: ")
+    if mixture["n_features"] != n_features:
+        raise ModelFileError(f"{where}the mixture has {mixture['n_features']} features, not {n_features}")
+    _check_common(meta, arrays, where)
+
+
+def _check_common(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    """Thresholds, calibration scores and counts, at the top level and in every scale."""
+    fc.number(meta, "threshold", where=where)
+    fc.number(meta, "pixel_threshold", where=where)
+    scores = fc.array(arrays, "calibration_scores", where=where)
+    if scores.ndim != 1 or scores.size == 0:
+        raise ModelFileError(f"{where}array 'calibration_scores' must be 1-D and non-empty, got shape {scores.shape}")
+    fc.integer(meta, "n_train_images", 1, 2**62, where=where)
+    fc.integer(meta, "n_holdout_images", 0, 2**62, where=where)
+    fc.number(meta, "fit_seconds", 0.0, where=where)
 
 
 def _scale_to_file(scale: ScaleModel, params: dict[str, Any], n_train: int, n_holdout: int):
@@ -207,3 +357,6 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
     model.n_holdout_images_ = int(metadata["n_holdout_images"])
     model.fit_seconds_ = float(metadata["fit_seconds"])
     return model
+
+
+register_check("DefectModel", check_file, "gmmseg defects fit")

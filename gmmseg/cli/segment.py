@@ -420,13 +420,14 @@ def demo_segment(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     smooth = segment_file(chelsea, folder, SegmentSettings(n_components=3, smoothing=1.5, seed=0))
     if not quiet:
         click.echo(
-            f"photo segmentation: {coffee.name} -> K={auto['n_segments']} chosen by BIC; "
-            f"{chelsea.name} -> K=3 with smoothing 1.5"
+            f"photo segmentation: {coffee.name} -> K={auto['n_segments']} chosen by BIC, "
+            f"{auto['n_regions']} regions; {chelsea.name} -> K=3 with smoothing 1.5"
         )
     return [
+        (f"{coffee.stem} regions (overlay)", Path(auto["outputs"]["overlay"])),
         (f"{coffee.stem} segments (auto K)", Path(auto["outputs"]["segmented"])),
+        (f"{coffee.stem} region map (16-bit)", Path(auto["outputs"]["regions"])),
         (f"{coffee.stem} BIC curve", Path(auto["outputs"]["criterion"])),
-        (f"{coffee.stem} overlay", Path(auto["outputs"]["overlay"])),
         (f"{chelsea.stem} segments (smoothed)", Path(smooth["outputs"]["segmented"])),
         (f"{chelsea.stem} overlay", Path(smooth["outputs"]["overlay"])),
     ]

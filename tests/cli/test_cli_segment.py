@@ -187,7 +187,8 @@ def test_smoothing_16_bit_labels_and_gray(runner, tmp_path):
 
 def test_demo_step_segments_the_sample_photos(tmp_path):
     lines = segment_cli.demo_segment(tmp_path, quiet=True)
-    assert len(lines) == 5
+    assert len(lines) == 6
+    assert any(path.name == "coffee.regions.png" for _, path in lines)
     for _, path in lines:
         assert path.is_file() and path.stat().st_size > 0 and tmp_path in path.parents
     assert (tmp_path / "segment" / "coffee.bic.png").exists()

@@ -11,7 +11,6 @@ lazy dask DataFrames for the caller to write partition by partition
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from ..errors import ParameterError
 from ..tables.projection import STABILITY_MAX_ROWS
 from ._dask import compute, require_dask
 from .mixture import score_samples, select_components
-from .table_io import check_columns, lengths_and_sample, read_table_lazy, write_csv_lazy
+from .table_io import check_columns, lengths_and_sample, read_table_lazy
 
 __all__ = ["segment_table", "score_table", "DaskRows", "PREP_SAMPLE_ROWS"]
 
@@ -279,7 +278,6 @@ def _assign_meta(id_name: str, k: int):
 
 def score_table(
     path,
-    outdir,
     *,
     reference=None,
     contamination: float | None = 0.01,
@@ -294,7 +292,7 @@ def score_table(
     max_components: int = 5,
     trim: float = 0.1,
     reg_covar: float = 1e-3,
-) -> dict[str, Any]:
+) -> tuple[Any, dict[str, Any]]:
     """``gmmseg anomalies`` on a table larger than memory (Parquet dataset or CSV glob), on Dask.
 
     The joint-mixture part of :class:`~gmmseg.tables.anomalies.TableAnomalyDetector`: FeaturePrep
@@ -306,8 +304,13 @@ def score_table(
     per-row reasons. The threshold is ``threshold`` or the ``contamination`` quantile of the
     reference scores (approximate: dask's quantile of partitioned data).
 
-    Writes ``scores.csv`` (id, score, flagged) into ``outdir`` (by the workers, partition by
-    partition, into a temporary file that is then renamed); returns the summary dict.
+    Returns
+    -------
+    scores : dask DataFrame
+        Lazy ``(id, score, flagged)`` per row; the CLI writes it partition by partition
+        (:func:`gmmseg.distributed.table_io.write_csv_lazy`). Nothing is written here.
+    summary : dict
+        The summary (``n_flagged`` counted on the workers).
     """
     from ..tables.anomalies import FULL_MAX_FEATURES, best_without_tiny_components
     from ..tables.prepare import FeaturePrep
@@ -363,9 +366,8 @@ def score_table(
     scores = frame.map_partitions(
         _score_partition, prep, mixture, id_name, id_column, offsets, threshold_score, meta=meta
     )
-    write_csv_lazy(scores, Path(outdir) / "scores.csv", client)
     n_flagged = int(compute(client, scores["flagged"].sum())[0])
-    return {
+    summary = {
         "n_components": int(mixture.n_components),
         "covariance_type": mixture.covariance_type,
         "ensemble": "none",
@@ -388,6 +390,7 @@ def score_table(
             "approximate": "threshold quantile and trim cut (dask quantiles of partitioned data)",
         },
     }
+    return scores, summary
 
 
 def _pd_frame(dtypes: dict):

@@ -66,14 +66,16 @@ def anomalies_command(
         raise ParameterError("pass --contamination or --threshold, not both")
     if scheduler is not None:
         from ... import distributed as gd
+        from ...distributed.table_io import write_csv_lazy
 
         outdir = ensure_outdir(outdir)
+        for name in ("scores.csv", "summary.json"):  # an input table must never be overwritten
+            check_not_input(outdir / name, [table] + ([reference] if reference is not None else []))
         if not quiet:
             click.echo(f"scoring the rows of {table} on Dask ({scheduler}) ...", err=True)
         with gd.get_client(scheduler) as client:
-            summary = gd.score_table(
+            scores, summary = gd.score_table(
                 str(table),
-                outdir,
                 reference=str(reference) if reference is not None else None,
                 contamination=0.01 if contamination is None else contamination,
                 threshold=threshold,
@@ -84,6 +86,7 @@ def anomalies_command(
                 random_state=seed,
                 client=client,
             )
+            write_csv_lazy(scores, outdir / "scores.csv", client)
         write_json(outdir / "summary.json", summary)
         if as_json:
             echo_json(

@@ -63,8 +63,8 @@ def rewrite(source, target, *, header=None, metadata=None, arrays=None, raw=None
     return target
 
 
-def refused(path, problem: str):
-    """Assert loading ``path`` raises one ModelFileError naming the file and ``problem``."""
+def assert_refused(path, problem: str):
+    """Assert that loading ``path`` raises one ModelFileError naming the file and ``problem`` (pytest.raises with match)."""
     with pytest.raises(ModelFileError, match=re.escape(str(path)) + ".*" + problem) as info:
         gmmseg.load(path)
     assert "\n" not in str(info.value)
@@ -96,7 +96,7 @@ def test_a_decompression_bomb_is_refused_from_the_directory_without_reading_it(t
     monkeypatch.setattr(persist, "MAX_MODEL_BYTES", 2**26)  # the real limit is 1 GiB; a test bomb stays small (288 MiB)
     tracemalloc.start()
     start = time.perf_counter()
-    error = refused(bomb, "decompresses to 288.0 MiB .*over the 64.0 MiB limit")
+    error = assert_refused(bomb, "decompresses to 288.0 MiB .*over the 64.0 MiB limit")
     elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -106,20 +106,20 @@ def test_a_decompression_bomb_is_refused_from_the_directory_without_reading_it(t
 
 def test_a_member_header_claiming_a_trillion_elements_is_refused_without_memory_error(tmp_path, mixture_file):
     path = rewrite(mixture_file, tmp_path / "claim.npz", raw={"weights.npy": npy_header((10**12,)) + bytes(16)})
-    refused(path, r"array 'weights' claims shape \(1000000000000,\) \(7.3 TiB\), but its member holds 16 bytes")
+    assert_refused(path, r"array 'weights' claims shape \(1000000000000,\) \(7.3 TiB\), but its member holds 16 bytes")
 
 
 def test_object_arrays_and_odd_members_are_refused(tmp_path, mixture_file):
     objects = rewrite(mixture_file, tmp_path / "objects.npz", raw={"means.npy": npy_header((2,), "|O") + bytes(16)})
-    refused(objects, "array 'means' has dtype object; model files hold only numbers")
+    assert_refused(objects, "array 'means' has dtype object; model files hold only numbers")
     folder = rewrite(mixture_file, tmp_path / "folder.npz", raw={"x/y.npy": b""})
-    refused(folder, "member 'x/y.npy' that no model file holds")
+    assert_refused(folder, "member 'x/y.npy' that no model file holds")
 
 
 def test_too_many_members_are_refused(tmp_path, mixture_file, monkeypatch):
     monkeypatch.setattr(persist, "MAX_MEMBERS", 5)
     path = rewrite(mixture_file, tmp_path / "many.npz", arrays={f"a{i}": np.zeros(1) for i in range(3)})
-    refused(path, "has 8 members, more than a model file's 5")
+    assert_refused(path, "has 8 members, more than a model file's 5")
 
 
 @pytest.mark.parametrize(
@@ -135,13 +135,13 @@ def test_too_many_members_are_refused(tmp_path, mixture_file, monkeypatch):
     ids=["list", "deep", "truncated", "not-utf8", "kind-type", "version-bool"],
 )
 def test_bad_headers_are_refused(tmp_path, mixture_file, header, problem):
-    refused(rewrite(mixture_file, tmp_path / "bad.npz", header=header), problem)
+    assert_refused(rewrite(mixture_file, tmp_path / "bad.npz", header=header), problem)
 
 
 def test_an_oversized_header_is_refused_before_it_is_read(tmp_path, mixture_file, monkeypatch):
     monkeypatch.setattr(persist, "MAX_HEADER_BYTES", 1000)
     header = read_header(mixture_file) | {"padding": "x" * 2000}
-    refused(
+    assert_refused(
         rewrite(mixture_file, tmp_path / "big.npz", header=header), "its header is 2.7 KiB, over the 1000 bytes limit"
     )
 
@@ -182,7 +182,7 @@ def test_mixture_contents_are_validated(tmp_path, mixture_file, arrays, metadata
     if problem is None:
         assert gmmseg.load(path).weights_.tolist() == [1.0, 0.0]
         return
-    error = refused(path, "is not a valid GaussianMixture file: .*" + problem)
+    error = assert_refused(path, "is not a valid GaussianMixture file: .*" + problem)
     assert str(error).endswith("re-create it with GaussianMixture(...).fit(X).save(path)")
 
 
@@ -191,7 +191,7 @@ def test_diag_variances_must_be_positive(tmp_path):
     good = tmp_path / "diag.npz"
     GaussianMixture(2, covariance_type="diag", random_state=0).fit(X).save(good)
     path = rewrite(good, tmp_path / "bad.npz", arrays={"covariances": np.array([[1.0, 0.0], [1.0, 1.0]])})
-    refused(path, "variances and Cholesky factors of the precisions must be positive")
+    assert_refused(path, "variances and Cholesky factors of the precisions must be positive")
 
 
 # ---------------------------------------------------------------------- DefectModel contents
@@ -248,7 +248,7 @@ def _everywhere(key, value):
 )
 def test_defect_settings_are_validated(tmp_path, defect_files, scaling, metadata, arrays, problem):
     path = rewrite(defect_files[scaling], tmp_path / "bad.gmmseg", metadata=metadata, arrays=arrays)
-    error = refused(path, "is not a valid DefectModel file: .*" + problem)
+    error = assert_refused(path, "is not a valid DefectModel file: .*" + problem)
     assert str(error).endswith("re-create it with gmmseg defects fit")
     with pytest.raises(ModelFileError, match=problem):
         gmmseg.DefectModel.load(path)
@@ -267,14 +267,14 @@ def test_defect_settings_are_validated(tmp_path, defect_files, scaling, metadata
 )
 def test_defect_arrays_are_validated(tmp_path, defect_files, scaling, name, value, problem):
     path = rewrite(defect_files[scaling], tmp_path / "bad.gmmseg", arrays={name: value})
-    refused(path, problem)
+    assert_refused(path, problem)
 
 
 def test_member_spread_and_counts_of_two_scale_files(tmp_path, defect_files):
     path = rewrite(defect_files["both"], tmp_path / "s.gmmseg", metadata=lambda m: m.update(member_spread=[1.0, 0.0]))
-    refused(path, r"member_spread=0 is outside \(-?0, inf\]")
+    assert_refused(path, r"member_spread=0 is outside \(-?0, inf\]")
     path = rewrite(defect_files["both"], tmp_path / "m.gmmseg", metadata=lambda m: m.update(members=m["members"][:1]))
-    refused(path, "must hold 2 members, not 1")
+    assert_refused(path, "must hold 2 members, not 1")
 
 
 def test_valid_defect_files_load_and_score_as_saved(defect_files):
@@ -337,7 +337,7 @@ def test_customer_model_contents_are_validated(tmp_path, customer_file, metadata
     from gmmseg.tables.segment_model import load_customer_model
 
     path = rewrite(customer_file, tmp_path / "bad.gmmseg", metadata=metadata, arrays=arrays)
-    error = refused(path, "is not a valid CustomerSegmentModel file: .*" + problem)
+    error = assert_refused(path, "is not a valid CustomerSegmentModel file: .*" + problem)
     assert str(error).endswith("re-create it with gmmseg customers")
     with pytest.raises(ModelFileError, match=problem):
         load_customer_model(path)

@@ -436,62 +436,85 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         frame = _as_frame(X)
         Z = self.prep_.transform(frame)
         mix = self.mixture_
+        n, d = Z.shape
         resp = mix.predict_proba(Z).argmax(axis=1)
-        d = Z.shape[1]
         precisions = full_matrices(mix.covariance_type, mix.precisions_, mix.n_components, d)
-        covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, d)
+        # rows grouped by their component: one matrix product per component, no Python loop per row
+        residuals = Z - mix.means_[resp]
+        terms = np.empty_like(residuals)
+        for k in np.unique(resp):
+            rows = resp == k
+            terms[rows] = 0.5 * residuals[rows] * (residuals[rows] @ precisions[k])
         source = self.prep_.feature_column()
+        columns = list(dict.fromkeys(source))
+        groups = [[j for j, c in enumerate(source) if c == col] for col in columns]
+        # a column's term is the sum of its features' terms, added in feature order
+        per_col = np.zeros((n, len(columns)))
+        best_j = np.empty((n, len(columns)), dtype=np.intp)
+        for c, feats in enumerate(groups):
+            for j in feats:
+                per_col[:, c] += terms[:, j]
+            size = np.abs(residuals[:, feats])
+            best_j[:, c] = np.asarray(feats)[size.argmax(axis=1)]  # first feature of the largest |residual|
+        # largest term first; ties keep the column order
+        ranked = np.argsort(-per_col, axis=1, kind="stable")[:, : int(n_reasons)]
+        ranges = self._typical_ranges()
+        values = {col: frame[col].to_numpy() for col in columns}
         out = []
-        for i in range(Z.shape[0]):
-            k = resp[i]
-            r = Z[i] - mix.means_[k]
-            terms = 0.5 * r * (precisions[k] @ r)
-            per_col: dict[str, float] = {}
-            best_j: dict[str, int] = {}
-            for j, col in enumerate(source):
-                per_col[col] = per_col.get(col, 0.0) + float(terms[j])
-                if col not in best_j or abs(r[j]) > abs(r[best_j[col]]):
-                    best_j[col] = j
-            ranked = sorted(per_col, key=lambda c: -per_col[c])[: int(n_reasons)]
+        for i in range(n):
+            k = int(resp[i])
             reasons = []
-            for col in ranked:
-                j = best_j[col]
-                reasons.append(self._reason(frame, i, col, j, k, r[j], covariances[k], per_col[col]))
+            for c in ranked[i]:
+                col, j = columns[c], int(best_j[i, c])
+                typical = (float(ranges[col][0][k]), float(ranges[col][1][k])) if col in ranges else None
+                reasons.append(self._reason(col, values[col][i], residuals[i, j], typical, per_col[i, c]))
             out.append(reasons)
         return out
 
-    def _reason(self, frame, i, col, j, k, residual, cov, term) -> dict[str, Any]:
-        prep = self.prep_
-        mix = self.mixture_
+    def _typical_ranges(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per numeric column, the typical low and high (mean ± 2 sd) of every component in original units."""
+        prep, mix = self.prep_, self.mixture_
+        d = mix.means_.shape[1]
+        covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, d)
+        out = {}
+        for j, col in enumerate(prep.feature_column()):
+            if col in prep.numeric_:
+                state = prep.numeric_[col]
+                sd = np.sqrt(np.maximum(covariances[:, j, j], 0.0))
+                low, high = (
+                    _backward((mix.means_[:, j] + sign * 2 * sd) * state["scale"] + state["center"], state)
+                    for sign in (-1, 1)
+                )
+                out[col] = (low, high)
+        return out
+
+    @staticmethod
+    def _reason(col, value, residual, typical, term) -> dict[str, Any]:
+        """One reason: a numeric column with its ``typical`` (low, high) range, or a category (``typical`` None)."""
         direction = "high" if residual > 0 else "low"
-        if col in prep.numeric_:
-            sd = float(np.sqrt(max(cov[j, j], 0.0)))
-            # the column's own inverse transform (a numeric column is one feature): no DataFrame per reason
-            state = prep.numeric_[col]
-            z = mix.means_[k, j] + np.array([0.0, -2 * sd, 2 * sd])
-            back = _backward(z * state["scale"] + state["center"], state)
-            value = frame[col].iloc[i]
+        if typical is not None:
+            low, high = typical
             try:
                 value = float(value)
                 shown = f"{value:.6g}"
             except (TypeError, ValueError):
                 shown = str(value)
-            inside = isinstance(value, float) and back[1] <= value <= back[2]
+            inside = isinstance(value, float) and low <= value <= high
             if inside:  # unusual only jointly with the other columns (correlation)
                 direction = "unusual combination"
-                text = f"{col} = {shown} is unusual with the other values (typical {back[1]:.4g} to {back[2]:.4g})"
+                text = f"{col} = {shown} is unusual with the other values (typical {low:.4g} to {high:.4g})"
             else:
-                text = f"{col} = {shown} is {direction} (typical {back[1]:.4g} to {back[2]:.4g})"
+                text = f"{col} = {shown} is {direction} (typical {low:.4g} to {high:.4g})"
             return {
                 "column": col,
                 "value": value,
-                "typical_low": float(back[1]),
-                "typical_high": float(back[2]),
+                "typical_low": low,
+                "typical_high": high,
                 "term": round(float(term), 4),
                 "direction": direction,
                 "text": text,
             }
-        value = str(frame[col].iloc[i])
+        value = str(value)
         return {
             "column": col,
             "value": value,
@@ -588,15 +611,16 @@ def anomaly_table(
 
     scores = detector.score_samples(table) if scores is None else np.asarray(scores, dtype=np.float64)
     flagged = scores < detector.offset_
-    reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(scores))]
     rows = np.flatnonzero(flagged)
+    # only the flagged rows have reasons: no Python object per row of a large table
+    texts = np.full((len(scores), int(n_reasons)), "", dtype=object)
     if rows.size:
         for i, items in zip(rows, detector.explain(table.iloc[rows], n_reasons=n_reasons)):
-            reasons[i] = items
+            texts[i, : len(items)] = [item["text"] for item in items]
     ids = table[id_column].to_numpy() if id_column else np.arange(table.shape[0])
     out = pd.DataFrame({id_column or "row": ids, "score": np.round(scores, 6), "flagged": flagged})
     for r in range(int(n_reasons)):
-        out[f"reason_{r + 1}"] = [items[r]["text"] if len(items) > r else "" for items in reasons]
+        out[f"reason_{r + 1}"] = texts[:, r]
     return out
 
 

@@ -53,7 +53,8 @@ def sniff_text(path) -> tuple[str, str]:
     delimiter : str
         One of ``, ; \\t |`` or ``"whitespace"`` (runs of spaces/tabs).
     """
-    raw = Path(path).read_bytes()[:_SNIFF_BYTES]
+    with open(path, "rb") as handle:  # only the head: a large table is not read twice
+        raw = handle.read(_SNIFF_BYTES)
     if raw.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8-sig"
     else:
@@ -277,10 +278,11 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
     import pandas as pd
 
     encoding, delim = sniff_text(path)
-    text = path.read_bytes().decode(encoding, errors="replace")
-    if not text.strip():
+    # pandas parses the file itself: a decoded copy of a large file would cost several times the table
+    head = _head_lines(path, encoding, _ZERO_PADDED_SAMPLE + 1)
+    if not head:
         raise TableError(f"{path} is empty (only blank lines); pass a file with a header and data rows")
-    first = next(line for line in text.splitlines() if line.strip())
+    first = head[0]
     try:
         fields = first.split() if delim == "whitespace" else _split(first, delim)
     except csv.Error as exc:
@@ -299,8 +301,8 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
     if delim != "whitespace":
         kwargs["skipinitialspace"] = True
     try:
-        kwargs["dtype"] = _zero_padded_columns(text, kwargs)
-        frame = pd.read_csv(io.StringIO(text), **kwargs)
+        kwargs["dtype"] = _zero_padded_columns("\n".join(head), kwargs)
+        frame = _read_csv_columns(path, encoding=encoding, encoding_errors="replace", **kwargs)
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty; pass a file with a header and data rows") from None
     except (pd.errors.ParserError, ValueError) as exc:
@@ -318,10 +320,57 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None):
     return frame
 
 
+#: Rows per chunk of the CSV reader (see _read_csv_columns).
+READ_CHUNK_ROWS = 100_000
+
+
+def _read_csv_columns(path: Path, **kwargs):
+    """``pandas.read_csv`` in chunks of rows, joined one column at a time.
+
+    pandas joins its internal chunks all at once, which holds the table twice (plus the
+    tokenizer's buffers); joining column by column, releasing each column's chunks as it
+    goes, holds it about once. A column whose chunks read as different types gets their
+    common type, as in pandas.
+    """
+    import pandas as pd
+
+    parts = []
+    with pd.read_csv(path, chunksize=READ_CHUNK_ROWS, **kwargs) as reader:
+        for chunk in reader:
+            # the reader's chunks keep one array per column, so a column's memory can be released alone
+            parts.append([chunk.iloc[:, i] for i in range(chunk.shape[1])])
+            labels = chunk.columns
+    if len(parts) <= 1:
+        return (
+            pd.read_csv(path, **kwargs)
+            if not parts
+            else pd.DataFrame(dict(enumerate(parts[0])), copy=False).set_axis(labels, axis=1)
+        )
+    columns = {}
+    for i in range(len(labels)):
+        columns[i] = pd.concat([part[i] for part in parts], ignore_index=True)
+        for part in parts:
+            part[i] = None
+    return pd.DataFrame(columns, copy=False).set_axis(labels, axis=1)
+
+
+def _head_lines(path: Path, encoding: str, count: int) -> list[str]:
+    """The first ``count`` lines of a text file from its first non-blank one (``[]``: only blank lines)."""
+    lines: list[str] = []
+    with open(path, encoding=encoding, errors="replace", newline=None) as handle:
+        for line in handle:
+            line = line.rstrip("\n")
+            if lines or line.strip():
+                lines.append(line)
+                if len(lines) >= count:
+                    break
+    return lines
+
+
 _ZERO_PADDED_SAMPLE = 2000
 
 
-def _zero_padded_columns(text: str, kwargs: dict) -> dict | None:
+def _zero_padded_columns(sample_text: str, kwargs: dict) -> dict | None:
     """Integer columns written with leading zeros (``00001``, zip codes) are identifiers: keep them as text.
 
     Read as numbers they would lose their zeros (CDNOW's customer ``00001`` would become ``1``)
@@ -331,7 +380,6 @@ def _zero_padded_columns(text: str, kwargs: dict) -> dict | None:
     """
     import pandas as pd
 
-    sample_text = "\n".join(text.splitlines()[: _ZERO_PADDED_SAMPLE + 1])
     if not _ZERO_LED.search(sample_text):
         return None
     try:

@@ -194,12 +194,12 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         self.roles_, self.report_ = {}, []
         self.numeric_, self.categories_ = {}, {}
         self.columns_, self.feature_names_out_ = [], []
-        # plain number columns are converted in one block: per-column pandas calls dominate wide tables
-        block, block_index = _number_block(frame)
+        # plain number columns skip role inference: per-column pandas calls dominate wide tables
+        number_positions = _number_positions(frame)
         for col in frame.columns:
             name = str(col)
             fast = (
-                col in block_index
+                col in number_positions
                 and col not in overrides
                 and not _ID_NAME.search(name)
                 and not _DATE_NAME.search(name)
@@ -211,14 +211,14 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             else:
                 role, reason = _infer_role(name, frame[col])
             entry: dict[str, Any] = {"column": name, "role": role, "reason": reason}
-            if role == "numeric" and col in block_index:
-                values, ref = block[:, block_index[col]], None
+            if role == "numeric" and col in number_positions:
+                values, ref = _number_values(frame, number_positions[col]), None
                 n_missing = int(np.isnan(values).sum())
             else:
                 series = frame[col]
                 n_missing = int(series.isna().sum())
             if role in ("numeric", "date", "binary"):
-                if not (role == "numeric" and col in block_index):
+                if not (role == "numeric" and col in number_positions):
                     values, ref = _numeric_values(series, role, self.reference_date)
                 finite = values[np.isfinite(values)]
                 if role == "numeric" and col not in overrides and np.unique(finite).size == 2:
@@ -377,14 +377,14 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state if seed is None else seed)
         n = frame.shape[0]
         out = np.empty((n, len(self.feature_names_out_)))
-        block, block_index = _number_block(frame[[c for c in self.columns_ if self.roles_[c] in ("numeric", "binary")]])
+        number_positions = _number_positions(frame)
         j = 0
         for col in self.columns_:
             if col in self.numeric_:
                 state = self.numeric_[col]
                 role = self.roles_[col]
-                if col in block_index:
-                    values = block[:, block_index[col]]
+                if col in number_positions:
+                    values = _number_values(frame, number_positions[col])
                 else:
                     values, _ = _numeric_values(frame[col], role, state.get("reference_date"))
                 x = np.where(np.isfinite(values), values, state["fill"])
@@ -521,18 +521,23 @@ def _looks_numeric(series, *, decimals: bool = False) -> bool:
     return not decimals or bool((numbers.dropna() % 1 != 0).any())
 
 
-def _number_block(frame) -> tuple[np.ndarray, dict]:
-    """The columns of ``frame`` with a numeric (not boolean) dtype as one float64 array, NaN for non-finite.
-
-    Returns the array of shape (n_rows, n_number_columns) and each such column's index in it.
-    """
+def _number_positions(frame) -> dict:
+    """``{name: position}`` of the columns of ``frame`` with a numeric (not boolean) dtype."""
     import pandas as pd
 
     kinds = {t: pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in set(frame.dtypes)}
-    cols = [c for c, dtype in frame.dtypes.items() if kinds[dtype]]
-    block = np.array(frame[cols].to_numpy(dtype=np.float64, na_value=np.nan)) if cols else np.empty((len(frame), 0))
-    block[~np.isfinite(block)] = np.nan
-    return block, {c: i for i, c in enumerate(cols)}
+    return {c: pos for pos, (c, dtype) in enumerate(frame.dtypes.items()) if kinds[dtype]}
+
+
+def _number_values(frame, position: int) -> np.ndarray:
+    """The column at ``position`` (a numeric dtype) as float64 of shape (n_rows,), NaN for non-finite values.
+
+    A float64 column without infinities is returned without a copy (read-only): the table
+    is not held twice.
+    """
+    values = frame.iloc[:, position].to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(values)
+    return np.where(infinite, np.nan, values) if infinite.any() else values
 
 
 def _infer_role(name: str, series) -> tuple[str, str]:

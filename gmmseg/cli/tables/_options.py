@@ -10,11 +10,21 @@ from ...errors import ParameterError, TableError
 
 
 def write_csv(frame, path: Path) -> Path:
-    """Write a DataFrame as CSV (no index) atomically."""
-    from ...files import atomic_write_bytes
+    """Write a DataFrame as CSV (no index) atomically, streamed: no copy of the whole text in memory."""
+    import os
 
-    atomic_write_bytes(Path(path), frame.to_csv(index=False).encode("utf-8"))
-    return Path(path)
+    from ...files import atomic_target, output_error
+
+    path = Path(path)
+    with atomic_target(path) as tmp:
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                frame.to_csv(handle, index=False)  # pandas writes a handle in chunks of rows
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise output_error(path, exc) from None
+    return path
 
 
 def read(path: Path, *, no_header: bool = False, names: str | None = None):

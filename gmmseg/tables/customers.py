@@ -70,7 +70,7 @@ class CustomerSegmentation:
         categorical columns.
     distinguishing : list of list of dict
         Per segment, features sorted by importance: ``column``, ``kind``
-        ("numeric"/"category"), ``std_diff`` or ``level``/``lift``/``share``.
+        ("numeric"/"binary"/"category"), ``std_diff`` and/or ``level``/``lift``/``share``.
     names : list of str
         A short descriptive name per segment.
     projection : ndarray of shape (n_rows, 2)

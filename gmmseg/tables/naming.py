@@ -18,6 +18,9 @@ NAME_THRESHOLD = 0.5
 
 
 def _word(item, prefix: str = "") -> str | None:
+    if item["kind"] == "binary":  # a share, not "high partner": "62% partner", "40% plan = 2"
+        level = "" if item["level"] == 1 else f" = {item['level']:g}"
+        return f"{item['share']:.0%} {item['column']}{level}"
     if item["kind"] == "numeric":
         high, low = NAME_WORDS.get(item["column"].lower(), (f"high {item['column']}", f"low {item['column']}"))
         return prefix + (high if item["std_diff"] > 0 else low)

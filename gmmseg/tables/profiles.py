@@ -52,7 +52,9 @@ def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list
     -------
     list of k lists of dict
         Per segment, features sorted by ``importance``: ``column``, ``kind`` ("numeric" with
-        ``std_diff``, or "category" with ``level``, ``lift`` and ``share``).
+        ``std_diff``; "binary", a two-valued column, with ``std_diff``, ``level`` (its upper
+        value) and ``share`` (of the segment's rows with it); or "category" with ``level``,
+        ``lift`` and ``share``).
     """
     out = []
     mean_all = np.array([Z[:, j].mean() for j in range(Z.shape[1])])  # per column: no (n, F) temporary
@@ -67,7 +69,11 @@ def distinguishing_features(frame, prep: FeaturePrep, Z, labels, k) -> list[list
             for col in numeric_cols:
                 j = index[col]
                 d = float((Z[mask, j].mean() - mean_all[j]) / sd_all[j])
-                items.append({"column": col, "kind": "numeric", "std_diff": round(d, 3), "importance": abs(d)})
+                item = {"column": col, "kind": "numeric", "std_diff": round(d, 3), "importance": abs(d)}
+                state = prep.numeric_[col]
+                if state["transform"] == "binary":  # coded 0/1: the segment's share of the upper value
+                    item.update(kind="binary", share=round(float(Z[mask, j].mean()), 4), level=state["high"])
+                items.append(item)
             for col, info in prep.categories_.items():
                 text = frame[col].astype("string").fillna(info["fill"]).astype(str)
                 overall = text.value_counts(normalize=True)

@@ -130,3 +130,18 @@ def test_report_leads_with_what_sets_segments_apart(result):
     assert median.startswith("$") and f"spend median {median} ↑" in lead  # in dollars, against all customers
     assert ">S1<" in lead and ">S2<" in lead
     assert format_value("tenure", 3.2) == "3 days" and format_value("x", 0.25, share=True) == "25%"
+
+
+def test_binary_columns_name_segments_by_their_share():
+    frame = make_customers()[["customer_id", "spend"]]
+    rng = np.random.default_rng(3)
+    # a 0/1 flag held by 90% of the high spenders and 10% of the others
+    frame["partner"] = (rng.random(300) < np.where(np.arange(300) >= 150, 0.9, 0.1)).astype(int)
+    result = segment_customers(frame, id_column="customer_id", n_components=2, n_seeds=0)
+    assert result.model.prep.roles_["partner"] == "binary"
+    for k in range(2):
+        item = next(i for i in result.distinguishing[k] if i["column"] == "partner")
+        share = frame["partner"][result.labels == k].mean()
+        assert item["kind"] == "binary" and item["share"] == pytest.approx(share, abs=1e-4)
+        assert f"{share:.0%} partner" in result.names[k]
+        assert "high partner" not in result.names[k] and "low partner" not in result.names[k]

@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from ..core.covariance import full_matrices
 from ..core.mixture import GaussianMixture
 from ..core.selection import select_components
-from ..errors import ConvergenceWarning, NotFittedError, ParameterError, TableError
+from ..errors import ConvergenceWarning, NotFittedError, ParameterError
 from .io import select_columns
 from .prepare import FeaturePrep, _as_frame, _backward
 
@@ -54,12 +54,18 @@ ENSEMBLES = ("none", "marginal")
 FULL_MAX_FEATURES = 40
 #: Components smaller than this share of the rows disqualify a model (see fit).
 MIN_COMPONENT_SHARE = 0.01
-#: Prepared features beyond which a table is refused (the fit would take many minutes).
-MAX_FEATURES = 2000
+#: Prepared features beyond which the table is modelled on its principal components: the
+#: per-feature experts cost one sweep per feature (a 1,555-column table took minutes).
+WIDE_FEATURES = 64
+#: Principal components a wide table is modelled on, and the rows their SVD is taken on.
+WIDE_COMPONENTS = 32
+WIDE_SVD_ROWS = 4000
 #: The mixtures are fitted on a seeded random subset of at most this many rows (all rows are scored).
 MAX_FIT_ROWS = 20_000
-#: Rows per scoring chunk: no float64 copy of a whole large table.
+#: Rows per scoring chunk (fewer for wide tables: about 8 MB of prepared features): no float64
+#: copy of a whole large table.
 SCORE_CHUNK_ROWS = 65_536
+SCORE_CHUNK_CELLS = 1 << 20
 #: EM iterations of a warm-started refit: members 1..'s untrimmed fit, and their trimmed one.
 MEMBER_MAX_ITER = 100
 REFIT_MAX_ITER = 30
@@ -205,12 +211,6 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         self.prep_ = FeaturePrep(self.roles, scaling=self.scaling, random_state=self.random_state)
         self.prep_.fit(frame)
         width = len(self.prep_.feature_names_out_)
-        if width > MAX_FEATURES:
-            raise TableError(
-                f"the table has {width} features after preparation, more than the {MAX_FEATURES} the anomaly "
-                "detector models; choose the columns to model with --columns/--exclude (or reduce them first, "
-                "e.g. by PCA)"
-            )
         self.feature_names_in_ = self.prep_.feature_names_in_
         self.n_features_in_ = len(self.feature_names_in_)
         base = 0 if self.random_state is None else int(self.random_state)
@@ -218,6 +218,14 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.max_fit_rows is not None and n > int(self.max_fit_rows):
             rows = np.random.default_rng(base + 7).choice(n, int(self.max_fit_rows), replace=False)
             fit_frame = frame.iloc[np.sort(rows)]
+        self.projection_ = None
+        if width > WIDE_FEATURES:
+            sample = fit_frame
+            if fit_frame.shape[0] > WIDE_SVD_ROWS:
+                rows = np.random.default_rng(base + 11).choice(fit_frame.shape[0], WIDE_SVD_ROWS, replace=False)
+                sample = fit_frame.iloc[np.sort(rows)]
+            self.projection_ = principal_axes(self.prep_.transform(sample), WIDE_COMPONENTS)
+            width = self.projection_["axes"].shape[1]
         if self.covariance_type == "auto":
             types = ("full", "diag") if width <= FULL_MAX_FEATURES else ("diag",)
         else:
@@ -236,7 +244,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         members = []
         for i in range(int(self.n_estimators)):
             # member 0: fit_transform's noise (seed = random_state); the others: other noise
-            Z_fit = self.prep_.transform(fit_frame, dequantize=True, seed=base if i == 0 else base + 1000 + i)
+            Z_fit = self._features(fit_frame, dequantize=True, seed=base if i == 0 else base + 1000 + i)
             seed = None if self.random_state is None else base + i
             if i == 0:
                 member = self._fit_models(Z_fit, ks, types, None, seed)
@@ -364,10 +372,29 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         self._check_is_fitted()
         frame = _as_frame(X)
         scores = np.empty(frame.shape[0])
-        for start in range(0, frame.shape[0], SCORE_CHUNK_ROWS):
-            block = self.prep_.transform(frame.iloc[start : start + SCORE_CHUNK_ROWS])
-            scores[start : start + SCORE_CHUNK_ROWS] = self._score(block)
+        step = self._chunk_rows()
+        for start in range(0, frame.shape[0], step):
+            scores[start : start + step] = self._score(self._features(frame.iloc[start : start + step]))
         return scores
+
+    def _chunk_rows(self) -> int:
+        return int(max(1, min(SCORE_CHUNK_ROWS, SCORE_CHUNK_CELLS // len(self.prep_.feature_names_out_))))
+
+    def _features(self, frame, *, dequantize: bool = False, seed=None) -> np.ndarray:
+        """The modelled features of a table, shape (n_rows, n_features): prepared, then projected
+        on the principal axes of a wide table (in chunks of rows: no copy of all prepared features)."""
+        if self.projection_ is None:
+            return self.prep_.transform(frame, dequantize=dequantize, seed=seed)
+        center, axes = self.projection_["center"], self.projection_["axes"]
+        step = self._chunk_rows()
+        rng = np.random.default_rng(seed)
+        out = np.empty((frame.shape[0], axes.shape[1]))
+        for start in range(0, frame.shape[0], step):
+            # every chunk its own noise seed, drawn from the one seed
+            chunk_seed = int(rng.integers(2**31)) if dequantize else None
+            block = self.prep_.transform(frame.iloc[start : start + step], dequantize=dequantize, seed=chunk_seed)
+            out[start : start + step] = (block - center) @ axes
+        return out
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples - offset_``: negative for flagged rows.
@@ -435,16 +462,22 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         self._check_is_fitted()
         frame = _as_frame(X)
         Z = self.prep_.transform(frame)
-        mix = self.mixture_
-        n, d = Z.shape
-        resp = mix.predict_proba(Z).argmax(axis=1)
-        precisions = full_matrices(mix.covariance_type, mix.precisions_, mix.n_components, d)
+        mix, projection = self.mixture_, self.projection_
+        modelled = Z if projection is None else (Z - projection["center"]) @ projection["axes"]
+        n = Z.shape[0]
+        resp = mix.predict_proba(modelled).argmax(axis=1)
+        precisions = full_matrices(mix.covariance_type, mix.precisions_, mix.n_components, modelled.shape[1])
         # rows grouped by their component: one matrix product per component, no Python loop per row
-        residuals = Z - mix.means_[resp]
-        terms = np.empty_like(residuals)
+        residuals = modelled - mix.means_[resp]
+        pulled = np.empty_like(residuals)
         for k in np.unique(resp):
             rows = resp == k
-            terms[rows] = 0.5 * residuals[rows] * (residuals[rows] @ precisions[k])
+            pulled[rows] = residuals[rows] @ precisions[k]
+        if projection is not None:
+            # back on the prepared features; the axes are orthonormal, so the terms still sum
+            # to half the squared distance (of the row's part in the principal subspace)
+            residuals, pulled = residuals @ projection["axes"].T, pulled @ projection["axes"].T
+        terms = 0.5 * residuals * pulled
         source = self.prep_.feature_column()
         columns = list(dict.fromkeys(source))
         groups = [[j for j, c in enumerate(source) if c == col] for col in columns]
@@ -473,16 +506,21 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _typical_ranges(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per numeric column, the typical low and high (mean ± 2 sd) of every component in original units."""
-        prep, mix = self.prep_, self.mixture_
-        d = mix.means_.shape[1]
-        covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, d)
+        prep, mix, projection = self.prep_, self.mixture_, self.projection_
+        covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, mix.means_.shape[1])
+        if projection is None:
+            means, variances = mix.means_, np.einsum("kjj->kj", covariances)
+        else:  # the components seen on the prepared features
+            axes = projection["axes"]
+            means = projection["center"] + mix.means_ @ axes.T
+            variances = np.einsum("jp,kpq,jq->kj", axes, covariances, axes)
         out = {}
         for j, col in enumerate(prep.feature_column()):
             if col in prep.numeric_:
                 state = prep.numeric_[col]
-                sd = np.sqrt(np.maximum(covariances[:, j, j], 0.0))
+                sd = np.sqrt(np.maximum(variances[:, j], 0.0))
                 low, high = (
-                    _backward((mix.means_[:, j] + sign * 2 * sd) * state["scale"] + state["center"], state)
+                    _backward((means[:, j] + sign * 2 * sd) * state["scale"] + state["center"], state)
                     for sign in (-1, 1)
                 )
                 out[col] = (low, high)
@@ -525,6 +563,32 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             "text": f"{col} = {value} is unusual here",
         }
 
+    def reduction(self) -> dict[str, Any] | None:
+        """How a wide table was reduced (None: modelled on all its prepared features).
+
+        Returns
+        -------
+        dict or None
+            ``method`` ("pca"), ``n_features`` (prepared), ``n_components`` (modelled),
+            ``explained_variance`` (share held by the kept axes) and ``note`` (one line for people).
+        """
+        self._check_is_fitted()
+        if self.projection_ is None:
+            return None
+        n_features, kept = self.projection_["n_features"], self.projection_["axes"].shape[1]
+        explained = self.projection_["explained"]
+        return {
+            "method": "pca",
+            "n_features": int(n_features),
+            "n_components": int(kept),
+            "explained_variance": round(float(explained), 4),
+            "note": (
+                f"the table has {n_features} features after preparation (more than {WIDE_FEATURES}); it was modelled "
+                f"on its {kept} principal components ({explained:.0%} of the variance); reasons are mapped back "
+                "to the columns"
+            ),
+        }
+
     def summary(self) -> dict[str, Any]:
         """JSON-able description of the fitted detector.
 
@@ -532,9 +596,11 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         dict
             Chosen mixture, ensemble settings, ``threshold_score`` (= ``offset_``),
-            ``n_flagged_training_rows``, the column preparation and the criterion table.
+            ``n_flagged_training_rows``, the column preparation and the criterion table; for
+            a wide table also ``reduction`` (:meth:`reduction`).
         """
         self._check_is_fitted()
+        reduction = self.reduction()
         return {
             "n_components": int(self.mixture_.n_components),
             "covariance_type": self.mixture_.covariance_type,
@@ -549,7 +615,31 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             "timings": dict(self.timings_),
             "columns": self.prep_.summary(),
             "criterion_table": self.selection_.table,
-        }
+        } | ({"reduction": reduction} if reduction is not None else {})
+
+
+def principal_axes(Z: np.ndarray, n_components: int) -> dict[str, Any]:
+    """The leading principal axes of prepared features (an SVD of the centered rows).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_rows, n_features)
+    n_components : int
+        Axes kept (at most ``min(n_rows, n_features)``).
+
+    Returns
+    -------
+    dict
+        ``center`` of shape (n_features,), ``axes`` of shape (n_features, n_kept) with
+        orthonormal columns, ``explained`` (share of the variance the kept axes hold),
+        ``n_features``.
+    """
+    center = Z.mean(axis=0)
+    _, singular, vt = np.linalg.svd(Z - center, full_matrices=False)
+    kept = int(min(n_components, vt.shape[0]))
+    power = singular**2
+    explained = float(power[:kept].sum() / power.sum()) if power.sum() > 0 else 1.0
+    return {"center": center, "axes": vt[:kept].T.copy(), "explained": explained, "n_features": int(Z.shape[1])}
 
 
 def best_without_tiny_components(selection, n: int, d: int) -> GaussianMixture:

@@ -183,14 +183,36 @@ def test_rfm_and_anomalies_refuse_to_overwrite_their_input(runner, tmp_path):
     assert scores.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["scores.csv"]
 
 
-def test_anomalies_too_wide_table_is_refused_at_once(runner, tmp_path, monkeypatch):
+def test_anomalies_wide_table_is_modelled_on_principal_components(runner, tmp_path, monkeypatch):
     import gmmseg.tables.anomalies as module
 
-    monkeypatch.setattr(module, "MAX_FEATURES", 20)
-    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 30)), columns=[f"c{j}" for j in range(30)])
+    monkeypatch.setattr(module, "WIDE_FEATURES", 20)
+    monkeypatch.setattr(module, "WIDE_COMPONENTS", 4)
+    rng = np.random.default_rng(0)
+    # 30 columns driven by 3 factors; row 0 breaks the pattern on column c7
+    frame = pd.DataFrame(rng.normal(size=(200, 3)) @ rng.normal(size=(3, 30)) + 0.1 * rng.normal(size=(200, 30)))
+    frame.columns = [f"c{j}" for j in range(30)]
+    frame.loc[0, "c7"] += 8.0
     path = tmp_path / "wide.csv"
     frame.to_csv(path, index=False)
-    res = runner.invoke(cli, ["anomalies", str(path), "-o", str(tmp_path / "out")])
-    assert res.exit_code == 2, res.output
-    assert "30 features after preparation" in res.output and "--columns" in res.output
-    assert not (tmp_path / "out" / "scores.csv").exists()
+    res = runner.invoke(cli, ["anomalies", str(path), "-o", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "30 features after preparation" in res.stderr and "4 principal components" in res.stderr
+    printed = json.loads(res.stdout)
+    assert printed["reduction"]["n_components"] == 4 and printed["reduction"]["n_features"] == 30
+    assert set(printed["timings"]) >= {"prepare_seconds", "fit_seconds", "score_seconds", "table_seconds"}
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["reduction"]["method"] == "pca" and 0.9 < summary["reduction"]["explained_variance"] <= 1.0
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert len(scores) == 200 and scores["score"].idxmin() == 0
+    assert scores.loc[0, "reason_1"].startswith("c7 = ")
+
+
+def test_anomalies_json_has_timings(runner, tmp_path):
+    path = tmp_path / "t.csv"
+    make_customers().to_csv(path, index=False)
+    res = runner.invoke(cli, ["anomalies", str(path), "--id", "customer_id", "-o", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    timings = json.loads(res.stdout)["timings"]
+    assert all(timings[k] >= 0 for k in ("prepare_seconds", "fit_seconds", "score_seconds", "table_seconds"))
+    assert "reduction" not in json.loads(res.stdout)

@@ -127,11 +127,13 @@ def anomalies_command(
     outdir = ensure_outdir(outdir)
     write_csv(found.scores, outdir / "scores.csv")
     summary = found.summary()
+    if "reduction" in summary and not quiet:
+        click.echo(f"note: {summary['reduction']['note']}", err=True)
     write_json(outdir / "summary.json", summary)
     write_anomaly_report(found.scores, summary, outdir / "report.html")
     if as_json:
-        keys = ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type", "timings")
-        echo_json({k: summary[k] for k in keys})
+        keys = ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type", "timings", "reduction")
+        echo_json({k: summary[k] for k in keys if k in summary})
     elif not quiet:
         click.echo(
             f"{summary['n_flagged']} of {summary['n_rows']} rows flagged (score < {summary['threshold_score']:.4g}); "

@@ -148,6 +148,29 @@ def test_anomalies_on_scheduler(address, tmp_path, kind):
     assert again["flagged"].sum() == N_OUTLIERS
 
 
+def test_wide_table_is_scored_on_principal_components(address, tmp_path, monkeypatch):
+    import gmmseg.tables.anomalies as module
+    from gmmseg import distributed as gd
+
+    monkeypatch.setattr(module, "WIDE_FEATURES", 20)
+    monkeypatch.setattr(module, "WIDE_COMPONENTS", 4)
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(900, 3)) @ rng.normal(size=(3, 30)) + 0.1 * rng.normal(size=(900, 30))
+    values[:5, 7] += 10.0  # 5 rows off the 3-factor pattern
+    frame = pd.DataFrame(values, columns=[f"c{j}" for j in range(30)])
+    table = _write(frame, tmp_path / "table", "parquet")
+    with distributed.Client(address, set_as_default=False) as client:
+        scores, summary = gd.score_table(table, client=client)
+        scores = scores.compute()
+    assert summary["reduction"] == {
+        "method": "pca",
+        "n_features": 30,
+        "n_components": 4,
+        "explained_variance": summary["reduction"]["explained_variance"],
+    }
+    assert set(np.argsort(scores["score"].to_numpy())[:5]) == set(range(5))
+
+
 def test_scheduler_refuses_transactions(address, tmp_path):
     result = CliRunner().invoke(
         cli,

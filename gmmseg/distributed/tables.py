@@ -30,24 +30,32 @@ PREP_SAMPLE_ROWS = 200_000
 # --------------------------------------------------------------------------- worker tasks
 
 
-def _prep_partition(part, prep, noise: bool, seed, columns, partition_info=None):
-    """Worker: the prepared feature matrix of one partition (a DataFrame, so lengths stay aligned)."""
+def _prep_partition(part, prep, noise: bool, seed, columns, projection=None, partition_info=None):
+    """Worker: the prepared feature matrix of one partition (a DataFrame, so lengths stay aligned),
+    projected on the principal axes of a wide table when ``projection`` is given."""
     import pandas as pd
 
     number = 0 if partition_info is None else int(partition_info["number"])
     if part.shape[0] == 0:
         return pd.DataFrame(np.empty((0, len(columns))), columns=columns)
     noise_seed = None if seed is None else [int(seed), number]  # other noise in every partition, reproducible
-    return pd.DataFrame(prep.transform(part, dequantize=noise, seed=noise_seed), columns=columns)
+    return pd.DataFrame(_project(prep.transform(part, dequantize=noise, seed=noise_seed), projection), columns=columns)
 
 
-def _feature_array(frame, prep, lengths, *, noise: bool, seed):
-    """The prepared features of every partition as a dask array with known row blocks (lazy)."""
+def _project(Z, projection):
+    return Z if projection is None else (Z - projection["center"]) @ projection["axes"]
+
+
+def _feature_array(frame, prep, lengths, *, noise: bool, seed, projection=None):
+    """The prepared (and, for a wide table, projected) features of every partition as a dask
+    array with known row blocks (lazy)."""
     import pandas as pd
 
     columns = [str(c) for c in prep.feature_names_out_]
+    if projection is not None:
+        columns = [f"pc{i + 1}" for i in range(projection["axes"].shape[1])]
     meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    features = frame.map_partitions(_prep_partition, prep, noise, seed, columns, meta=meta)
+    features = frame.map_partitions(_prep_partition, prep, noise, seed, columns, projection, meta=meta)
     return features.to_dask_array(lengths=list(lengths))
 
 
@@ -100,11 +108,13 @@ def _assign_partition(part, model, id_name: str, id_column, offsets, partition_i
     return pd.DataFrame(data)
 
 
-def _score_partition(part, prep, mixture, id_name: str, id_column, offsets, threshold, partition_info=None):
+def _score_partition(
+    part, prep, mixture, id_name: str, id_column, offsets, threshold, projection=None, partition_info=None
+):
     """Worker: ``scores.csv`` rows of one partition (``flagged`` only when ``threshold`` is given)."""
     import pandas as pd
 
-    scores = mixture.score_samples(prep.transform(part)) if part.shape[0] else np.empty(0)
+    scores = mixture.score_samples(_project(prep.transform(part), projection)) if part.shape[0] else np.empty(0)
     out = pd.DataFrame({id_name: _row_ids(part, id_column, offsets, partition_info), "score": scores})
     if threshold is not None:
         out["flagged"] = scores < threshold
@@ -312,7 +322,14 @@ def score_table(
     summary : dict
         The summary (``n_flagged`` counted on the workers).
     """
-    from ..tables.anomalies import FULL_MAX_FEATURES, best_without_tiny_components
+    from ..tables.anomalies import (
+        FULL_MAX_FEATURES,
+        WIDE_COMPONENTS,
+        WIDE_FEATURES,
+        WIDE_SVD_ROWS,
+        best_without_tiny_components,
+        principal_axes,
+    )
     from ..tables.prepare import FeaturePrep
 
     if threshold is None and not (contamination is not None and 0.0 < float(contamination) < 0.5):
@@ -334,7 +351,14 @@ def score_table(
     ref_lengths, sample = lengths_and_sample(ref, sample_rows, random_state, client)
     roles = {id_column: "id"} if id_column else None
     prep = FeaturePrep(roles, scaling="robust", random_state=random_state).fit(sample)
-    Z_fit = _feature_array(ref, prep, ref_lengths, noise=True, seed=random_state)
+    projection = None
+    if len(prep.feature_names_out_) > WIDE_FEATURES:  # as TableAnomalyDetector: principal axes of a sample
+        axes_rows = sample
+        if sample.shape[0] > WIDE_SVD_ROWS:
+            chosen = np.random.default_rng(random_state).choice(sample.shape[0], WIDE_SVD_ROWS, replace=False)
+            axes_rows = sample.iloc[np.sort(chosen)]
+        projection = principal_axes(prep.transform(axes_rows), WIDE_COMPONENTS)
+    Z_fit = _feature_array(ref, prep, ref_lengths, noise=True, seed=random_state, projection=projection)
     d = Z_fit.shape[1]
     types = ("full", "diag") if d <= FULL_MAX_FEATURES else ("diag",)
     ks = range(1, int(max_components) + 1)
@@ -355,7 +379,7 @@ def score_table(
         ref_offsets = np.concatenate([[0], np.cumsum(ref_lengths)]).tolist()
         meta = _pd_frame({id_name: "object", "score": "float64"})
         ref_scores = ref.map_partitions(
-            _score_partition, prep, mixture, id_name, id_column, ref_offsets, None, meta=meta
+            _score_partition, prep, mixture, id_name, id_column, ref_offsets, None, projection, meta=meta
         )
         threshold_score = float(compute(client, ref_scores["score"].quantile(float(contamination)))[0])
     else:
@@ -364,32 +388,48 @@ def score_table(
     offsets = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     meta = _pd_frame({id_name: "object", "score": "float64", "flagged": "bool"})
     scores = frame.map_partitions(
-        _score_partition, prep, mixture, id_name, id_column, offsets, threshold_score, meta=meta
+        _score_partition, prep, mixture, id_name, id_column, offsets, threshold_score, projection, meta=meta
     )
     n_flagged = int(compute(client, scores["flagged"].sum())[0])
-    summary = {
-        "n_components": int(mixture.n_components),
-        "covariance_type": mixture.covariance_type,
-        "ensemble": "none",
-        "n_estimators": 1,
-        "trim": float(trim),
-        "marginal_components": [],
-        "threshold_score": threshold_score,
-        "contamination": None if threshold is not None else float(contamination),
-        "columns": prep.summary(),
-        "criterion_table": selection.table,
-        "data": str(path),
-        "reference": str(reference) if reference is not None else None,
-        "n_rows": int(sum(lengths)),
-        "n_flagged": n_flagged,
-        "id_column": id_column,
-        "distributed": {
-            "partitions": len(lengths),
-            "prep_sample_rows": int(sample.shape[0]),
-            "from_sample": "FeaturePrep (medians, skew decisions, robust scaling, category levels)",
-            "approximate": "threshold quantile and trim cut (dask quantiles of partitioned data)",
-        },
-    }
+    summary = (
+        {
+            "n_components": int(mixture.n_components),
+            "covariance_type": mixture.covariance_type,
+            "ensemble": "none",
+            "n_estimators": 1,
+            "trim": float(trim),
+            "marginal_components": [],
+            "threshold_score": threshold_score,
+            "contamination": None if threshold is not None else float(contamination),
+            "columns": prep.summary(),
+            "criterion_table": selection.table,
+        }
+        | (
+            {
+                "reduction": {
+                    "method": "pca",
+                    "n_features": len(prep.feature_names_out_),
+                    "n_components": int(projection["axes"].shape[1]),
+                    "explained_variance": round(float(projection["explained"]), 4),
+                }
+            }
+            if projection is not None
+            else {}
+        )
+        | {
+            "data": str(path),
+            "reference": str(reference) if reference is not None else None,
+            "n_rows": int(sum(lengths)),
+            "n_flagged": n_flagged,
+            "id_column": id_column,
+            "distributed": {
+                "partitions": len(lengths),
+                "prep_sample_rows": int(sample.shape[0]),
+                "from_sample": "FeaturePrep (medians, skew decisions, robust scaling, category levels)",
+                "approximate": "threshold quantile and trim cut (dask quantiles of partitioned data)",
+            },
+        }
+    )
     return scores, summary
 
 

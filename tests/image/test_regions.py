@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from gmmseg.image.regions import (
     Region,
+    RegionStats,
     connected_regions,
     defect_mask,
     label_regions,
@@ -123,6 +124,12 @@ def test_connected_regions_match_scipy_label_per_class():
     assert firsts == sorted(firsts)  # raster order of the first pixel
 
 
+def _merged(pieces: np.ndarray, feature: np.ndarray, **options) -> np.ndarray:
+    """The merged region map of hand-made pieces (each piece its own label) and an (H, W, F) feature."""
+    stats = RegionStats.of_pieces(pieces, pieces, lab=np.moveaxis(feature, 2, 0))
+    return merge_regions(pieces, stats, **options)[pieces]
+
+
 def test_merge_regions_on_a_hand_made_image():
     # Four pieces: A (left, L=10), B (middle, L=15), C (right, L=60) and a 2-pixel speck D inside C
     # of L=0. D (under min_size) joins C, its only neighbor; A and B (5 apart) merge under the
@@ -134,12 +141,12 @@ def test_merge_regions_on_a_hand_made_image():
     pieces[:, 6:], feature[:, 6:] = 3, 60.0
     pieces[2, 7:9], feature[2, 7:9] = 4, 0.0
     assert region_adjacency(pieces)[0].tolist() == [1, 2, 3]
-    merged = merge_regions(pieces, feature, min_size=3, threshold=12.0)
+    merged = _merged(pieces, feature, min_size=3, threshold=12.0)
     expected = np.where(pieces <= 2, 1, 2)
     np.testing.assert_array_equal(merged, expected)
     # no threshold: only the speck goes; a high one merges everything
-    np.testing.assert_array_equal(merge_regions(pieces, feature, min_size=3, threshold=0), np.minimum(pieces, 3))
-    assert merge_regions(pieces, feature, min_size=0, threshold=100.0).max() == 1
+    np.testing.assert_array_equal(_merged(pieces, feature, min_size=3, threshold=0), np.minimum(pieces, 3))
+    assert _merged(pieces, feature, min_size=0, threshold=100.0).max() == 1
 
 
 def test_small_regions_merge_into_the_closest_neighbor():
@@ -148,23 +155,34 @@ def test_small_regions_merge_into_the_closest_neighbor():
     pieces[[0, 2], 3] = (1, 2)
     feature = np.where(pieces == 1, 0.0, 50.0)[..., None]
     feature[1, 3] = 40.0
-    merged = merge_regions(pieces, feature, min_size=2, threshold=0)
+    merged = _merged(pieces, feature, min_size=2, threshold=0)
     assert merged[1, 3] == merged[1, 4] != merged[1, 0]
 
 
-def test_region_table_against_explicit_sums():
-    rng = np.random.default_rng(0)
-    regions = merge_regions(connected_regions(rng.integers(0, 2, (12, 15))), rng.random((12, 15, 3)) * 5, min_size=4)
+@pytest.mark.parametrize("channels", [3, 1])
+def test_region_table_against_explicit_sums(channels):
+    rng = np.random.default_rng(channels)
     labels = rng.integers(0, 3, (12, 15))
-    rgb = rng.integers(0, 256, (12, 15, 3))
+    visible = rng.random((12, 15)) > 0.1
+    rgb = rng.integers(0, 256, (12, 15, channels))
     lab = rng.random((12, 15, 3)) * 100
-    table = region_table(regions, labels, rgb, lab)
-    assert [row["region"] for row in table] == list(range(1, regions.max() + 1))
+    pieces = connected_regions(labels, visible)
+    stats = RegionStats.of_pieces(pieces, labels, rgb=np.moveaxis(rgb, 2, 0), lab=np.moveaxis(lab, 2, 0))
+    for piece in range(1, pieces.max() + 1):
+        inside = pieces == piece
+        rows, cols = np.nonzero(inside)
+        assert stats.area[piece] == inside.sum() and stats.label[piece] == labels[inside][0]
+        assert stats.bbox[piece].tolist() == [rows.min(), cols.min(), rows.max() + 1, cols.max() + 1]
+    assert stats.area[0] == (~visible).sum()
+    ids = merge_regions(pieces, stats, min_size=4)
+    regions = ids[pieces]
+    table = region_table(stats, ids)
+    assert [row["region"] for row in table] == list(range(1, regions.max() + 1)) and regions.max() < pieces.max()
     for row in table:
         inside = regions == row["region"]
         rows, cols = np.nonzero(inside)
         assert row["area"] == inside.sum()
         assert row["bbox"] == [rows.min(), cols.min(), rows.max() + 1, cols.max() + 1]
-        np.testing.assert_allclose(row["mean_rgb"], rgb[inside].mean(axis=0), atol=1e-3)
+        np.testing.assert_allclose(row["mean_rgb"], np.resize(rgb[inside].mean(axis=0), 3), atol=1e-3)
         np.testing.assert_allclose(row["mean_lab"], lab[inside].mean(axis=0), atol=1e-3)
-        assert np.sum(labels[inside] == row["segment"]) == np.bincount(labels[inside]).max()
+        assert row["segment"] == np.bincount(labels[inside]).argmax()  # the majority, ties to the smallest

@@ -299,3 +299,19 @@ def test_regions_split_a_color_segment_into_its_connected_parts():
     assert edges[10, 14] and not edges[10, 10]
     gray = segment_image(image[:, :, 0].astype(np.uint16) * 257, 2, random_state=0, min_region_size=0)
     assert gray.region_table[0]["mean_rgb"][0] == gray.region_table[0]["mean_rgb"][2] <= 255
+
+
+@pytest.mark.parametrize(("shape", "dtype", "sigma"), [((37, 41, 3), np.uint8, 1.0), ((2, 3), np.uint16, 2.5)])
+def test_blur_is_scipy_gaussian_filter_rounded(shape, dtype, sigma):
+    from scipy import ndimage
+
+    from gmmseg.image.segment import _blurred
+
+    pixels = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, shape).astype(dtype)
+    exact = ndimage.gaussian_filter(pixels.astype(np.float64), (sigma, sigma, 0)[: pixels.ndim])
+    blurred = _blurred(pixels, sigma)
+    assert blurred.dtype == dtype and blurred.shape == shape
+    # OpenCV's float32 sums may round a value lying near .5 the other way (float32 resolution)
+    close_to_half = np.abs(exact - np.floor(exact) - 0.5) < 1e-3 * np.iinfo(dtype).max / 255
+    np.testing.assert_array_equal(blurred[~close_to_half], np.rint(exact)[~close_to_half])
+    assert _blurred(pixels, 0) is pixels

@@ -52,9 +52,10 @@ from typing import Any
 import numpy as np
 
 from ..core.mixture import GaussianMixture
-from ..core.selection import CRITERIA, select_components
+from ..core.selection import CRITERIA
 from ..core.threads import limit_blas_threads
 from ..errors import FittingError, InputError, ParameterError
+from .auto_k import auto_mixture
 from .colors import DistinctColors
 from .features import (
     check_color_space,
@@ -531,19 +532,7 @@ def _segment(
     }
     selection = None
     if n_components == "auto":
-        selection = select_components(
-            X_fit,
-            range(1, int(max_components) + 1),
-            covariance_type,
-            criterion,
-            sample_weight=w_fit,
-            random_state=random_state,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            reg_covar=reg_covar,
-            dtype=dtype,
-        )
+        selection = auto_mixture(X_fit, w_fit, max_components, criterion, random_state, model_params)
         model = selection.best_model
     else:
         model = GaussianMixture(n_components, random_state=random_state, **model_params)

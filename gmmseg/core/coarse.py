@@ -67,6 +67,7 @@ def select_on_bins(
     sample_weight=None,
     *,
     step: float,
+    min_components: int = 1,
     covariance_type: str = "full",
     random_state=None,
     **params,
@@ -82,6 +83,8 @@ def select_on_bins(
     sample_weight : array-like of shape (n_samples,), optional
     step : float
         Bin side in feature units (see :func:`bin_rows`).
+    min_components : int, default=1
+        Smallest K that may be chosen (the table still has every K tried).
     covariance_type : str, default="full"
     random_state : int, Generator or None
     **params
@@ -101,7 +104,9 @@ def select_on_bins(
     coarse = select_components(
         Xb, n_components, covariance_type, criterion, sample_weight=wb, random_state=random_state, **coarse_params
     )
-    k = coarse.best_n_components  # at most the number of bins, so at most the distinct rows of X
+    eligible = [row for row in coarse.table if row["n_components"] >= min_components] or coarse.table
+    # At most the number of bins, so at most the distinct rows of X.
+    k = min(eligible, key=lambda row: row[criterion])["n_components"]
     model = GaussianMixture(k, covariance_type=covariance_type, random_state=random_state, **params)
     model.fit(X, sample_weight=sample_weight)
     return SelectionResult(coarse.table, criterion, model, {(k, covariance_type): model})

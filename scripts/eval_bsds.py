@@ -90,7 +90,7 @@ def gmmseg_method(k=4, **options):
 
 
 def gmmseg_regions(k=4, **options):
-    """The regions ``gmmseg segment`` writes by default (blur 1, min size 50, merge threshold 12)."""
+    """The regions ``gmmseg segment -k K`` writes (blur 1, min size 50, merge threshold 12)."""
 
     def run(image):
         from gmmseg import segment_image
@@ -136,6 +136,7 @@ METHODS = {
     "gmmseg-k4": gmmseg_method(4),
     "gmmseg-k4-smooth1": gmmseg_method(4, smoothing=1.0),
     "gmmseg-regions": gmmseg_regions(4),
+    "gmmseg-auto": gmmseg_regions("auto"),
     "felzenszwalb": felzenszwalb,
     "slic": slic,
     "quickshift": quickshift,

@@ -194,7 +194,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     type=ComponentsType(),
     default="4",
     show_default=True,
-    help="Number of color segments, or 'auto' (BIC).",
+    help="Number of color segments, or 'auto' (ICL over 2..--k-max).",
 )
 @click.option("--k-max", type=click.IntRange(1, 255), default=10, show_default=True, help="Largest K for -k auto.")
 @click.option(

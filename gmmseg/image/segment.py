@@ -52,9 +52,10 @@ from typing import Any
 import numpy as np
 
 from ..core.mixture import GaussianMixture
-from ..core.selection import CRITERIA, select_components
+from ..core.selection import CRITERIA
 from ..core.threads import limit_blas_threads
 from ..errors import FittingError, InputError, ParameterError
+from .auto_k import auto_mixture
 from .colors import DistinctColors
 from .features import (
     check_color_space,
@@ -350,7 +351,7 @@ def segment_image(
     smoothing: float = 0.0,
     max_components: int = 10,
     random_state=None,
-    criterion: str = "bic",
+    criterion: str = "icl",
     spatial_weight: float = 0.0,
     neighborhood: int = 4,
     smoothing_method: str = "mean-field",
@@ -375,8 +376,8 @@ def segment_image(
         accepted; floats are taken at 16 bits). A 4th channel is alpha: fully
         transparent pixels are left out and get label 0. Never modified.
     n_components : int or "auto", default=4
-        K, the number of segments, or "auto" to choose K in 1..``max_components``
-        by ``criterion`` (BIC by default) with :func:`~gmmseg.select_components`.
+        K, the number of segments, or "auto" to choose K in 2..``max_components``
+        by ``criterion`` (ICL by default; see :mod:`gmmseg.image.auto_k`).
     color_space : {"lab", "rgb", "hsv", "gray"}, default="lab"
         See :mod:`gmmseg.image.features`. Gray images always use one channel.
     covariance_type : {"full", "diag", "tied", "spherical"}, default="full"
@@ -387,8 +388,8 @@ def segment_image(
         Largest K tried by ``n_components="auto"``.
     random_state : int, Generator or None
         Seed of the initialization (same seed, same labels).
-    criterion : {"bic", "aic", "icl"}, default="bic"
-        Criterion of ``n_components="auto"``.
+    criterion : {"bic", "aic", "icl"}, default="icl"
+        Criterion of ``n_components="auto"`` (BIC nearly always picks ``max_components``).
     spatial_weight : float, default=0.0
         Weight of x/y position features (0: none). 1 makes the longer image side
         span 100 feature units (about the range of L*). Fitted on a 64 × 64 grid of
@@ -531,19 +532,7 @@ def _segment(
     }
     selection = None
     if n_components == "auto":
-        selection = select_components(
-            X_fit,
-            range(1, int(max_components) + 1),
-            covariance_type,
-            criterion,
-            sample_weight=w_fit,
-            random_state=random_state,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            reg_covar=reg_covar,
-            dtype=dtype,
-        )
+        selection = auto_mixture(X_fit, w_fit, max_components, criterion, random_state, model_params)
         model = selection.best_model
     else:
         model = GaussianMixture(n_components, random_state=random_state, **model_params)

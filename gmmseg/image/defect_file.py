@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 2 (written now)::
+Layout version 3 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -11,8 +11,11 @@ Layout version 2 (written now)::
                 member_center, member_spread, threshold, pixel_threshold,
                 n_train_images, n_holdout_images, fit_seconds
                 arrays: calibration_scores, member0_*, member1_* (one-scale arrays)
+    either      with ``params.broad``: metadata ``broad`` (mixture, center, quantile,
+                weight) and arrays broad_mixture_*, broad_mean, broad_scale
 
-Files of version 1 (before the tail mixture and the two scales) still load. Parameters
+Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
+channel) still load, without a broad channel. Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -28,15 +31,16 @@ from ..core import file_checks as fc
 from ..core.mixture_file import check_mixture, mixture_from_file, mixture_to_file
 from ..core.persist import register_check
 from ..errors import ModelFileError, ParameterError
+from .defect_broad import BroadChannel
 from .defect_scale import SCALES, ScaleModel
 from .texture import FAMILIES, TextureSettings
 
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
-_MODEL_ONLY = ("scaling", "holdout", "min_area")
+_MODEL_ONLY = ("scaling", "holdout", "min_area", "broad")
 
 
 def upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +70,7 @@ def upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
     params["families"] = tuple(params["families"])
     params.setdefault("tail_share", 0.0)  # files written before the tail mixture existed
     params.setdefault("scaling", "longest")  # ... and before two-scale models
+    params.setdefault("broad", False)  # ... and before the broad channel
     return params
 
 
@@ -108,6 +113,10 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         raise ModelFileError(f"DefectModel layout version {version} is newer than this gmmseg; upgrade gmmseg")
     params = _check_params(fc.field(metadata, "params", dict))
     n_features = _texture_features(params)
+    if not isinstance(params["broad"], bool):
+        raise ModelFileError(f"params.broad is {params['broad']!r:.60}, not true or false")
+    if params["broad"]:
+        _check_broad(metadata, arrays)
     if "members" not in metadata:
         fc.choice(params, "scaling", SCALES)
         _check_scale(metadata, arrays, n_features, "")
@@ -130,6 +139,49 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         for value in values:
             fc.number({key: value}, key, low, open_low=True)
     _check_common(metadata, arrays, "")
+
+
+def _check_broad(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The broad channel's section: its mixture, standardization and calibration."""
+    where = "broad: "
+    broad = fc.field(metadata, "broad", dict)
+    n = BroadChannel.n_features
+    fc.array(arrays, "broad_mean", (n,), where=where)
+    if np.any(fc.array(arrays, "broad_scale", (n,), where=where) <= 0):
+        raise ModelFileError(f"{where}array 'broad_scale' must be positive")
+    center = fc.number(broad, "center", where=where)
+    fc.number(broad, "quantile", center, where=where)
+    fc.number(broad, "weight", 0.0, where=where, open_low=True)
+    mixture = fc.field(broad, "mixture", dict, where)
+    prefix = "broad_mixture_"
+    check_mixture(mixture, {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, where)
+    if mixture["n_features"] != n:
+        raise ModelFileError(f"{where}the mixture has {mixture['n_features']} features, not {n}")
+
+
+def _broad_to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    broad = model.broad_
+    gm_meta, gm_arrays = mixture_to_file(broad.mixture_)
+    metadata = {
+        "mixture": gm_meta,
+        "center": broad.center_,
+        "quantile": broad.quantile_,
+        "weight": float(model.broad_weight_),
+    }
+    arrays = {f"broad_mixture_{k}": v for k, v in gm_arrays.items()}
+    return metadata, arrays | {"broad_mean": broad.mean_, "broad_scale": broad.scale_}
+
+
+def _broad_from_file(model, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
+    prefix = "broad_mixture_"
+    broad.mixture_ = mixture_from_file(
+        metadata["mixture"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    )
+    broad.mean_ = np.asarray(arrays["broad_mean"], dtype=np.float64)
+    broad.scale_ = np.asarray(arrays["broad_scale"], dtype=np.float64)
+    broad.center_, broad.quantile_ = float(metadata["center"]), float(metadata["quantile"])
+    model.broad_, model.broad_weight_ = broad, float(metadata["weight"])
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +341,18 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     params = model.get_params()
     n_train, n_holdout = model.n_train_images_, model.n_holdout_images_
     if len(model.scales_) == 1:
-        return _scale_to_file(model.scales_[0], params, n_train, n_holdout)
+        metadata, arrays = _scale_to_file(model.scales_[0], params, n_train, n_holdout)
+    else:
+        metadata, arrays = _members_to_file(model, params, n_train, n_holdout)
+    if model.broad_ is not None:
+        metadata["broad"], broad_arrays = _broad_to_file(model)
+        # the broad excess changes the model's calibration, not its scale's
+        metadata["threshold"] = float(model.threshold_)
+        arrays |= broad_arrays | {"calibration_scores": model.calibration_scores_}
+    return metadata, arrays
+
+
+def _members_to_file(model, params, n_train: int, n_holdout: int):
     metadata = {
         "version": MODEL_VERSION,
         "params": params,
@@ -353,6 +416,9 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         model.calibration_scores_ = scale.calibration_scores_
         model.threshold_ = scale.threshold_
         model.pixel_threshold_ = scale.pixel_threshold_
+    model.broad_ = None
+    if params["broad"]:
+        _broad_from_file(model, metadata["broad"], arrays)
     model.n_train_images_ = int(metadata["n_train_images"])
     model.n_holdout_images_ = int(metadata["n_holdout_images"])
     model.fit_seconds_ = float(metadata["fit_seconds"])

@@ -9,7 +9,9 @@ pixels' features, blurred a little and brought back to the input's resolution; i
 ``1 - target_fpr`` quantile of the scores of good images held out from the fit, so that
 about ``target_fpr`` of good images are flagged. No defective example is needed. With
 ``scaling="both"`` the two scales' scores and maps are standardized by their held-out
-good scores and averaged. Regions and masks come from :mod:`gmmseg.image.regions`; the
+good scores and averaged. With ``broad=True`` a coarse channel
+(:mod:`gmmseg.image.defect_broad`) adds what is broader than anything on good parts: its
+excess over the held-out good images' broad scores, to the score and to the map. Regions and masks come from :mod:`gmmseg.image.regions`; the
 model file layout is :mod:`gmmseg.image.defect_file`.
 
 Examples
@@ -35,6 +37,7 @@ import numpy as np
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
+from .defect_broad import BroadChannel
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
 from .regions import Region, defect_mask, regions_from_map
@@ -99,6 +102,12 @@ class DefectModel:
         Share of the good images kept out of the fit to calibrate the threshold.
     min_area : int, default=10
         Smallest region (input pixels) :meth:`regions` reports.
+    broad : bool, default=True
+        Add the broad channel: a mixture of coarse, position-aware appearance (the image
+        reduced 4 times, no background removed; :func:`~gmmseg.image.texture.broad_features`)
+        that sees stains, ramps, worn areas, missing corners and frayed edges. Only its
+        *excess* over the most unusual held-out good image counts, so it does not change
+        the scores of typical good parts (docs/defects.md).
     random_state : int or None
         Seed for the hold-out split, the pixel sample and the mixture.
 
@@ -106,6 +115,11 @@ class DefectModel:
     ----------
     scales_ : list of ScaleModel
         One per working scale (two for ``scaling="both"``), in the order longest, fixed.
+    broad_ : BroadChannel or None
+        The broad channel (``broad=True``).
+    broad_weight_ : float
+        Fine-score units per broad unit above the held-out quantile: the gap between the
+        median held-out fine score and the fine threshold.
     scale_center_, scale_spread_ : list of float
         With two scales: mean and standard deviation of each scale's held-out good
         scores, which standardize its scores and maps.
@@ -140,6 +154,7 @@ class DefectModel:
         target_fpr: float = 0.01,
         holdout: float = 0.2,
         min_area: int = 10,
+        broad: bool = True,
         random_state: int | None = None,
     ):
         self.n_components = n_components
@@ -158,6 +173,7 @@ class DefectModel:
         self.target_fpr = target_fpr
         self.holdout = holdout
         self.min_area = min_area
+        self.broad = broad
         self.random_state = random_state
 
     # ------------------------------------------------------------------ settings
@@ -186,6 +202,7 @@ class DefectModel:
             "target_fpr": float(self.target_fpr),
             "holdout": float(self.holdout),
             "min_area": int(self.min_area),
+            "broad": bool(self.broad),
             "random_state": self.random_state,
         }
 
@@ -227,7 +244,7 @@ class DefectModel:
 
     def _new_scale(self, scaling: str) -> ScaleModel:
         params = self.get_params()
-        for name in ("scaling", "holdout", "min_area"):
+        for name in ("scaling", "holdout", "min_area", "broad"):
             params.pop(name)
         return ScaleModel(scaling, **params)
 
@@ -275,10 +292,29 @@ class DefectModel:
             self.threshold_, self.pixel_threshold_ = first.threshold_, first.pixel_threshold_
         else:
             self._calibrate_scales(held_out_maps)
+        self.broad_ = None
+        if self.broad:
+            rng = np.random.default_rng(self.random_state)
+            rng.permutation(n)
+            self._fit_broad(images, train_idx, calibration_idx, rng)
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _fit_broad(self, images, train_idx, calibration_idx, rng) -> None:
+        """Fit the broad channel; add its excess to the calibration scores and re-set the threshold."""
+        self.broad_ = BroadChannel(int(self.work_size), float(self.target_fpr), self.random_state)
+        self.broad_.fit(images, train_idx, calibration_idx, rng)
+        fine = np.asarray(self.calibration_scores_, dtype=np.float64)
+        self.broad_weight_ = max(float(self.threshold_ - np.median(fine)), 1e-6)
+        excess = np.array([self._broad_excess(self.broad_.relative_map(images[i]).max()) for i in calibration_idx])
+        self.calibration_scores_ = fine + excess
+        self.threshold_ = float(np.quantile(self.calibration_scores_, 1.0 - float(self.target_fpr), method="higher"))
+
+    def _broad_excess(self, relative):
+        """Fine-score units above the most unusual held-out good broad appearance (0 below it)."""
+        return np.float32(self.broad_weight_) * np.maximum(relative - np.float32(1.0), np.float32(0.0))
 
     def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> None:
         """Standardize each scale's scores by its calibration scores; set the combined thresholds.
@@ -313,8 +349,14 @@ class DefectModel:
         if len(self.scales_) == 1:
             scale = self.scales_[0]
             small = scale.score_map(arr)
-            return scale.image_score(small), small
-        return self._combine([scale.score_map(arr) for scale in self.scales_])
+            score = scale.image_score(small)
+        else:
+            score, small = self._combine([scale.score_map(arr) for scale in self.scales_])
+        if self.broad_ is None:
+            return score, small
+        relative = self.broad_.relative_map(arr)
+        score += float(self._broad_excess(relative.max()))
+        return score, small + self._broad_excess(resize(relative, small.shape))
 
     # ------------------------------------------------------------------ summaries of the scales
 

@@ -25,6 +25,11 @@ The feature families (each at every scale ``sigma`` in ``sigmas``):
     mixture fitted on parts photographed in a fixed position can learn that, e.g.,
     vertical machining marks are normal while a ridge at another angle is not.
 
+:func:`broad_features` is the other side: coarse features *without* the exposure
+normalization's background removal, for defects broader than ``background_sigma`` (stains,
+brightness ramps, worn areas, missing corners and frayed edges), see
+:data:`BROAD_FEATURES`.
+
 The choice of the default families and scales was made by measurement on real
 factory images (see ``docs/defects.md`` and ``scripts/eval_mtd.py``).
 
@@ -55,10 +60,14 @@ __all__ = [
     "resize",
     "normalize_exposure",
     "texture_features",
+    "broad_features",
     "FAMILIES",
+    "BROAD_FEATURES",
 ]
 
 FAMILIES = ("smooth", "gradient", "log", "hessian", "hessian_axes")
+#: The features :func:`broad_features` returns, in order.
+BROAD_FEATURES = ("level", "energy", "gradient", "detail", "border_row", "border_col")
 #: Feature maps per family and scale.
 _FAMILY_WIDTH = {"smooth": 1, "gradient": 1, "log": 1, "hessian": 2, "hessian_axes": 3}
 
@@ -311,4 +320,55 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
                 maps.append((tr - det) * sigma**2)
             elif fam == "hessian_axes":
                 maps.extend(h * sigma**2 for h in hessian)
+    return np.stack(maps, axis=-1).astype(np.float32, copy=False)
+
+
+def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
+    """Coarse, position-aware features of broad appearance (see :data:`BROAD_FEATURES`).
+
+    The working image (as for :func:`texture_features`) is centred on its median and divided
+    by its robust spread (1.4826 × MAD), so gain and offset do not change the features, but
+    no background is removed: a stain or a ramp stays visible. At ``sigma = factor`` working
+    pixels: ``level``, the blurred image (broad brightness); ``energy``, the local standard
+    deviation (texture strength); ``gradient``, the gradient magnitude of the blurred image
+    (ramps, edges of broad areas); ``detail``, the log of the local energy of the finest
+    detail (worn or flattened texture). All are reduced ``factor`` times, and two position
+    features are added: the distance of the pixel to the nearer top/bottom and left/right
+    border, as a share of the height and width (on aligned parts, a missing corner or a
+    frayed edge is unusual *where* good parts have material).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    work_size : int, default=160
+    work_scale : float, default=0
+        As in :func:`working_shape`.
+    factor : int, default=4
+        Reduction of the working image, and the Gaussian width of the features.
+
+    Returns
+    -------
+    ndarray of shape (ceil(h / factor), ceil(w / factor), 6), float32
+        ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
+    """
+    from scipy import ndimage
+
+    gray = working_image(image, work_size, work_scale)
+    center = float(np.median(gray))
+    spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
+    z = (gray - center) / spread
+    sigma = float(factor)
+    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
+    energy = np.sqrt(np.maximum(ndimage.gaussian_filter(z * z, sigma, mode="reflect") - level**2, 0.0))
+    gradient = ndimage.gaussian_gradient_magnitude(z, sigma, mode="reflect") * sigma
+    fine = z - ndimage.gaussian_filter(z, 1.0, mode="reflect")
+    # log: flattened texture is a ratio change of the fine energy, whatever its level
+    detail = np.log(np.sqrt(ndimage.gaussian_filter(fine * fine, sigma, mode="reflect")) + 0.05)
+    h, w = gray.shape
+    shape = (max(4, -(-h // factor)), max(4, -(-w // factor)))
+    maps = [resize(m.astype(np.float32), shape) for m in (level, energy, gradient, detail)]
+    rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]
+    cols = (np.arange(shape[1], dtype=np.float32) + 0.5) / shape[1]
+    maps.append(np.broadcast_to(np.minimum(rows, 1 - rows)[:, None], shape))
+    maps.append(np.broadcast_to(np.minimum(cols, 1 - cols)[None, :], shape))
     return np.stack(maps, axis=-1).astype(np.float32, copy=False)

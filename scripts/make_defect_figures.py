@@ -53,7 +53,7 @@ BROAD = ("stain", "gradient", "worn", "missing_corner", "frayed_edge")
 # ---------------------------------------------------------------------- broad families
 
 
-def good_hosts(source: str, texture_name: str, n: int, seed: int, model_path: Path | None):
+def good_hosts(source: str, texture_name: str, n: int, n_good: int, seed: int, model_path: Path | None):
     """``(model, hosts, good)``: a fitted model and good parts it never saw (uint8 arrays)."""
     rng = np.random.default_rng(seed)
     if source == "mtd":
@@ -63,13 +63,13 @@ def good_hosts(source: str, texture_name: str, n: int, seed: int, model_path: Pa
         train = [tiles[i] for i in order[:half]]
         unseen = [tiles[i] for i in order[half:]]
         model = DefectModel(random_state=seed).fit(train)
-        return model, unseen[:n], unseen[n : 2 * n]
+        return model, unseen[:n], unseen[n : n + n_good]
     tex = texture(texture_name)
     if model_path is not None:
         model = DefectModel.load(model_path)
     else:
         model = DefectModel(holdout=0.5, random_state=seed).fit([to_uint8(crop(tex, 128, rng)) for _ in range(60)])
-    parts = [crop(tex, 128, rng) for _ in range(2 * n)]
+    parts = [crop(tex, 128, rng) for _ in range(n + n_good)]
     return model, parts[:n], [to_uint8(p) for p in parts[n:]]
 
 
@@ -102,25 +102,25 @@ def broad_panel(ax, model, case) -> None:
     if case["mask"] is not None and case["mask"].any():
         ax.contour(case["mask"], [0.5], colors="lime", linewidths=0.8)
     mark = "found" if case["flagged"] else "missed"
-    ax.set_title(f"{case['family']} c={case['contrast']}: {case['score']:.1f} ({mark})", fontsize=7)
+    ax.set_title(f"{case['family']}, contrast {case['contrast']}\nscore {case['score']:.1f}: {mark}", fontsize=7)
     ax.axis("off")
 
 
 def broad_figures(model, cases, good_cases, outdir: Path, where: str) -> None:
     plt = pyplot()
-    fig, axes = plt.subplots(len(BROAD), 4, figsize=(8.4, 2.2 * len(BROAD)))
+    fig, axes = plt.subplots(len(BROAD), 4, figsize=(7.2, 2.0 * len(BROAD)), layout="constrained")
     for row, family in zip(axes, BROAD):
         ranked = sorted((c for c in cases if c["family"] == family), key=lambda c: -c["score"])
         for ax, case in zip(row, ranked[:2] + ranked[-2:]):
             broad_panel(ax, model, case)
     fig.suptitle(
-        f"Broad defects on {where} the model never saw: per family the two highest scores (left) and the two "
-        "lowest (right); green = drawn defect, boxes = regions",
+        f"Broad defects on {where} the model never saw, per family: the two highest scores (left),\n"
+        f"the two lowest (right); threshold {model.threshold_:.2f}; green = drawn defect, boxes = regions",
         fontsize=8,
     )
     save_figure(fig, outdir / "defects_broad_hits_misses.png")
 
-    fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    fig, ax = plt.subplots(figsize=(7.2, 3.4), layout="constrained")
     labels = ["good"]
     data = [[c["score"] for c in good_cases]]
     for family in BROAD:
@@ -151,7 +151,7 @@ def run_broad(args) -> int:
             raise SystemExit(
                 "figures of MTD tiles may not be shipped (../shared/data/README.md); pass --outdir outside docs/"
             )
-    model, hosts, good = good_hosts(args.source, args.texture, args.n, args.seed, args.model)
+    model, hosts, good = good_hosts(args.source, args.texture, args.n, args.n_good, args.seed, args.model)
     cases, good_cases = score_broad(model, hosts, good, args.seed)
     outdir.mkdir(parents=True, exist_ok=True)
     where = "good MTD tiles" if args.source == "mtd" else f"{args.texture} crops"
@@ -238,6 +238,7 @@ def main(argv=None) -> int:
     broad.add_argument("--source", choices=("textures", "mtd"), default="textures")
     broad.add_argument("--texture", default="gravel", help="brick, grass or gravel")
     broad.add_argument("-n", type=int, default=6, help="parts per family and contrast")
+    broad.add_argument("--n-good", type=int, default=30, help="unseen good parts, for the false-alarm rate")
     broad.add_argument("--seed", type=int, default=0)
     broad.add_argument("--outdir", type=Path, default=ROOT / "docs" / "figures")
     tiles = jobs.add_parser("mtd-eval", help="hits and misses of MTD's blow holes and cracks (eval_mtd.py outputs)")

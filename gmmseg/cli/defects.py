@@ -295,8 +295,8 @@ def demo_defects(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
         )
         if outcome["missed"]:
             click.echo(
-                f"  missed: {', '.join(outcome['missed'])} (this model finds small, sharp defects best and is "
-                "weakest on broad, faint ones; see docs/defects.md)"
+                f"factory samples missed: {', '.join(outcome['missed'])} (this model finds small, sharp defects "
+                "best and is weakest on broad, faint ones; see docs/defects.md)"
             )
     return [
         ("defect model", model_path),

@@ -317,7 +317,9 @@ def scan_images(
     rows : list of dict
         One report row per path, in order (see :func:`scan_file`).
     metrics : dict
-        Detection metrics with ``masks``, else empty.
+        Detection metrics with ``masks``, else empty. When the images come from several
+        folders, each folder holding defective images (one folder per defect kind) also
+        gets its own metrics against all the good images, as a dict under the folder's name.
 
     Raises
     ------
@@ -388,17 +390,44 @@ def _metrics(rows: list[dict[str, Any]], detection_metrics) -> dict[str, Any]:
     ok = [r for r in rows if not r["error"]]
     metrics: dict[str, Any] = {}
     if ok:
-        labels = [r["defective"] for r in ok]
-        metrics = detection_metrics(
-            labels,
-            [r["score"] for r in ok],
-            [r.pop("gt_mask") for r in ok] if any(labels) else None,
-            [r.pop("small_map") for r in ok] if any(labels) else None,
-        )
+        metrics = _detection(ok, detection_metrics)
+        kinds = _kind_folders(ok)
+        # Each kind (a folder holding defective images) is measured against every good image.
+        good = [r for r in ok if not r["defective"]]
+        for kind, members in kinds.items():
+            inside = {id(r) for r in members}
+            metrics[kind] = _detection(members + [r for r in good if id(r) not in inside], detection_metrics)
     for r in rows:
         r.pop("gt_mask", None)
         r.pop("small_map", None)
     return metrics
+
+
+def _detection(rows: list[dict[str, Any]], detection_metrics) -> dict[str, float]:
+    labels = [r["defective"] for r in rows]
+    with_pixels = any(labels)
+    return detection_metrics(
+        labels,
+        [r["score"] for r in rows],
+        [r["gt_mask"] for r in rows] if with_pixels else None,
+        [r["small_map"] for r in rows] if with_pixels else None,
+    )
+
+
+def _kind_folders(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each folder holding defective images, by folder name, when the images span folders."""
+    folders: dict[Path, list[dict[str, Any]]] = {}
+    for r in rows:
+        folders.setdefault(Path(r["path"]).parent, []).append(r)
+    if len(folders) < 2:
+        return {}
+    with_defects = {folder: members for folder, members in folders.items() if any(r["defective"] for r in members)}
+    names = [folder.name for folder in with_defects]
+    # Two folders of one name (a/crack, b/crack) are told apart by their whole path.
+    return {
+        (folder.name if names.count(folder.name) == 1 else str(folder)): members
+        for folder, members in with_defects.items()
+    }
 
 
 def scan_report(

@@ -391,45 +391,36 @@ def score_table(
         _score_partition, prep, mixture, id_name, id_column, offsets, threshold_score, projection, meta=meta
     )
     n_flagged = int(compute(client, scores["flagged"].sum())[0])
-    summary = (
-        {
-            "n_components": int(mixture.n_components),
-            "covariance_type": mixture.covariance_type,
-            "ensemble": "none",
-            "n_estimators": 1,
-            "trim": float(trim),
-            "marginal_components": [],
-            "threshold_score": threshold_score,
-            "contamination": None if threshold is not None else float(contamination),
-            "columns": prep.summary(),
-            "criterion_table": selection.table,
+    summary = {
+        "n_components": int(mixture.n_components),
+        "covariance_type": mixture.covariance_type,
+        "ensemble": "none",
+        "n_estimators": 1,
+        "trim": float(trim),
+        "marginal_components": [],
+        "threshold_score": threshold_score,
+        "contamination": None if threshold is not None else float(contamination),
+        "columns": prep.summary(),
+        "criterion_table": selection.table,
+        "data": str(path),
+        "reference": str(reference) if reference is not None else None,
+        "n_rows": int(sum(lengths)),
+        "n_flagged": n_flagged,
+        "id_column": id_column,
+        "distributed": {
+            "partitions": len(lengths),
+            "prep_sample_rows": int(sample.shape[0]),
+            "from_sample": "FeaturePrep (medians, skew decisions, robust scaling, category levels)",
+            "approximate": "threshold quantile and trim cut (dask quantiles of partitioned data)",
+        },
+    }
+    if projection is not None:
+        summary["reduction"] = {
+            "method": "pca",
+            "n_features": len(prep.feature_names_out_),
+            "n_components": int(projection["axes"].shape[1]),
+            "explained_variance": round(float(projection["explained"]), 4),
         }
-        | (
-            {
-                "reduction": {
-                    "method": "pca",
-                    "n_features": len(prep.feature_names_out_),
-                    "n_components": int(projection["axes"].shape[1]),
-                    "explained_variance": round(float(projection["explained"]), 4),
-                }
-            }
-            if projection is not None
-            else {}
-        )
-        | {
-            "data": str(path),
-            "reference": str(reference) if reference is not None else None,
-            "n_rows": int(sum(lengths)),
-            "n_flagged": n_flagged,
-            "id_column": id_column,
-            "distributed": {
-                "partitions": len(lengths),
-                "prep_sample_rows": int(sample.shape[0]),
-                "from_sample": "FeaturePrep (medians, skew decisions, robust scaling, category levels)",
-                "approximate": "threshold quantile and trim cut (dask quantiles of partitioned data)",
-            },
-        }
-    )
     return scores, summary
 
 

@@ -231,7 +231,7 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
             if fit_frame.shape[0] > WIDE_SVD_ROWS:
                 rows = np.random.default_rng(base + 11).choice(fit_frame.shape[0], WIDE_SVD_ROWS, replace=False)
                 sample = fit_frame.iloc[np.sort(rows)]
-            self.projection_ = principal_axes(self.prep_.transform(sample), WIDE_COMPONENTS)
+            self.projection_ = principal_axes(self.prep_.transform(sample), WIDE_COMPONENTS, base)
             width = self.projection_["axes"].shape[1]
         if self.covariance_type == "auto":
             types = ("full", "diag") if width <= FULL_MAX_FEATURES else ("diag",)
@@ -625,14 +625,20 @@ class TableAnomalyDetector(OutlierMixin, BaseEstimator):
         } | ({"reduction": reduction} if reduction is not None else {})
 
 
-def principal_axes(Z: np.ndarray, n_components: int) -> dict[str, Any]:
+def principal_axes(Z: np.ndarray, n_components: int, random_state: int = 0) -> dict[str, Any]:
     """The leading principal axes of prepared features (an SVD of the centered rows).
+
+    A large matrix gets a randomized SVD (a range finder with power iterations, Halko,
+    Martinsson and Tropp 2011): only the leading axes are needed, and the full SVD of a
+    4,000 x 2,000 matrix takes tens of seconds.
 
     Parameters
     ----------
     Z : ndarray of shape (n_rows, n_features)
     n_components : int
         Axes kept (at most ``min(n_rows, n_features)``).
+    random_state : int, default=0
+        Seed of the randomized SVD's test matrix.
 
     Returns
     -------
@@ -642,10 +648,18 @@ def principal_axes(Z: np.ndarray, n_components: int) -> dict[str, Any]:
         ``n_features``.
     """
     center = Z.mean(axis=0)
-    _, singular, vt = np.linalg.svd(Z - center, full_matrices=False)
-    kept = int(min(n_components, vt.shape[0]))
-    power = singular**2
-    explained = float(power[:kept].sum() / power.sum()) if power.sum() > 0 else 1.0
+    A = Z - center
+    kept = int(min(n_components, *A.shape))
+    if min(A.shape) <= 4 * kept:
+        _, singular, vt = np.linalg.svd(A, full_matrices=False)
+    else:
+        Q = A @ np.random.default_rng(random_state).normal(size=(A.shape[1], kept + 10))
+        for _ in range(4):
+            Q = A @ (A.T @ np.linalg.qr(Q)[0])
+        Q = np.linalg.qr(Q)[0]
+        _, singular, vt = np.linalg.svd(Q.T @ A, full_matrices=False)
+    total = float(np.einsum("ij,ij->", A, A))
+    explained = float(np.sum(singular[:kept] ** 2) / total) if total > 0 else 1.0
     return {"center": center, "axes": vt[:kept].T.copy(), "explained": explained, "n_features": int(Z.shape[1])}
 
 

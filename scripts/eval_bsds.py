@@ -10,7 +10,8 @@ all methods alike).
     python scripts/eval_bsds.py --split train --limit 50 --methods felzenszwalb,gmmseg-k4
     python scripts/eval_bsds.py --split val --json /tmp/val.json
 
-``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
+``gmmseg-auto`` is ``gmmseg segment -k auto`` (ICL over K 2..10, :mod:`gmmseg.image.auto_k`);
+``gmmseg-regions`` the default ``-k 4``. ``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
 (H, W, 3) uint8 image returning an (H, W) integer label map), for region variants under
 development (issue 12's were measured with ``--plugin /work/scratch/r12/regions.py
 --methods gmmseg-regions,felzenszwalb``). The data live in ../shared/data/bsds (``--data`` to change); without them the

@@ -464,6 +464,8 @@ def region_table(stats: RegionStats, ids: np.ndarray, *, rgb_max: float = 255.0)
     """
     ids = np.asarray(ids, dtype=np.int64)
     n = int(ids.max())
+    if n == 0:
+        return []
     area = np.bincount(ids, weights=stats.area, minlength=n + 1)
     safe = np.maximum(area, 1.0)[:, None]
     means = {}

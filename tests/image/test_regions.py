@@ -186,3 +186,11 @@ def test_region_table_against_explicit_sums(channels):
         np.testing.assert_allclose(row["mean_rgb"], np.resize(rgb[inside].mean(axis=0), 3), atol=1e-3)
         np.testing.assert_allclose(row["mean_lab"], lab[inside].mean(axis=0), atol=1e-3)
         assert row["segment"] == np.bincount(labels[inside]).argmax()  # the majority, ties to the smallest
+
+
+def test_a_map_without_pieces_has_an_empty_table():
+    labels, visible = np.zeros((3, 4), dtype=int), np.zeros((3, 4), dtype=bool)
+    pieces = connected_regions(labels, visible)
+    stats = RegionStats.of_pieces(pieces, labels, rgb=[labels], lab=[labels] * 3)
+    ids = merge_regions(pieces, stats)
+    assert pieces.max() == 0 and ids.tolist() == [0] and region_table(stats, ids) == []

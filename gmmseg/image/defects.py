@@ -11,8 +11,9 @@ about ``target_fpr`` of good images are flagged. No defective example is needed.
 ``scaling="both"`` the two scales' scores and maps are standardized by their held-out
 good scores and averaged. With ``broad=True`` a coarse channel
 (:mod:`gmmseg.image.defect_broad`) adds what is broader than anything on good parts: its
-excess over the held-out good images' broad scores, to the score and to the map. Regions and masks come from :mod:`gmmseg.image.regions`; the
-model file layout is :mod:`gmmseg.image.defect_file`.
+excess over the held-out good images' broad scores, to the score and to the map. Regions
+and masks come from :mod:`gmmseg.image.regions`; the model file layout is
+:mod:`gmmseg.image.defect_file`.
 
 Examples
 --------
@@ -404,7 +405,8 @@ class DefectModel:
         """Image anomaly score: the score map's maximum inside the border margin.
 
         With ``scaling="both"``: the mean of the two scales' maxima, each standardized by
-        the scores of the held-out good images.
+        the scores of the held-out good images. With ``broad=True``, plus the broad
+        channel's excess over the held-out good images (0 for most good parts).
 
         Parameters
         ----------

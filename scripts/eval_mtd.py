@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gmmseg.image.defects import DefectModel
 from gmmseg.image.io import read_image
 from gmmseg.image.metrics import detection_metrics

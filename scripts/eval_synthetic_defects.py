@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_synthetic_defects import CONTRASTS, FAMILIES, TEXTURES, make_set, paste_set
 
 from gmmseg.image.defects import DefectModel

@@ -68,9 +68,7 @@ def test_sizes_and_exposures_can_be_mixed():
     rng = np.random.default_rng(1)
     shapes = [(64, 64), (48, 80), (96, 72)]
     good = [good_image(rng, shapes[i % 3], gain=0.6 + 0.1 * (i % 7), offset=-10 + 3 * i) for i in range(15)]
-    # the fine channel's exposure normalization (the broad channel's: test_defects_broad.py;
-    # on 12 training images of three shapes its density is too thin to be fair here)
-    model = DefectModel(n_components=3, work_size=64, pixels_per_image=500, broad=False, random_state=0).fit(good)
+    model = DefectModel(n_components=3, work_size=64, pixels_per_image=500, random_state=0).fit(good)
     for shape in shapes:
         img = good_image(rng, shape)
         assert model.score_map(img).shape == shape
@@ -282,7 +280,6 @@ def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp
     # one "camera": parts of different widths at the same magnification
     good = [good_image(rng, shape=(48, int(rng.choice([48, 64, 96])))) for _ in range(20)]
     kw = dict(n_components=3, work_size=48, pixels_per_image=600, holdout=0.3, random_state=0, tail_share=0.05)
-    kw["broad"] = False  # the fine channels' combination (the broad excess: test_defects_broad.py)
     both = DefectModel(scaling="both", **kw).fit(good)
     longest = DefectModel(scaling="longest", **kw).fit(good)
     fixed = DefectModel(scaling="fixed", **kw).fit(good)

@@ -32,7 +32,7 @@ def models():
     rng = np.random.default_rng(0)
     good = [texture(rng) for _ in range(30)]
     kwargs = dict(n_components=3, work_size=64, pixels_per_image=600, scaling="longest", random_state=0)
-    return DefectModel(**kwargs).fit(good), DefectModel(broad=False, **kwargs).fit(good)
+    return DefectModel(broad=True, **kwargs).fit(good), DefectModel(**kwargs).fit(good)
 
 
 def test_broad_features_ignore_gain_and_offset_and_know_the_border():

@@ -21,7 +21,7 @@ B. A 12 MP photo through the whole CLI with its defaults (a fresh ``python`` pro
    --merge-threshold 0``) show what the regions cost. The runs alternate (floor,
    default, labels) so that the load of a shared machine hits them alike; the CPU
    time of each process is printed too.
-C. ``-k auto`` (K = 1..10) through the CLI against the default single-K run [<= 4x].
+C. ``-k auto`` (ICL over K = 2..10) through the CLI against the default single-K run [<= 4x].
 D. Smoothing on synthetic truth (4 painted regions + Gaussian RGB noise, sigma 30
    and 60): adjusted Rand index of the plain mixture and of the smoothed one
    [>= 0.93 plain at 30; >= 0.99 and >= 0.80 smoothed], time per megapixel, and the
@@ -249,7 +249,7 @@ def main() -> int:
             None,
         )
         report(
-            "C. 12 MP CLI -k auto (K 1..10) / default",
+            "C. 12 MP CLI -k auto (ICL, K 2..10) / default",
             f"{auto[1] / default[1]:.2f}x ({auto[1]:.2f} s; CPU {auto[3] / default[3]:.2f}x)",
             "<= 4x",
             auto[1] <= 4 * default[1],

@@ -110,7 +110,7 @@ def _commands(work: Path) -> list[tuple[str, list[str]]]:
                 "defects",
                 "scan",
                 "factory.gmmseg",
-                str(factory),
+                str(factory / "unseen" / "*" / "*.png"),
                 "-o",
                 "scan",
                 "--masks",

@@ -22,7 +22,7 @@ them into the project), so figures made from them are for looking at, not for do
 
 ``mtd-eval``: hits and misses of the real MTD blow holes and cracks, from the outputs of
 ``scripts/eval_mtd.py --json EVAL.json --save-model MODEL``; writes ``defects_hits.png``,
-``defects_misses.png`` and ``defects_scores.png``::
+``defects_misses.png`` and ``defects_scores.png`` for looking at (MTD tiles: never into docs/)::
 
     python scripts/make_defect_figures.py mtd-eval EVAL.json MODEL [--outdir DIR]
 """
@@ -147,10 +147,7 @@ def run_broad(args) -> int:
             raise SystemExit(
                 "--source mtd fits its own model on half of MT_Free (so the hosts are unseen); drop --model"
             )
-        if (ROOT / "docs").resolve() in (outdir, *outdir.parents):
-            raise SystemExit(
-                "figures of MTD tiles may not be shipped (../shared/data/README.md); pass --outdir outside docs/"
-            )
+        refuse_docs(outdir)
     model, hosts, good = good_hosts(args.source, args.texture, args.n, args.n_good, args.seed, args.model)
     cases, good_cases = score_broad(model, hosts, good, args.seed)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +192,16 @@ def tile_grid(model, rows, title, path) -> None:
     save_figure(fig, path)
 
 
+def refuse_docs(outdir: Path) -> None:
+    """Stop when a figure of MTD tiles would land in docs/: the tiles are the dataset's, not ours."""
+    if (ROOT / "docs").resolve() in (outdir.resolve(), *outdir.resolve().parents):
+        raise SystemExit(
+            "figures of MTD tiles may not be shipped (../shared/data/README.md); pass --outdir outside docs/"
+        )
+
+
 def run_mtd_eval(args) -> int:
+    refuse_docs(args.outdir)
     data = json.loads(args.eval_json.read_text())
     model = DefectModel.load(args.model)
     rows = data["images"]
@@ -244,7 +250,9 @@ def main(argv=None) -> int:
     tiles = jobs.add_parser("mtd-eval", help="hits and misses of MTD's blow holes and cracks (eval_mtd.py outputs)")
     tiles.add_argument("eval_json", type=Path)
     tiles.add_argument("model", type=Path)
-    tiles.add_argument("--outdir", type=Path, default=ROOT / "docs" / "figures")
+    tiles.add_argument(
+        "--outdir", type=Path, default=Path("mtd-figures"), help="outside docs/ (default: ./mtd-figures)"
+    )
     args = parser.parse_args(argv)
     return run_broad(args) if args.job == "broad" else run_mtd_eval(args)
 

@@ -45,7 +45,7 @@ OUTPUT_SUFFIXES = {
     "segmented": ".segmented.png",
     "overlay": ".overlay.png",
     "summary": ".json",
-    "criterion": ".bic.png",
+    "criterion": ".criterion.png",
     "probabilities": ".proba.npz",
 }
 
@@ -302,7 +302,7 @@ def segment_command(
     each image, OUTDIR gets STEM.regions.png (16-bit: connected region 1..R per
     pixel), STEM.labels.png (color segment per pixel; 8-bit, 16-bit when K > 255),
     STEM.segmented.png (mean color per segment), STEM.overlay.png (region
-    boundaries on the photo), STEM.json (segments, regions, timings), STEM.bic.png
+    boundaries on the photo), STEM.json (segments, regions, timings), STEM.criterion.png
     (with -k auto) and STEM.proba.npz (with --probabilities). Fully transparent
     pixels get label 0 and region 0, the segments 1..K.
 
@@ -377,7 +377,7 @@ def _settings_json(settings: SegmentSettings) -> dict[str, Any]:
 def _echo_summary(summary: dict[str, Any], detailed: bool) -> None:
     name = Path(summary["image"]).name
     h, w = summary["shape"]
-    chosen = " (chosen by BIC)" if summary.get("selection") else ""
+    chosen = f" (chosen by {summary['selection']['criterion'].upper()})" if summary.get("selection") else ""
     smooth = f", smoothing {summary['smoothing']:g}" if summary["smoothing"] else ""
     click.echo(
         f"{name}: {w}x{h}, {summary['n_colors']:,} colors -> K={summary['n_segments']}{chosen}, "
@@ -420,14 +420,14 @@ def demo_segment(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     smooth = segment_file(chelsea, folder, SegmentSettings(n_components=3, smoothing=1.5, seed=0))
     if not quiet:
         click.echo(
-            f"photo segmentation: {coffee.name} -> K={auto['n_segments']} chosen by BIC, "
+            f"photo segmentation: {coffee.name} -> K={auto['n_segments']} chosen by ICL, "
             f"{auto['n_regions']} regions; {chelsea.name} -> K=3 with smoothing 1.5"
         )
     return [
         (f"{coffee.stem} regions (overlay)", Path(auto["outputs"]["overlay"])),
         (f"{coffee.stem} segments (auto K)", Path(auto["outputs"]["segmented"])),
         (f"{coffee.stem} region map (16-bit)", Path(auto["outputs"]["regions"])),
-        (f"{coffee.stem} BIC curve", Path(auto["outputs"]["criterion"])),
+        (f"{coffee.stem} ICL curve", Path(auto["outputs"]["criterion"])),
         (f"{chelsea.stem} segments (smoothed)", Path(smooth["outputs"]["segmented"])),
         (f"{chelsea.stem} overlay", Path(smooth["outputs"]["overlay"])),
     ]

@@ -10,8 +10,8 @@ How it works
    color features of the distinct colors with ``sample_weight`` = pixel counts.
    As an integer weight is the same as repeating the row, this *is* the fit on all
    pixels (not an approximation), at a fraction of the cost and independent of the
-   resolution. ``n_components="auto"`` runs :func:`~gmmseg.select_components` the
-   same way.
+   resolution. ``n_components="auto"`` chooses K by ICL on the distinct colors binned
+   to 5 Lab units (:mod:`gmmseg.image.auto_k`) and fits that K the same way.
 3. **Lookup labeling.** Each distinct color is labeled once and pixels are labeled
    through a per-color lookup table.
 4. **Optional spatial smoothing** (``smoothing=beta``): a Potts-prior hidden Markov

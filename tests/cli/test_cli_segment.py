@@ -95,7 +95,7 @@ def test_auto_k_json_and_probabilities(runner, tmp_path):
     summary = data["images"][0]
     assert data["failed"] == [] and summary["n_segments"] == 3
     assert [row["n_components"] for row in summary["selection"]["table"]] == [1, 2, 3, 4, 5]
-    assert (out / "p.bic.png").stat().st_size > 0
+    assert (out / "p.criterion.png").stat().st_size > 0
     with np.load(out / "p.proba.npz", allow_pickle=False) as npz:
         maps = npz["probabilities"]
         assert maps.dtype == np.float16 and maps.shape == (3, 40, 60)
@@ -191,7 +191,7 @@ def test_demo_step_segments_the_sample_photos(tmp_path):
     assert any(path.name == "coffee.regions.png" for _, path in lines)
     for _, path in lines:
         assert path.is_file() and path.stat().st_size > 0 and tmp_path in path.parents
-    assert (tmp_path / "segment" / "coffee.bic.png").exists()
+    assert (tmp_path / "segment" / "coffee.criterion.png").exists()
 
 
 def test_smoothing_neighborhood_and_probability_maps(runner, tmp_path):

@@ -83,7 +83,9 @@ def main() -> int:
     print(f"  coffee: {seg.n_colors:,} distinct colors after the blur, {seg.n_regions} regions")
     auto = segment_image(coffee, "auto", max_components=10, random_state=0, **CLI_DEFAULTS)
     plot_criterion(
-        auto.selection, FIGURES / "segment_coffee_bic.png", title="ICL of coffee.jpg (full covariances, Lab, binned colors)"
+        auto.selection,
+        FIGURES / "segment_coffee_bic.png",
+        title="ICL of coffee.jpg (full covariances, Lab, binned colors)",
     )
     (FIGURES / "segment_coffee_bic.png").chmod(0o644)
     print(f"  coffee -k auto: K={auto.n_segments}")

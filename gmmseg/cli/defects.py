@@ -77,6 +77,13 @@ def defects_group():
     "each (twice the cost; same result as 'longest' when all images have one size).",
 )
 @click.option(
+    "--broad",
+    is_flag=True,
+    help="Add the broad channel (coarse, position-aware features) for broad, faint defects: stains, worn "
+    "areas, missing corners, frayed edges. For parts whose good surfaces are uniform at a coarse scale; "
+    "needs 30 or more held-out good images (see docs/defects.md).",
+)
+@click.option(
     "--exclude",
     "exclude",
     multiple=True,
@@ -87,7 +94,7 @@ def defects_group():
 @json_option
 @quiet_option
 @click.pass_context
-def fit_command(ctx, good, output, fpr, holdout, seed, scaling, exclude, as_json, quiet):
+def fit_command(ctx, good, output, fpr, holdout, seed, scaling, broad, exclude, as_json, quiet):
     """Fit a defect model on GOOD images (files, folders or globs) and write it to -o.
 
     The summary (and --json) lists the files used and the files left out, with the reason.
@@ -105,7 +112,7 @@ def fit_command(ctx, good, output, fpr, holdout, seed, scaling, exclude, as_json
     check_not_input(output, [*used, *(path for path, _ in skipped)])
     with progress_counter(len(used), label="reading good images", quiet=quiet) as advance:
         model = fit_defect_model(
-            used, target_fpr=fpr, holdout=holdout, random_state=seed, scaling=scaling, progress=advance
+            used, target_fpr=fpr, holdout=holdout, random_state=seed, scaling=scaling, broad=broad, progress=advance
         )
     model.save(output)
     info = model.info() | {
@@ -267,7 +274,8 @@ def demo_defects(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     folder = ensure_outdir(outdir / "defects")
     start = time.perf_counter()
     # Half of the good samples set the threshold: enough held-out parts for a steady false-alarm rate.
-    model = scan.fit_defect_model(good, target_fpr=0.01, holdout=0.5, random_state=0)
+    # The parts are one uniform texture, the case the broad channel is for.
+    model = scan.fit_defect_model(good, target_fpr=0.01, holdout=0.5, random_state=0, broad=True)
     model_path = folder / "model.gmmseg"
     model.save(model_path)
     paths = list_images(kind_folders)
@@ -275,7 +283,7 @@ def demo_defects(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     scan.cache_model(model_path, model)
     rows, metrics = scan.scan_images(model_path, paths, report_dir, output_stems(paths), masks=samples / "masks")
     outcome = _demo_outcome(rows)
-    settings = {"model": str(model_path), "masks": str(samples / "masks"), "holdout": 0.5}
+    settings = {"model": str(model_path), "masks": str(samples / "masks"), "holdout": 0.5, "broad": True}
     summary, report = scan.scan_report(rows, metrics, model, time.perf_counter() - start, settings)
     summary |= {k: v for k, v in outcome.items() if k != "missed"}
     report["summary"], report["demo"] = summary, outcome

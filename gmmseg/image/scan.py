@@ -82,6 +82,7 @@ def fit_defect_model(
     holdout: float = 0.2,
     random_state: int | None = None,
     scaling: str = "both",
+    broad: bool = False,
     progress: Progress | None = None,
 ):
     """Read the good images ``paths`` and fit a :class:`~gmmseg.image.defects.DefectModel` on them.
@@ -90,7 +91,7 @@ def fit_defect_model(
     ----------
     paths : sequence of Path
         Good images (see :func:`gmmseg.image.training.training_images` to choose them).
-    target_fpr, holdout, random_state, scaling
+    target_fpr, holdout, random_state, scaling, broad
         As :class:`~gmmseg.image.defects.DefectModel` takes them.
     progress : callable, optional
         ``progress(done, total)`` after each image read.
@@ -108,7 +109,9 @@ def fit_defect_model(
         images.append(read_image(path, mode="keep").pixels)
         if progress is not None:
             progress(i + 1, len(paths))
-    return DefectModel(target_fpr=target_fpr, holdout=holdout, random_state=random_state, scaling=scaling).fit(images)
+    return DefectModel(
+        target_fpr=target_fpr, holdout=holdout, random_state=random_state, scaling=scaling, broad=broad
+    ).fit(images)
 
 
 def scan_file(path, model_path_or_model, settings: dict[str, Any]) -> dict[str, Any]:

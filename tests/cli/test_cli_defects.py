@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -149,3 +150,19 @@ def test_fit_refuses_to_write_the_model_over_an_input_image(workspace, tmp_path)
     result = CliRunner().invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(target)])
     assert result.exit_code == 2 and "refusing to overwrite the input" in result.output
     assert target.read_bytes() == before
+
+
+def test_fit_broad_adds_the_broad_channel_as_the_library_does(workspace, tmp_path):
+    from gmmseg.image.io import read_image
+
+    root, plain = workspace
+    out = tmp_path / "broad.gmmseg"
+    result = CliRunner().invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), "--broad", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["broad"] and not gmmseg.load(plain).info()["broad"]
+    cli_model = gmmseg.load(out)
+    images = [read_image(p, mode="keep").pixels for p in sorted((root / "good").glob("*.png"))]
+    library = gmmseg.DefectModel(holdout=0.2, random_state=0, broad=True).fit(images)
+    assert cli_model.broad_ is not None and cli_model.threshold_ == pytest.approx(library.threshold_)
+    probe = images[0]
+    assert cli_model.score(probe) == pytest.approx(library.score(probe))

@@ -84,10 +84,10 @@ def main() -> int:
     auto = segment_image(coffee, "auto", max_components=10, random_state=0, **CLI_DEFAULTS)
     plot_criterion(
         auto.selection,
-        FIGURES / "segment_coffee_bic.png",
+        FIGURES / "segment_coffee_criterion.png",
         title="ICL of coffee.jpg (full covariances, Lab, binned colors)",
     )
-    (FIGURES / "segment_coffee_bic.png").chmod(0o644)
+    (FIGURES / "segment_coffee_criterion.png").chmod(0o644)
     print(f"  coffee -k auto: K={auto.n_segments}")
 
     # 2. chelsea: K=3 without and with smoothing

@@ -39,20 +39,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.image.synthetic import random_color_scene  # noqa: E402  (the scenes the smoothing tests use)
+
 #: Seeds of the scenes / mixtures: settings are chosen on "dev" and confirmed on "confirm".
 SEEDS = {"dev": range(0, 30), "confirm": range(100, 130)}
 #: Below the best mean log-likelihood per pixel of a scene by more than this: a poor optimum.
 POOR_GAP = 0.01
-
-
-def random_color_scene(sigma: float, seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Five Voronoi regions of random colors plus Gaussian RGB noise (as ``tests/image/test_smoothing.py``)."""
-    rng = np.random.default_rng(seed)
-    centers = rng.random((5, 2)) * size
-    yy, xx = np.mgrid[:size, :size]
-    truth = np.argmin((yy[..., None] - centers[:, 0]) ** 2 + (xx[..., None] - centers[:, 1]) ** 2, axis=2)
-    image = rng.integers(0, 256, (5, 3))[truth] + rng.normal(0, sigma, (size, size, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
 
 
 def hard_mixture(seed: int) -> tuple[np.ndarray, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PALETTE", "painted_regions"]
+__all__ = ["PALETTE", "painted_regions", "random_color_scene"]
 
 #: Colors of the four painted regions (RGB).
 PALETTE = np.array([[200, 60, 60], [60, 170, 70], [60, 80, 200], [230, 210, 90]], dtype=float)
@@ -39,4 +39,14 @@ def painted_regions(sigma: float, size: int = 128, seed: int = 0) -> tuple[np.nd
     truth[(yy > size * 0.55) & (xx < size * 0.6)] = 2
     truth[(yy - size * 0.3) ** 2 + (xx - size * 0.3) ** 2 < (size * 0.18) ** 2] = 3
     image = PALETTE[truth] + rng.normal(0, sigma, (size, size, 3))
+    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
+
+
+def random_color_scene(sigma: float, seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Five Voronoi regions of random colors plus Gaussian RGB noise (the scenes of issue 12)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.random((5, 2)) * size
+    yy, xx = np.mgrid[:size, :size]
+    truth = np.argmin((yy[..., None] - centers[:, 0]) ** 2 + (xx[..., None] - centers[:, 1]) ** 2, axis=2)
+    image = rng.integers(0, 256, (5, 3))[truth] + rng.normal(0, sigma, (size, size, 3))
     return np.clip(np.round(image), 0, 255).astype(np.uint8), truth

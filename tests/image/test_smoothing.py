@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from gmmseg import GaussianMixture, segment_image
 from gmmseg.errors import ParameterError
 from gmmseg.image.smoothing import aggregate_responsibilities, potts_em
+from tests.image.synthetic import random_color_scene
 
 
 def ari(truth, labels):
@@ -148,20 +149,10 @@ def test_invalid_arguments():
         potts_em(np.full((2, 4), -1), X, model, 1.0)
 
 
-def _random_color_scene(sigma: float, seed: int, size: int = 128):
-    """Five Voronoi regions of random colors plus Gaussian RGB noise (the scenes of issue 12)."""
-    rng = np.random.default_rng(seed)
-    centers = rng.random((5, 2)) * size
-    yy, xx = np.mgrid[:size, :size]
-    truth = np.argmin((yy[..., None] - centers[:, 0]) ** 2 + (xx[..., None] - centers[:, 1]) ** 2, axis=2)
-    image = rng.integers(0, 256, (5, 3))[truth] + rng.normal(0, sigma, (size, size, 3))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
-
-
 @pytest.mark.parametrize(("sigma", "seed", "target"), [(30, 4, 0.97), (60, 2, 0.80)])
 def test_smoothing_does_not_collapse_on_noisy_random_color_scenes(sigma, seed, target):
     # From the plain fit alone, the prior empties segments here (ARI 0.55 at sigma 30, 0.03 at 60).
-    image, truth = _random_color_scene(sigma, seed)
+    image, truth = random_color_scene(sigma, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = segment_image(image, 5, random_state=0)

@@ -292,4 +292,9 @@ def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
 
 
 def _distinct_in(sample: np.ndarray) -> int:
-    return int(np.unique(sample, axis=0).shape[0]) if sample.shape[0] <= 200_000 else sample.shape[0]
+    if sample.shape[0] > 200_000:
+        return sample.shape[0]
+    if sample.shape[1] == 1:
+        # ~50x faster than the row-wise unique; the anomaly detector sweeps every column alone
+        return int(np.unique(sample.ravel()).shape[0])
+    return int(np.unique(sample, axis=0).shape[0])

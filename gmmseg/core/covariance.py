@@ -28,6 +28,7 @@ Shapes (K components, D features)::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,8 +50,14 @@ class SingularCovarianceError(ArithmeticError):
 # --------------------------------------------------------------------------- features
 
 
+@functools.lru_cache(maxsize=64)
 def _triu_index(n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(n_features)
+    """Upper-triangle indices, cached: ``np.triu_indices`` cost 12% of a model selection on
+    small data, where EM runs hundreds of short iterations (the arrays are made read-only)."""
+    iu, ju = np.triu_indices(n_features)
+    iu.flags.writeable = False
+    ju.flags.writeable = False
+    return iu, ju
 
 
 def quadratic_features(XT: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -541,7 +541,10 @@ def _segment(
     timings["fit"] = time.perf_counter() - t
     k = int(model.n_components)
 
-    # Labels (and probabilities) of every pixel.
+    # Labels (and probabilities) of every pixel. Every per-pixel map from here on (labels,
+    # the Lab of the regions' sums) is gathered through the color index: one pass through the
+    # 2^24-entry table of the codes, then lookups in a table of N colors that stays in cache.
+    colors.inverse()
     posteriors = None
     proba_color = None
     t = time.perf_counter()

@@ -66,29 +66,27 @@ def main() -> int:
     FIGURES.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
 
-    # 1. coffee: what `gmmseg segment coffee.jpg` gives (K=4, blur 1, regions) and K chosen by BIC
+    # 1. coffee: what `gmmseg segment coffee.jpg` gives (K chosen by ICL, blur 1, regions)
     coffee = read_image(SAMPLES / "coffee.jpg").pixels
-    seg = segment_image(coffee, 4, random_state=0, **CLI_DEFAULTS)
+    seg = segment_image(coffee, random_state=0, **CLI_DEFAULTS)
     panels(
         [coffee, seg.segmented_image(), region_means(seg), seg.overlay_image()],
         [
             "coffee.jpg",
-            f"{seg.n_segments} color segments",
+            f"{seg.n_segments} color segments (K by ICL)",
             f"{seg.n_regions} regions (mean colors)",
             "region boundaries",
         ],
         FIGURES / "segment_coffee.png",
-        suptitle="gmmseg segment coffee.jpg (the defaults: K=4, blur 1, regions)",
+        suptitle="gmmseg segment coffee.jpg (the defaults: -k auto, blur 1, regions)",
     )
-    print(f"  coffee: {seg.n_colors:,} distinct colors after the blur, {seg.n_regions} regions")
-    auto = segment_image(coffee, "auto", max_components=10, random_state=0, **CLI_DEFAULTS)
+    print(f"  coffee: {seg.n_colors:,} distinct colors after the blur, K={seg.n_segments}, {seg.n_regions} regions")
     plot_criterion(
-        auto.selection,
+        seg.selection,
         FIGURES / "segment_coffee_criterion.png",
         title="ICL of coffee.jpg (full covariances, Lab, binned colors)",
     )
     (FIGURES / "segment_coffee_criterion.png").chmod(0o644)
-    print(f"  coffee -k auto: K={auto.n_segments}")
 
     # 2. chelsea: K=3 without and with smoothing
     cat = read_image(SAMPLES / "chelsea.jpg").pixels

@@ -58,7 +58,7 @@ class SegmentSettings:
     may overwrite; ``prefix`` the output file stem when it is not the image's stem.
     """
 
-    n_components: int | str = 4
+    n_components: int | str = "auto"
     max_components: int = 10
     color_space: str = "lab"
     covariance_type: str = "full"
@@ -192,9 +192,9 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     "--components",
     "components",
     type=ComponentsType(),
-    default="4",
+    default="auto",
     show_default=True,
-    help="Number of color segments, or 'auto' (ICL over 2..--k-max).",
+    help="Number of color segments, or 'auto': chosen by ICL over 2..--k-max.",
 )
 @click.option("--k-max", type=click.IntRange(1, 255), default=10, show_default=True, help="Largest K for -k auto.")
 @click.option(
@@ -303,8 +303,8 @@ def segment_command(
     pixel), STEM.labels.png (color segment per pixel; 8-bit, 16-bit when K > 255),
     STEM.segmented.png (mean color per segment), STEM.overlay.png (region
     boundaries on the photo), STEM.json (segments, regions, timings), STEM.criterion.png
-    (with -k auto) and STEM.proba.npz (with --probabilities). Fully transparent
-    pixels get label 0 and region 0, the segments 1..K.
+    (the ICL curve of -k auto, the default) and STEM.proba.npz (with --probabilities).
+    Fully transparent pixels get label 0 and region 0, the segments 1..K.
 
     A bad image does not stop a batch: failures are listed at the end and the
     exit code is 3 (2 when no image could be done). With --scheduler the images
@@ -413,10 +413,10 @@ def _demo_inputs(outdir: Path) -> tuple[Path, Path]:
 
 @demo_step(order=10)
 def demo_segment(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
-    """Segment the bundled photos: coffee with -k auto, chelsea (a cat) with K=3 and smoothing."""
+    """Segment the bundled photos: coffee with the defaults (-k auto), chelsea (a cat) with K=3 and smoothing."""
     folder = ensure_outdir(outdir / "segment")
     coffee, chelsea = _demo_inputs(folder)
-    auto = segment_file(coffee, folder, SegmentSettings(n_components="auto", max_components=8, seed=0))
+    auto = segment_file(coffee, folder, SegmentSettings(max_components=8, seed=0))
     smooth = segment_file(chelsea, folder, SegmentSettings(n_components=3, smoothing=1.5, seed=0))
     if not quiet:
         click.echo(

@@ -5,7 +5,8 @@ ten times a single fit. The criterion's choice depends on the shape of the distr
 not on its last digit, so the grid runs on the rows binned to cubes of side ``step``
 (each bin one row at the weighted mean of its rows, weighted by their total weight: the
 same data at a coarser resolution; a photo's 2-4 x 10^4 distinct colors fall into 200-500
-bins of 5 CIE Lab units), and only the chosen K is fitted to the exact rows.
+bins of 5 CIE Lab units), and only the chosen K is fitted to the exact rows (or, with
+``fit_step``, to their finer bins).
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ def bin_rows(X, sample_weight=None, step: float = 1.0) -> tuple[np.ndarray, np.n
     keep = w > 0
     X, w = X[keep], w[keep]
     cells = np.floor(X / step).astype(np.int64)
-    _, inverse = np.unique(cells, axis=0, return_inverse=True)
+    cells -= cells.min(axis=0)
+    span = cells.max(axis=0) + 1
+    if np.prod(span.astype(np.float64)) < 2.0**62:
+        # One code per cell, the first feature most significant: a flat unique sorts the
+        # codes in the rows' lexicographic order, as the row-wise unique does, ~50x faster.
+        codes = np.ravel_multi_index(tuple(cells.T), tuple(span.tolist()))
+        _, inverse = np.unique(codes, return_inverse=True)
+    else:
+        _, inverse = np.unique(cells, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     weight = np.bincount(inverse, weights=w)
     sums = np.stack([np.bincount(inverse, weights=w * X[:, j]) for j in range(X.shape[1])], axis=1)
@@ -67,6 +76,7 @@ def select_on_bins(
     sample_weight=None,
     *,
     step: float,
+    fit_step: float | None = None,
     min_components: int = 1,
     covariance_type: str = "full",
     random_state=None,
@@ -83,6 +93,10 @@ def select_on_bins(
     sample_weight : array-like of shape (n_samples,), optional
     step : float
         Bin side in feature units (see :func:`bin_rows`).
+    fit_step : float, optional
+        Bin side of the rows the chosen K is fitted to (None: the exact rows ``X``). A fine
+        bin (a photo's 5 x 10^5 blurred colors fall into 8 x 10^4 bins of 1 Lab unit) gives
+        nearly the exact fit at a fraction of its cost.
     min_components : int, default=1
         Smallest K that may be chosen (the table still has every K tried).
     covariance_type : str, default="full"
@@ -95,18 +109,37 @@ def select_on_bins(
     SelectionResult
         ``table`` is the criterion table of the binned rows (fitted with ``reg_covar``
         raised by the rounding variance ``step**2 / 12``); ``best_model`` is the chosen K
-        fitted to the exact rows ``X`` (and kept in ``models``).
+        fitted to the exact rows ``X``, or to their bins of ``fit_step`` (and kept in ``models``).
     """
     Xb, wb = bin_rows(X, sample_weight, step)
-    # Binning moves every row by up to a bin: without the variance of that move (step^2 / 12, a
-    # uniform error per feature) a component can shrink onto one heavy bin and pay off in BIC.
-    coarse_params = {**params, "reg_covar": params.get("reg_covar", 1e-6) + step**2 / 12.0}
     coarse = select_components(
-        Xb, n_components, covariance_type, criterion, sample_weight=wb, random_state=random_state, **coarse_params
+        Xb,
+        n_components,
+        covariance_type,
+        criterion,
+        sample_weight=wb,
+        random_state=random_state,
+        **_binned_params(params, step),
     )
     eligible = [row for row in coarse.table if row["n_components"] >= min_components] or coarse.table
-    # At most the number of bins, so at most the distinct rows of X.
+    # At most the number of bins, so at most the distinct rows of X (and of their finer bins).
     k = min(eligible, key=lambda row: row[criterion])["n_components"]
-    model = GaussianMixture(k, covariance_type=covariance_type, random_state=random_state, **params)
-    model.fit(X, sample_weight=sample_weight)
+    if fit_step is None:
+        model = GaussianMixture(k, covariance_type=covariance_type, random_state=random_state, **params)
+        model.fit(X, sample_weight=sample_weight)
+    else:
+        Xf, wf = bin_rows(X, sample_weight, fit_step)
+        model = GaussianMixture(
+            k, covariance_type=covariance_type, random_state=random_state, **_binned_params(params, fit_step)
+        )
+        model.fit(Xf, sample_weight=wf)
     return SelectionResult(coarse.table, criterion, model, {(k, covariance_type): model})
+
+
+def _binned_params(params: dict, step: float) -> dict:
+    """``params`` with ``reg_covar`` raised by the rounding variance of bins of side ``step``.
+
+    Binning moves every row by up to a bin: without the variance of that move (step^2 / 12, a
+    uniform error per feature) a component can shrink onto one heavy bin and pay off in BIC.
+    """
+    return {**params, "reg_covar": params.get("reg_covar", 1e-6) + step**2 / 12.0}

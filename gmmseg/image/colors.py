@@ -114,6 +114,9 @@ class DistinctColors:
     def gather(self, values: np.ndarray, fill=0) -> np.ndarray:
         """Per-pixel map of per-color values.
 
+        Through a lookup table over the packed codes until :meth:`inverse` is called, then
+        through the index (faster: the table of N values stays in cache).
+
         Parameters
         ----------
         values : ndarray of shape (N,)
@@ -151,4 +154,5 @@ class DistinctColors:
             if self.mask is not None:
                 inv[~self.mask] = -1
             self._inverse = inv
+            self.codes = None  # the index replaces the codes (it is half their size) in gather
         return self._inverse

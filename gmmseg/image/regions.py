@@ -287,7 +287,7 @@ class RegionStats:
         """
         pieces = np.asarray(pieces)
         width = pieces.shape[1]
-        flat = pieces.ravel()
+        flat = pieces.ravel().astype(np.intp)  # once, not in every bincount
         n = int(flat.max())
         # Horizontal runs of one piece: a few percent of the pixels, and all that the areas,
         # labels and boxes need.
@@ -373,7 +373,7 @@ def merge_regions(
     means = [tuple(row) for row in (sums / np.maximum(size, 1.0)[:, None]).tolist()]
 
     def distance(x: int, y: int) -> float:
-        return math.sqrt(sum((a - b) ** 2 for a, b in zip(means[x], means[y])))
+        return math.dist(means[x], means[y])
 
     def absorb(x: int, y: int) -> None:  # y into x
         size[x] += size[y]

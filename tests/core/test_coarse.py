@@ -45,3 +45,17 @@ def test_choice_matches_the_exact_grid_and_the_model_is_fitted_to_the_exact_rows
 def test_refuses_a_bad_step():
     with pytest.raises(ParameterError, match="step"):
         bin_rows(np.zeros((3, 1)), step=0.0)
+
+
+def test_fit_step_fits_the_chosen_k_to_the_finer_bins():
+    rng = np.random.default_rng(2)
+    centers = np.array([[0, 0], [30, 0], [0, 30]])
+    X = centers[rng.integers(3, size=3000)] + rng.normal(scale=3, size=(3000, 2))
+    result = select_on_bins(X, range(1, 5), "icl", step=4.0, fit_step=0.5, random_state=0, reg_covar=0.01)
+    Xf, wf = bin_rows(X, step=0.5)
+    direct = GaussianMixture(3, random_state=0, reg_covar=0.01 + 0.5**2 / 12).fit(Xf, sample_weight=wf)
+    assert result.best_n_components == 3
+    np.testing.assert_allclose(result.best_model.means_, direct.means_)
+    np.testing.assert_allclose(result.best_model.covariances_, direct.covariances_)
+    exact = GaussianMixture(3, random_state=0, reg_covar=0.01).fit(X)
+    np.testing.assert_allclose(np.sort(result.best_model.means_[:, 0]), np.sort(exact.means_[:, 0]), atol=0.05)

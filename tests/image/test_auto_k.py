@@ -15,14 +15,15 @@ def _blocks(colors, size=30, sigma=8.0, seed=0):
     return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
 
 
-def test_icl_finds_the_painted_colours_and_the_model_is_the_exact_fit():
+def test_icl_finds_the_painted_colours_and_the_model_is_nearly_the_exact_fit():
     image, truth = _blocks([[230, 40, 40], [40, 200, 60], [40, 60, 220], [200, 200, 60]])
     seg = segment_image(image, "auto", max_components=7, random_state=0)
     assert seg.selection.criterion == "icl" and seg.n_segments == 4
     assert [row["n_components"] for row in seg.selection.table] == list(range(1, 8))
     assert adjusted_rand_score(truth.ravel(), seg.labels.ravel()) == 1.0
+    # The chosen K is fitted to the colors binned to 1 Lab unit: within a tenth of a unit of the exact fit.
     exact = segment_image(image, 4, random_state=0)
-    np.testing.assert_allclose(np.sort(seg.model.means_[:, 0]), np.sort(exact.model.means_[:, 0]), atol=1e-4)
+    np.testing.assert_allclose(np.sort(seg.model.means_[:, 0]), np.sort(exact.model.means_[:, 0]), atol=0.1)
 
 
 def test_one_flat_colour_still_gets_two_segments():

@@ -122,7 +122,7 @@ def gmmseg_contrast_regions(k="auto", merge_threshold=9.0, **options):
         regions = segment_image(image, k, random_state=0, blur=1.0, merge_threshold=merge_threshold, **options).regions
         colors = DistinctColors(_blurred(image, 1.0))
         contrast = boundary_contrast(regions, rgb_to_lab(colors.unit), colors.inverse())
-        return merge_by_contrast(regions, contrast)[regions]
+        return merge_by_contrast(np.bincount(regions.ravel()), contrast)[regions]
 
     return run
 

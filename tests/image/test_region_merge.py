@@ -59,13 +59,25 @@ def test_two_flat_regions_weak_step_merges_strong_step_stays():
         assert contrast.mean_step == pytest.approx((8 + 2 * step) / 10)
         assert contrast.step_sum.tolist() == [2 * step] and contrast.length.tolist() == [2]
         assert 10 * step / (8 + 2 * step) * 1.5 == pytest.approx(cost)
-        merged = merge_by_contrast(regions, contrast, threshold=2.0, size_scale=1.0)
+        merged = merge_by_contrast(np.bincount(regions.ravel()), contrast, threshold=2.0, size_scale=1.0)
         assert merged.tolist() == ([0, 1, 1] if step == 1.0 else [0, 1, 2])
     regions, features = two_regions(1.0)
     contrast = contrast_of(regions, features)
-    assert merge_by_contrast(regions, contrast, threshold=1.5, size_scale=1.0).tolist() == [0, 1, 1]
-    assert merge_by_contrast(regions, contrast, threshold=1.49, size_scale=1.0).tolist() == [0, 1, 2]
-    assert merge_by_contrast(regions, contrast, threshold=0.0, size_scale=1.0).tolist() == [0, 1, 2]
+    assert merge_by_contrast(np.bincount(regions.ravel()), contrast, threshold=1.5, size_scale=1.0).tolist() == [
+        0,
+        1,
+        1,
+    ]
+    assert merge_by_contrast(np.bincount(regions.ravel()), contrast, threshold=1.49, size_scale=1.0).tolist() == [
+        0,
+        1,
+        2,
+    ]
+    assert merge_by_contrast(np.bincount(regions.ravel()), contrast, threshold=0.0, size_scale=1.0).tolist() == [
+        0,
+        1,
+        2,
+    ]
 
 
 def test_large_regions_need_a_weaker_boundary():
@@ -77,7 +89,9 @@ def test_large_regions_need_a_weaker_boundary():
     # Cost = (2 / mean) * (1 + min area / (0.1 * 52)): areas 24 (1 | 2) vs 4 (2 | 3).
     small = 2 / contrast.mean_step * (1 + 4 / 5.2)
     large = 2 / contrast.mean_step * (1 + 24 / 5.2)
-    assert merge_by_contrast(regions, contrast, threshold=(small + large) / 2, size_scale=0.1).tolist() == [0, 1, 2, 2]
+    assert merge_by_contrast(
+        np.bincount(regions.ravel()), contrast, threshold=(small + large) / 2, size_scale=0.1
+    ).tolist() == [0, 1, 2, 2]
 
 
 def test_boundary_sums_match_an_explicit_loop(monkeypatch):
@@ -86,14 +100,25 @@ def test_boundary_sums_match_an_explicit_loop(monkeypatch):
     features = rng.normal(size=(9, 11, 3))
     index = np.arange(regions.size).reshape(regions.shape)
     index[regions == 0] = -1  # not read there
-    # Blocks of 2 rows: the vertical pairs between blocks must be counted once.
-    monkeypatch.setattr(region_merge, "BLOCK_PIXELS", 2 * 11)
     contrast = boundary_contrast(regions, features.reshape(-1, 3), index)
     sums, mean = loop_boundary_sums(regions, features)
     assert list(zip(contrast.first.tolist(), contrast.second.tolist())) == sorted(sums)
     np.testing.assert_allclose(contrast.step_sum, [sums[k][0] for k in sorted(sums)])
     assert contrast.length.tolist() == [sums[k][1] for k in sorted(sums)]
     assert contrast.mean_step == pytest.approx(mean)
+    # Above SCALE_PIXELS the scale is the mean step of the pairs starting in every k-th row
+    # (k = ceil(99 / 40) = 3: rows 0, 3, 6, each with its right and lower neighbor).
+    monkeypatch.setattr(region_merge, "SCALE_PIXELS", 40)
+    sampled = boundary_contrast(regions, features.reshape(-1, 3), index)
+    np.testing.assert_array_equal(sampled.step_sum, contrast.step_sum)
+    steps = [
+        np.sqrt(((features[r, c] - features[rr, cc]) ** 2).sum())
+        for r in (0, 3, 6)
+        for c in range(11)
+        for rr, cc in ((r, c + 1), (r + 1, c))
+        if cc < 11 and regions[r, c] > 0 and regions[rr, cc] > 0
+    ]
+    assert sampled.mean_step == pytest.approx(np.mean(steps))
 
 
 def test_graph_merge_matches_merging_on_the_pixels():
@@ -103,7 +128,9 @@ def test_graph_merge_matches_merging_on_the_pixels():
     features = np.kron(blocks, np.ones((3, 3, 1))) + rng.normal(size=(12, 15, 3))
     regions = np.kron(np.arange(1, 21).reshape(4, 5), np.ones((3, 3), dtype=int))
     threshold, size_scale = 3.0, 0.2
-    ids = merge_by_contrast(regions, contrast_of(regions, features), threshold=threshold, size_scale=size_scale)
+    ids = merge_by_contrast(
+        np.bincount(regions.ravel()), contrast_of(regions, features), threshold=threshold, size_scale=size_scale
+    )
 
     current = regions.copy()
     n_pixels = regions.size
@@ -130,4 +157,4 @@ def test_flat_photo_and_outside_pixels_stay():
     regions = np.array([[0, 1, 1], [0, 2, 2]])
     contrast = contrast_of(regions, np.zeros((2, 3, 3)))
     assert contrast.mean_step == 0.0
-    assert merge_by_contrast(regions, contrast).tolist() == [0, 1, 2]
+    assert merge_by_contrast(np.bincount(regions.ravel()), contrast).tolist() == [0, 1, 2]

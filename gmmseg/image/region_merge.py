@@ -69,7 +69,8 @@ def boundary_contrast(regions: np.ndarray, table: np.ndarray, index: np.ndarray)
 
     Only the pixel pairs across boundaries (a few percent) have their features read; the
     photo's scale is the mean step over every pair of a regular subset of rows (all rows
-    up to ``SCALE_PIXELS`` pixels), so a 12 MP photo costs about as much as a 1 MP one.
+    up to ``SCALE_PIXELS`` pixels): above 1 MP only the comparison of neighboring region ids
+    reads every pixel.
 
     Parameters
     ----------

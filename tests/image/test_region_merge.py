@@ -50,7 +50,7 @@ def two_regions(step):
     return regions, np.array([row, row])[..., None]
 
 
-def test_two_flat_regions_weak_step_merges_strong_step_stays():
+def test_two_ramped_regions_weak_step_merges_strong_step_stays():
     # Pairs: per row 3 horizontal steps (2, s, 2), 4 vertical steps of 0: mean (8 + 2s) / 10.
     # Boundary: 2 pairs of step s, contrast 10 s / (8 + 2 s); size factor 1 + 4 / (1.0 * 8).
     for step, cost in ((1.0, 1.5), (8.0, 5.0)):
@@ -78,6 +78,22 @@ def test_two_flat_regions_weak_step_merges_strong_step_stays():
         1,
         2,
     ]
+
+
+def test_flat_regions_weak_step_merges_strong_step_stays():
+    # Flat regions 1 | 2 | 3 (two columns each, two rows) of values 0 | 1 | 11: per row the
+    # horizontal steps are 0, 1, 0, 10, 0 and the 6 vertical steps 0, so the photo's mean
+    # step is 22 / 16. Costs (size factor 1 + 4 / 12): weak 1 / 1.375 * 4/3 = 0.970,
+    # strong 10 / 1.375 * 4/3 = 9.70 (after the weak merge, the smaller side still has 4).
+    regions = np.array([[1, 1, 2, 2, 3, 3]] * 2)
+    values = np.array([[0.0, 0.0, 1.0, 1.0, 11.0, 11.0]] * 2)
+    contrast = contrast_of(regions, values[..., None])
+    assert contrast.mean_step == pytest.approx(22 / 16)
+    assert contrast.step_sum.tolist() == [2.0, 20.0] and contrast.length.tolist() == [2, 2]
+    area = np.bincount(regions.ravel())
+    assert merge_by_contrast(area, contrast, threshold=2.0, size_scale=1.0).tolist() == [0, 1, 1, 2]
+    assert merge_by_contrast(area, contrast, threshold=0.96, size_scale=1.0).tolist() == [0, 1, 2, 3]
+    assert merge_by_contrast(area, contrast, threshold=9.8, size_scale=1.0).tolist() == [0, 1, 1, 1]
 
 
 def test_large_regions_need_a_weaker_boundary():

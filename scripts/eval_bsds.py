@@ -10,9 +10,9 @@ all methods alike).
     python scripts/eval_bsds.py --split train --limit 50 --methods felzenszwalb,gmmseg-k4
     python scripts/eval_bsds.py --split val --json /tmp/val.json
 
-``gmmseg-auto`` is ``gmmseg segment -k auto`` (ICL over K 2..10, :mod:`gmmseg.image.auto_k`);
-``gmmseg-regions`` the default ``-k 4``; ``gmmseg-auto-contrast`` adds the boundary-contrast merge
-of :mod:`gmmseg.image.region_merge` to ``-k auto`` (mean-Lab merge at 9, then contrast <= 2). ``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
+``gmmseg-auto`` is the default ``gmmseg segment`` (``-k auto``: ICL over K 2..10,
+:mod:`gmmseg.image.auto_k`, then the mean-Lab merge at 9 and the boundary-contrast merge of
+:mod:`gmmseg.image.region_merge`); ``gmmseg-regions`` is ``-k 4`` (mean-Lab merge at 12). ``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
 (H, W, 3) uint8 image returning an (H, W) integer label map), for region variants under
 development (issue 12's were measured with ``--plugin /work/scratch/r12/regions.py
 --methods gmmseg-regions,felzenszwalb``). The data live in ../shared/data/bsds (``--data`` to change); without them the
@@ -92,37 +92,12 @@ def gmmseg_method(k=4, **options):
 
 
 def gmmseg_regions(k=4, **options):
-    """The regions ``gmmseg segment -k K`` writes (blur 1, min size 50, merge threshold 12)."""
+    """The regions ``gmmseg segment -k K`` writes (blur 1, min size 50, its default merge thresholds)."""
 
     def run(image):
         from gmmseg import segment_image
 
         return segment_image(image, k, random_state=0, blur=1.0, **options).regions
-
-    return run
-
-
-def gmmseg_contrast_regions(k="auto", merge_threshold=9.0, **options):
-    """Regions of ``-k K`` merged by boundary contrast (:mod:`gmmseg.image.region_merge`).
-
-    The step as ``segment_image`` would run it after its mean-Lab merge (mean-Lab <= 9, then
-    boundary contrast <= 2 with ``size_scale`` 0.05), on the same inputs: the Lab colors of
-    the blurred photo's distinct colors and the pixel -> color map. Until segment.py calls it,
-    the benchmark applies it to ``Segmentation.regions`` itself (the distinct colors are
-    counted a second time, so the time is an upper bound).
-    """
-
-    def run(image):
-        from gmmseg import segment_image
-        from gmmseg.image.colors import DistinctColors
-        from gmmseg.image.features import rgb_to_lab
-        from gmmseg.image.region_merge import boundary_contrast, merge_by_contrast
-        from gmmseg.image.segment import _blurred
-
-        regions = segment_image(image, k, random_state=0, blur=1.0, merge_threshold=merge_threshold, **options).regions
-        colors = DistinctColors(_blurred(image, 1.0))
-        contrast = boundary_contrast(regions, rgb_to_lab(colors.unit), colors.inverse())
-        return merge_by_contrast(np.bincount(regions.ravel()), contrast)[regions]
 
     return run
 
@@ -164,7 +139,6 @@ METHODS = {
     "gmmseg-k4-smooth1": gmmseg_method(4, smoothing=1.0),
     "gmmseg-regions": gmmseg_regions(4),
     "gmmseg-auto": gmmseg_regions("auto"),
-    "gmmseg-auto-contrast": gmmseg_contrast_regions("auto"),
     "felzenszwalb": felzenszwalb,
     "slic": slic,
     "quickshift": quickshift,

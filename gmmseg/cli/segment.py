@@ -68,7 +68,8 @@ class SegmentSettings:
     bits: int | None = None
     blur: float = 1.0
     min_region_size: int = 50
-    merge_threshold: float = 12.0
+    merge_threshold: float | None = None  # None: 9 with -k auto, 12 with a fixed K
+    contrast_threshold: float | None = None  # None: 2 with -k auto, 0 with a fixed K
     seed: int | None = 0
     probabilities: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -141,6 +142,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
             blur=settings.blur,
             min_region_size=settings.min_region_size,
             merge_threshold=settings.merge_threshold,
+            contrast_threshold=settings.contrast_threshold,
             max_components=settings.max_components,
             random_state=settings.seed,
         )
@@ -249,9 +251,14 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
 @click.option(
     "--merge-threshold",
     type=click.FloatRange(min=0.0),
-    default=12.0,
-    show_default=True,
-    help="Merge adjacent regions whose mean Lab colors are at most this far apart; 0 is none.",
+    default=None,
+    help="Merge adjacent regions whose mean Lab colors are at most this far apart; 0 is none.  [default: 9 with -k auto, else 12]",
+)
+@click.option(
+    "--contrast-threshold",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Then merge adjacent regions whose boundary shows little color contrast; 0 is none.  [default: 2 with -k auto, else 0]",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option(
@@ -288,6 +295,7 @@ def segment_command(
     blur,
     min_region_size,
     merge_threshold,
+    contrast_threshold,
     seed,
     outdir,
     probabilities,
@@ -327,6 +335,7 @@ def segment_command(
         blur=blur,
         min_region_size=min_region_size,
         merge_threshold=merge_threshold,
+        contrast_threshold=contrast_threshold,
         seed=seed,
         probabilities=probabilities,
         max_pixels=max_pixels or None,

@@ -24,7 +24,9 @@ How it works
    4-connected pieces, pieces under ``min_region_size`` pixels merge into the neighbor of
    the closest mean Lab color, and adjacent regions closer than ``merge_threshold`` in
    mean Lab merge, closest first (:mod:`gmmseg.image.regions`; the pixels are read once, into
-   per-piece sums, :class:`~gmmseg.image.regions.RegionStats`). ``blur=1`` (a Gaussian
+   per-piece sums, :class:`~gmmseg.image.regions.RegionStats`); then adjacent regions whose
+   shared boundary shows little color contrast merge, weakest first, while the cost is at
+   most ``contrast_threshold`` (:mod:`gmmseg.image.region_merge`). ``blur=1`` (a Gaussian
    blur of the pixels before the fit, so approximate) leaves fewer speckles. On BSDS500
    (longest side 320 px) blur 1, K=4, min size 50 and threshold 12 score PRI/VI/covering
    0.749/2.217/0.517 on val, felzenszwalb 0.771/2.583/0.502 (``docs/segment.md``).
@@ -66,6 +68,7 @@ from .features import (
     unit_color_features,
 )
 from .io import LoadedImage
+from .region_merge import boundary_contrast, merge_by_contrast
 from .regions import RegionStats, connected_regions, merge_regions, region_table
 from .smoothing import METHODS, NEIGHBORHOODS, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
@@ -361,7 +364,8 @@ def segment_image(
     mask: np.ndarray | None = None,
     blur: float = 0.0,
     min_region_size: int = 50,
-    merge_threshold: float = 12.0,
+    merge_threshold: float | None = None,
+    contrast_threshold: float | None = None,
     reg_covar: float = REG_COVAR,
     n_init: int = 1,
     max_iter: int = 100,
@@ -410,9 +414,14 @@ def segment_image(
         (0: none, exact). 1 leaves fewer speckles (the ``gmmseg segment`` default).
     min_region_size : int, default=50
         Regions with fewer pixels merge into their most similar neighbor.
-    merge_threshold : float, default=12.0
+    merge_threshold : float, optional
         Adjacent regions whose mean Lab colors are at most this far apart merge,
-        closest first (0: no such merging).
+        closest first (0: no such merging). Default: 9 with ``n_components="auto"``,
+        12 with a fixed K (the best of each on BSDS500 train, ``docs/benchmarks.md``).
+    contrast_threshold : float, optional
+        Then adjacent regions merge, weakest boundary first, while their boundary-contrast
+        cost is at most this (:mod:`gmmseg.image.region_merge`; 0: no such merging).
+        Default: 2 with ``n_components="auto"``, 0 with a fixed K (its few regions lose PRI).
     reg_covar : float, default=1/12
         Added to covariance diagonals, in feature units (about the variance of
         rounding a color to 8 bits).
@@ -473,6 +482,7 @@ def _segment(
     blur,
     min_region_size,
     merge_threshold,
+    contrast_threshold,
     reg_covar,
     n_init,
     max_iter,
@@ -496,7 +506,17 @@ def _segment(
     if spatial_weight > 0 and smoothing > 0:
         raise ParameterError("use either smoothing or spatial_weight, not both (both make regions compact)")
 
+    if merge_threshold is None:
+        merge_threshold = 9.0 if n_components == "auto" else 12.0
+    if contrast_threshold is None:
+        contrast_threshold = 2.0 if n_components == "auto" else 0.0
     blur, min_region_size, merge_threshold = _check_region_settings(blur, min_region_size, merge_threshold)
+    try:
+        contrast_threshold = float(contrast_threshold)
+    except (TypeError, ValueError):
+        raise ParameterError(f"contrast_threshold must be a number >= 0, got {contrast_threshold!r}") from None
+    if not np.isfinite(contrast_threshold) or contrast_threshold < 0:
+        raise ParameterError(f"contrast_threshold must be a finite number >= 0, got {contrast_threshold!r}")
     pixels, visible = _as_pixels(image, mask)
     depth = 16 if pixels.dtype == np.uint16 else 8
     if bits is not None and bits > depth:
@@ -646,6 +666,9 @@ def _segment(
         rgb=[pixels] if pixels.ndim == 2 else (pixels[..., c] for c in range(3)),
     )
     ids = merge_regions(pieces, stats, min_size=min_region_size, threshold=merge_threshold)
+    if contrast_threshold > 0:
+        contrast = boundary_contrast(ids[pieces], lab_values, colors.inverse())
+        ids = merge_by_contrast(np.bincount(ids, weights=stats.area), contrast, threshold=contrast_threshold)[ids]
     regions = ids[pieces]
     table = region_table(stats, ids, rgb_max=float(2**depth - 1))
     del pieces
@@ -687,6 +710,7 @@ def _segment(
         "blur": blur,
         "min_region_size": min_region_size,
         "merge_threshold": merge_threshold,
+        "contrast_threshold": contrast_threshold,
         "criterion": criterion if n_components == "auto" else None,
         "max_components": int(max_components) if n_components == "auto" else None,
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "generator",

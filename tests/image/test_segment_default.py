@@ -52,3 +52,20 @@ def test_the_command_chooses_k_by_default_and_writes_the_criterion_curve(tmp_pat
     assert fixed.exit_code == 0, fixed.output
     assert json.loads((tmp_path / "k3" / "stripes.json").read_text())["n_segments"] == 3
     assert not (tmp_path / "k3" / "stripes.criterion.png").exists()
+
+
+def test_the_default_merges_regions_by_boundary_contrast_and_a_fixed_k_does_not():
+    from pathlib import Path
+
+    from gmmseg.image.io import read_image
+
+    photo = read_image(Path(__file__).resolve().parents[2] / "sample_images" / "coffee.jpg").pixels[::3, ::3]
+    default = segment_image(photo, blur=1.0, random_state=0)
+    without = segment_image(photo, blur=1.0, random_state=0, contrast_threshold=0)
+    assert default.settings["contrast_threshold"] == 2.0 and default.settings["merge_threshold"] == 9.0
+    assert default.n_regions < without.n_regions
+    # the contrast step only joins whole regions: each region before it lies in one region after it
+    pairs = np.unique(np.stack([without.regions.ravel(), default.regions.ravel()]), axis=1)
+    assert np.unique(pairs[0]).size == pairs.shape[1]
+    fixed = segment_image(photo, 4, blur=1.0, random_state=0)
+    assert fixed.settings["contrast_threshold"] == 0.0 and fixed.settings["merge_threshold"] == 12.0

@@ -285,7 +285,12 @@ class DefectModel:
         calibration_idx = hold_idx if n_hold else train_idx
         self.scales_ = [self._new_scale(mode) for mode in (SCALES if self.scaling == "both" else (self.scaling,))]
         held_out_maps = []  # per scale, the finished maps of the calibration images
-        for scale in self.scales_:
+        shapes = [as_image_array(image).shape[:2] for image in images] if len(self.scales_) > 1 else []
+        for j, scale in enumerate(self.scales_):
+            if j and self._same_working_images(scale, shapes, train_idx, calibration_idx):
+                self.scales_[j] = scale.twin(self.scales_[0])
+                held_out_maps.append(held_out_maps[0])
+                continue
             rng = np.random.default_rng(self.random_state)
             rng.permutation(n)  # every scale draws the pixel samples a single-scale model would
             held_out_maps.append(scale.fit(images, train_idx, calibration_idx, rng))
@@ -304,6 +309,17 @@ class DefectModel:
         self.n_holdout_images_ = int(n_hold)
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _same_working_images(self, scale: ScaleModel, shapes, train_idx, calibration_idx) -> bool:
+        """Whether ``scale`` would see every fit image at the first scale's working shape.
+
+        Then its fit would repeat the first scale's draw for draw (images of one size: the
+        two scales coincide), so :meth:`ScaleModel.twin` takes the first scale's fitted state.
+        """
+        scale.set_work_scale([shapes[i] for i in train_idx])
+        first = self.scales_[0]
+        used = np.concatenate([train_idx, calibration_idx])
+        return all(scale.working_shape(shapes[i]) == first.working_shape(shapes[i]) for i in used)
 
     def _fit_broad(self, images, train_idx, calibration_idx, rng) -> None:
         """Fit the broad channel; add its excess to the calibration scores and re-set the threshold."""

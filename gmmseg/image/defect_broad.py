@@ -22,7 +22,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel"]
+__all__ = ["BroadChannel", "BROAD_MAP_WEIGHT"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -30,6 +30,9 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.0
+#: What the map gets per unit of the relative broad map above 0, in units of the fine
+#: threshold's gap over the median good score (chosen on the MTD choose half, docs/defects.md).
+BROAD_MAP_WEIGHT = 4.0
 
 
 class BroadChannel:
@@ -78,7 +81,8 @@ class BroadChannel:
 
         Returns
         -------
-        self
+        list of ndarray of shape (h, w), float32
+            The calibration images' :meth:`relative_map` (nothing is scored twice).
         """
         rows = []
         for i in train_idx:
@@ -103,7 +107,7 @@ class BroadChannel:
         # maxima cluster, and a unit of (maximum - median maximum) would be arbitrarily small
         self.center_ = float(np.median(np.concatenate([m.ravel() for m in maps])))
         self.quantile_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
-        return self
+        return [self._relative(m) for m in maps]
 
     def raw_map(self, image) -> np.ndarray:
         """Blurred negative log-density of the coarse pixels.
@@ -136,5 +140,8 @@ class BroadChannel:
         -------
         ndarray of shape (h, w), float32
         """
+        return self._relative(self.raw_map(image))
+
+    def _relative(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.quantile_ - self.center_, 1e-6)
-        return ((self.raw_map(image) - np.float32(self.center_)) / np.float32(spread)).astype(np.float32)
+        return ((raw - np.float32(self.center_)) / np.float32(spread)).astype(np.float32)

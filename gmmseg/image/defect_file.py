@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 3 (written now)::
+Layout version 4 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -15,7 +15,9 @@ Layout version 3 (written now)::
                 weight) and arrays broad_mixture_*, broad_mean, broad_scale
 
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
-channel) still load, without a broad channel. Parameters
+channel) still load, without a broad channel; so do files of version 3 without the broad
+channel (version 4 changed only its features and its part of the map); a version-3 file
+with ``broad`` true is refused with a message to re-fit. Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -38,7 +40,7 @@ from .texture import FAMILIES, TextureSettings
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
 _MODEL_ONLY = ("scaling", "holdout", "min_area", "broad")
 
@@ -116,6 +118,11 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if not isinstance(params["broad"], bool):
         raise ModelFileError(f"params.broad is {params['broad']!r:.60}, not true or false")
     if params["broad"]:
+        if version < 4:
+            raise ModelFileError(
+                f"this DefectModel file (layout version {version}) has the broad channel of an older gmmseg, "
+                "whose features changed; re-fit the model"
+            )
         _check_broad(metadata, arrays)
     if "members" not in metadata:
         fc.choice(params, "scaling", SCALES)

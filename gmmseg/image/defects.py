@@ -38,7 +38,7 @@ import numpy as np
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
-from .defect_broad import BroadChannel
+from .defect_broad import BROAD_MAP_WEIGHT, BroadChannel
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
 from .regions import Region, defect_mask, regions_from_map
@@ -298,13 +298,14 @@ class DefectModel:
             first = self.scales_[0]
             self.calibration_scores_ = first.calibration_scores_
             self.threshold_, self.pixel_threshold_ = first.threshold_, first.pixel_threshold_
+            fine_maps = held_out_maps[0]
         else:
-            self._calibrate_scales(held_out_maps)
+            fine_maps = self._calibrate_scales(held_out_maps)
         self.broad_ = None
         if self.broad:
             rng = np.random.default_rng(self.random_state)
             rng.permutation(n)
-            self._fit_broad(images, train_idx, calibration_idx, rng)
+            self._fit_broad(images, train_idx, calibration_idx, rng, fine_maps)
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
         self.fit_seconds_ = time.perf_counter() - start
@@ -321,37 +322,54 @@ class DefectModel:
         used = np.concatenate([train_idx, calibration_idx])
         return all(scale.working_shape(shapes[i]) == first.working_shape(shapes[i]) for i in used)
 
-    def _fit_broad(self, images, train_idx, calibration_idx, rng) -> None:
-        """Fit the broad channel; add its excess to the calibration scores and re-set the threshold."""
+    def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray]) -> None:
+        """Fit the broad channel; add it to the calibration scores and maps and re-set the thresholds.
+
+        ``fine_maps[i]`` is the fine map of calibration image ``i`` at the working resolution.
+        """
         self.broad_ = BroadChannel(int(self.work_size), float(self.target_fpr), self.random_state)
-        self.broad_.fit(images, train_idx, calibration_idx, rng)
+        relative = self.broad_.fit(images, train_idx, calibration_idx, rng)
         fine = np.asarray(self.calibration_scores_, dtype=np.float64)
         self.broad_weight_ = max(float(self.threshold_ - np.median(fine)), 1e-6)
-        excess = np.array([self._broad_excess(self.broad_.relative_map(images[i]).max()) for i in calibration_idx])
-        self.calibration_scores_ = fine + excess
-        self.threshold_ = float(np.quantile(self.calibration_scores_, 1.0 - float(self.target_fpr), method="higher"))
+        self.calibration_scores_ = fine + np.array([self._broad_excess(r.max()) for r in relative])
+        q = 1.0 - float(self.target_fpr)
+        self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
+        peaks = [
+            self.scales_[0].image_score(small + self._broad_map(resize(r, small.shape)))
+            for small, r in zip(fine_maps, relative)
+        ]
+        self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
 
     def _broad_excess(self, relative):
         """Fine-score units above the most unusual held-out good broad appearance (0 below it)."""
         return np.float32(self.broad_weight_) * np.maximum(relative - np.float32(1.0), np.float32(0.0))
 
-    def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> None:
+    def _broad_map(self, relative: np.ndarray) -> np.ndarray:
+        """What the broad channel adds to the map: its part above a typical good pixel, in fine-score units."""
+        weight = np.float32(self.broad_weight_ * BROAD_MAP_WEIGHT)
+        return weight * np.maximum(relative, np.float32(0.0))
+
+    def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> list[np.ndarray]:
         """Standardize each scale's scores by its calibration scores; set the combined thresholds.
+
+        Returns the calibration images' combined maps.
 
         ``held_out_maps[j][i]`` is scale ``j``'s score map of calibration image ``i`` (as the
         scales computed them while calibrating: nothing is scored twice).
         """
         self.scale_center_ = [float(np.mean(s.calibration_scores_)) for s in self.scales_]
         self.scale_spread_ = [max(float(np.std(s.calibration_scores_)), 1e-6) for s in self.scales_]
-        scores, peaks = [], []
-        for maps in zip(*held_out_maps):
-            score, small = self._combine(list(maps))
+        scores, peaks, maps = [], [], []
+        for member_maps in zip(*held_out_maps):
+            score, small = self._combine(list(member_maps))
             scores.append(score)
             peaks.append(self.scales_[0].image_score(small))
+            maps.append(small)
         self.calibration_scores_ = np.asarray(scores)
         q = 1.0 - float(self.target_fpr)
         self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
         self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
+        return maps
 
     def _combine(self, scale_maps: list[np.ndarray]) -> tuple[float, np.ndarray]:
         """Two-scale score and map from each scale's map: means of the standardized scores and maps."""
@@ -375,7 +393,7 @@ class DefectModel:
             return score, small
         relative = self.broad_.relative_map(arr)
         score += float(self._broad_excess(relative.max()))
-        return score, small + self._broad_excess(resize(relative, small.shape))
+        return score, small + self._broad_map(resize(relative, small.shape))
 
     # ------------------------------------------------------------------ summaries of the scales
 

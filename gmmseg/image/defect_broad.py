@@ -4,13 +4,15 @@ The fine channel (:mod:`gmmseg.image.defect_scale`) removes the background and t
 top-hat of its map, so it sees small, sharp defects and nothing broad. A
 :class:`BroadChannel` fits the core :class:`~gmmseg.GaussianMixture` to the coarse features
 of :func:`~gmmseg.image.texture.broad_features` (the image reduced 4 times, no background
-removed, plus the distance to the border) and scores every coarse pixel by its negative
+removed, oriented texture energies, each referred to the image's own median, plus the
+distance to the border) and scores every coarse pixel by its negative
 log-density. Its map is expressed relative to the held-out good images: ``(s - m) / (q - m)``,
 with ``m`` the median of their coarse pixels (a typical good pixel scores 0) and ``q`` the
 ``1 - target_fpr`` quantile of their image scores (the map's maxima), so 1 is the most
 unusual broad appearance of a good part. :class:`~gmmseg.image.defects.DefectModel`
 adds only the *excess* over 1 to the fine score (docs/defects.md says why: the broad
-channel's own spread on good parts must not raise false alarms).
+channel's own spread on good parts must not raise false alarms) and the part above 0, times
+:data:`BROAD_MAP_WEIGHT`, to the fine map.
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ def with_stain(img, factor=0.55):
 def models():
     rng = np.random.default_rng(0)
     good = [texture(rng) for _ in range(30)]
+    # the image channel off: these tests measure the broad channel against the fine one
     kwargs = dict(n_components=3, work_size=64, pixels_per_image=600, scaling="longest", random_state=0)
+    kwargs["image_channel"] = False
     return DefectModel(broad=True, **kwargs).fit(good), DefectModel(**kwargs).fit(good)
 
 
@@ -108,6 +110,7 @@ def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_pat
     assert loaded.broad and loaded.broad_ is not None
     assert loaded.score(img) == pytest.approx(broad.score(img), rel=1e-6)
     np.testing.assert_allclose(loaded.score_map(img), broad.score_map(img), rtol=1e-5, atol=1e-5)
+    assert (loaded.threshold_, loaded.pixel_threshold_) == (broad.threshold_, broad.pixel_threshold_)
     # a file of layout version 2 (before the broad channel) loads as a model without it
     header, arrays = load_arrays(fine.save(tmp_path / "fine.gmmseg"), "DefectModel")
     metadata = header["metadata"]

@@ -79,9 +79,9 @@ def defects_group():
 @click.option(
     "--broad",
     is_flag=True,
-    help="Add the broad channel (coarse, position-aware features) for broad, faint defects: stains, worn "
-    "areas, missing corners, frayed edges. For parts whose good surfaces are uniform at a coarse scale; "
-    "needs 30 or more held-out good images (see docs/defects.md).",
+    help="Add the broad channel (coarse, oriented, position-aware features) for broad and edge defects: "
+    "chipped edges, missing corners, frayed edges, stains; it mostly improves where the maps and masks put "
+    "them. Needs 30 or more held-out good images (see docs/defects.md).",
 )
 @click.option(
     "--exclude",

@@ -4,13 +4,15 @@ The fine channel (:mod:`gmmseg.image.defect_scale`) removes the background and t
 top-hat of its map, so it sees small, sharp defects and nothing broad. A
 :class:`BroadChannel` fits the core :class:`~gmmseg.GaussianMixture` to the coarse features
 of :func:`~gmmseg.image.texture.broad_features` (the image reduced 4 times, no background
-removed, plus the distance to the border) and scores every coarse pixel by its negative
+removed, oriented texture energies, each referred to the image's own median, plus the
+distance to the border) and scores every coarse pixel by its negative
 log-density. Its map is expressed relative to the held-out good images: ``(s - m) / (q - m)``,
 with ``m`` the median of their coarse pixels (a typical good pixel scores 0) and ``q`` the
 ``1 - target_fpr`` quantile of their image scores (the map's maxima), so 1 is the most
 unusual broad appearance of a good part. :class:`~gmmseg.image.defects.DefectModel`
 adds only the *excess* over 1 to the fine score (docs/defects.md says why: the broad
-channel's own spread on good parts must not raise false alarms).
+channel's own spread on good parts must not raise false alarms) and the part above 0, times
+:data:`BROAD_MAP_WEIGHT`, to the fine map.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel"]
+__all__ = ["BroadChannel", "BROAD_MAP_WEIGHT"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -30,6 +32,9 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.0
+#: What the map gets per unit of the relative broad map above 0, in units of the fine
+#: threshold's gap over the median good score (chosen on the MTD choose half, docs/defects.md).
+BROAD_MAP_WEIGHT = 4.0
 
 
 class BroadChannel:
@@ -78,7 +83,8 @@ class BroadChannel:
 
         Returns
         -------
-        self
+        list of ndarray of shape (h, w), float32
+            The calibration images' :meth:`relative_map` (nothing is scored twice).
         """
         rows = []
         for i in train_idx:
@@ -103,7 +109,7 @@ class BroadChannel:
         # maxima cluster, and a unit of (maximum - median maximum) would be arbitrarily small
         self.center_ = float(np.median(np.concatenate([m.ravel() for m in maps])))
         self.quantile_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
-        return self
+        return [self._relative(m) for m in maps]
 
     def raw_map(self, image) -> np.ndarray:
         """Blurred negative log-density of the coarse pixels.
@@ -136,5 +142,8 @@ class BroadChannel:
         -------
         ndarray of shape (h, w), float32
         """
+        return self._relative(self.raw_map(image))
+
+    def _relative(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.quantile_ - self.center_, 1e-6)
-        return ((self.raw_map(image) - np.float32(self.center_)) / np.float32(spread)).astype(np.float32)
+        return ((raw - np.float32(self.center_)) / np.float32(spread)).astype(np.float32)

@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 3 (written now)::
+Layout version 4 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -12,10 +12,16 @@ Layout version 3 (written now)::
                 n_train_images, n_holdout_images, fit_seconds
                 arrays: calibration_scores, member0_*, member1_* (one-scale arrays)
     either      with ``params.broad``: metadata ``broad`` (mixture, center, quantile,
-                weight) and arrays broad_mixture_*, broad_mean, broad_scale
+                weight) and arrays broad_mixture_*, broad_mean, broad_scale;
+                with an image channel: metadata ``image_channel`` (mixture, center,
+                quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
+                with either, the model's threshold, pixel_threshold and calibration_scores
+                replace the (first) scale's
 
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
-channel) still load, without a broad channel. Parameters
+channel) still load, without a broad channel; so do files of version 3 without the broad
+channel (version 4 changed only its features and its part of the map); a version-3 file
+with ``broad`` true is refused with a message to re-fit. Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -32,15 +38,16 @@ from ..core.mixture_file import check_mixture, mixture_from_file, mixture_to_fil
 from ..core.persist import register_check
 from ..errors import ModelFileError, ParameterError
 from .defect_broad import BroadChannel
+from .defect_image import ImageChannel
 from .defect_scale import SCALES, ScaleModel
 from .texture import FAMILIES, TextureSettings
 
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
-_MODEL_ONLY = ("scaling", "holdout", "min_area", "broad")
+_MODEL_ONLY = ("scaling", "holdout", "min_area", "broad", "image_channel")
 
 
 def upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +78,7 @@ def upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
     params.setdefault("tail_share", 0.0)  # files written before the tail mixture existed
     params.setdefault("scaling", "longest")  # ... and before two-scale models
     params.setdefault("broad", False)  # ... and before the broad channel
+    params.setdefault("image_channel", False)  # ... and before the image channel
     return params
 
 
@@ -116,7 +124,16 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if not isinstance(params["broad"], bool):
         raise ModelFileError(f"params.broad is {params['broad']!r:.60}, not true or false")
     if params["broad"]:
+        if version < 4:
+            raise ModelFileError(
+                f"this DefectModel file (layout version {version}) has the broad channel of an older gmmseg, "
+                "whose features changed; re-fit the model"
+            )
         _check_broad(metadata, arrays)
+    if not isinstance(params["image_channel"], bool):
+        raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
+    if "image_channel" in metadata:
+        _check_image(metadata, arrays)
     if "members" not in metadata:
         fc.choice(params, "scaling", SCALES)
         _check_scale(metadata, arrays, n_features, "")
@@ -346,10 +363,59 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metadata, arrays = _members_to_file(model, params, n_train, n_holdout)
     if model.broad_ is not None:
         metadata["broad"], broad_arrays = _broad_to_file(model)
-        # the broad excess changes the model's calibration, not its scale's
+        arrays |= broad_arrays
+    if model.image_ is not None:
+        metadata["image_channel"], image_arrays = _image_to_file(model)
+        arrays |= image_arrays
+    if model.broad_ is not None or model.image_ is not None:
+        # the excesses change the model's calibration, not its scale's
         metadata["threshold"] = float(model.threshold_)
-        arrays |= broad_arrays | {"calibration_scores": model.calibration_scores_}
+        metadata["pixel_threshold"] = float(model.pixel_threshold_)
+        arrays["calibration_scores"] = model.calibration_scores_
     return metadata, arrays
+
+
+def _image_to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    image = model.image_
+    gm_meta, gm_arrays = mixture_to_file(image.mixture_)
+    metadata = {
+        "mixture": gm_meta,
+        "center": image.center_,
+        "quantile": image.quantile_,
+        "weight": float(model.broad_weight_),
+    }
+    arrays = {f"image_mixture_{k}": v for k, v in gm_arrays.items()}
+    return metadata, arrays | {"image_mean": image.mean_, "image_scale": image.scale_}
+
+
+def _image_from_file(model, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    image = ImageChannel(int(model.work_size), model.random_state)
+    prefix = "image_mixture_"
+    image.mixture_ = mixture_from_file(
+        metadata["mixture"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    )
+    image.mean_ = np.asarray(arrays["image_mean"], dtype=np.float64)
+    image.scale_ = np.asarray(arrays["image_scale"], dtype=np.float64)
+    image.center_, image.quantile_ = float(metadata["center"]), float(metadata["quantile"])
+    model.image_, model.broad_weight_ = image, float(metadata["weight"])
+
+
+def _check_image(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The image channel's section: its mixture, standardization and calibration."""
+    where = "image channel: "
+    section = fc.field(metadata, "image_channel", dict)
+    n = ImageChannel.n_features
+    fc.array(arrays, "image_mean", (n,), where=where)
+    if np.any(fc.array(arrays, "image_scale", (n,), where=where) <= 0):
+        raise ModelFileError(f"{where}array 'image_scale' must be positive")
+    center = fc.number(section, "center", where=where)
+    fc.number(section, "quantile", center, where=where)
+    fc.number(section, "weight", 0.0, where=where, open_low=True)
+    mixture = fc.field(section, "mixture", dict, where)
+    prefix = "image_mixture_"
+    check_mixture(mixture, {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, where)
+    if mixture["n_features"] != n:
+        raise ModelFileError(f"{where}the mixture has {mixture['n_features']} features, not {n}")
 
 
 def _members_to_file(model, params, n_train: int, n_holdout: int):
@@ -419,6 +485,9 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
     model.broad_ = None
     if params["broad"]:
         _broad_from_file(model, metadata["broad"], arrays)
+    model.image_ = None  # also with image_channel true: a fit on fewer than 5 images has none
+    if "image_channel" in metadata:
+        _image_from_file(model, metadata["image_channel"], arrays)
     model.n_train_images_ = int(metadata["n_train_images"])
     model.n_holdout_images_ = int(metadata["n_holdout_images"])
     model.fit_seconds_ = float(metadata["fit_seconds"])

@@ -14,6 +14,7 @@ its threshold is the ``1 - target_fpr`` quantile of the calibration images' scor
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -184,9 +185,7 @@ peak_window, border_margin, pixels_per_image, tail_share, tail_components, targe
             The calibration images' finished score maps at the working resolution.
         """
         started = time.perf_counter()
-        if self.scaling == "fixed":
-            sides = [max(as_image_array(images[i]).shape[:2]) for i in train_idx]
-            self.work_scale_ = float(self.work_size) / float(np.median(sides))
+        self.set_work_scale([as_image_array(images[i]).shape[:2] for i in train_idx])
         per = int(self.pixels_per_image)
         rows = []
         for i in train_idx:
@@ -221,6 +220,40 @@ peak_window, border_margin, pixels_per_image, tail_share, tail_components, targe
         self.n_training_rows_ = int(X.shape[0])
         self.fit_seconds_ = time.perf_counter() - started
         return maps
+
+    def set_work_scale(self, train_shapes: list[tuple[int, int]]) -> None:
+        """Set the resize factor of ``scaling="fixed"`` from the training images' shapes (no-op otherwise).
+
+        Parameters
+        ----------
+        train_shapes : list of tuple of int
+            ``(H, W)`` of every training image.
+        """
+        if self.scaling == "fixed":
+            self.work_scale_ = float(self.work_size) / float(np.median([max(shape) for shape in train_shapes]))
+
+    def twin(self, fitted: ScaleModel) -> ScaleModel:
+        """This scale with the fitted state of ``fitted``, a scale that saw the same working images.
+
+        When every training and calibration image has the same working shape at both scales
+        (all images of one size, the usual case on a line), fitting this scale would repeat
+        ``fitted``'s work draw for draw; the twin skips it and scores new images at its own
+        scale.
+
+        Parameters
+        ----------
+        fitted : ScaleModel
+            A fitted scale with the same settings but another ``scaling``.
+
+        Returns
+        -------
+        ScaleModel
+            A copy of ``fitted`` with this scale's ``scaling`` and ``work_scale_``.
+        """
+        twin = copy.copy(fitted)
+        twin.scaling, twin.work_scale_ = self.scaling, self.work_scale_
+        twin.fit_seconds_ = 0.0
+        return twin
 
     def _fit_mixture(self, Z: np.ndarray, n_components: int) -> GaussianMixture:
         seed = None if self.random_state is None else int(self.random_state)

@@ -61,13 +61,14 @@ __all__ = [
     "normalize_exposure",
     "texture_features",
     "broad_features",
+    "coarse_maps",
     "FAMILIES",
     "BROAD_FEATURES",
 ]
 
 FAMILIES = ("smooth", "gradient", "log", "hessian", "hessian_axes")
 #: The features :func:`broad_features` returns, in order.
-BROAD_FEATURES = ("level", "energy", "gradient", "detail", "border_row", "border_col")
+BROAD_FEATURES = ("level", "detail", "energy_x", "energy_y", "border_row", "border_col")
 #: Feature maps per family and scale.
 _FAMILY_WIDTH = {"smooth": 1, "gradient": 1, "log": 1, "hessian": 2, "hessian_axes": 3}
 
@@ -323,19 +324,61 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
     return np.stack(maps, axis=-1).astype(np.float32, copy=False)
 
 
+def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
+    """The coarse appearance maps of :func:`broad_features`, before they are referred to the image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    work_size : int, default=160
+    work_scale : float, default=0
+        As in :func:`working_shape`.
+    factor : int, default=4
+        Reduction of the working image, and the Gaussian width of the features.
+
+    Returns
+    -------
+    ndarray of shape (ceil(h / factor), ceil(w / factor), 4), float32
+        ``level``, ``detail``, ``energy_x``, ``energy_y`` (see :func:`broad_features`).
+    """
+    from scipy import ndimage
+
+    gray = working_image(image, work_size, work_scale)
+    center = float(np.median(gray))
+    spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
+    z = (gray - center) / spread
+    sigma = float(factor)
+
+    def log_energy(values):
+        # log: flattened texture is a ratio change of the fine energy, whatever its level
+        return np.log(np.sqrt(ndimage.gaussian_filter(values * values, sigma, mode="reflect")) + 0.05)
+
+    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
+    detail = log_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect"))
+    energy_x = log_energy(ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect"))
+    energy_y = log_energy(ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect"))
+    h, w = gray.shape
+    shape = (max(4, -(-h // factor)), max(4, -(-w // factor)))
+    maps = [resize(m.astype(np.float32), shape) for m in (level, detail, energy_x, energy_y)]
+    return np.stack(maps, axis=-1)
+
+
 def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
     """Coarse, position-aware features of broad appearance (see :data:`BROAD_FEATURES`).
 
     The working image (as for :func:`texture_features`) is centred on its median and divided
     by its robust spread (1.4826 × MAD), so gain and offset do not change the features, but
     no background is removed: a stain or a ramp stays visible. At ``sigma = factor`` working
-    pixels: ``level``, the blurred image (broad brightness); ``energy``, the local standard
-    deviation (texture strength); ``gradient``, the gradient magnitude of the blurred image
-    (ramps, edges of broad areas); ``detail``, the log of the local energy of the finest
-    detail (worn or flattened texture). All are reduced ``factor`` times, and two position
-    features are added: the distance of the pixel to the nearer top/bottom and left/right
-    border, as a share of the height and width (on aligned parts, a missing corner or a
-    frayed edge is unusual *where* good parts have material).
+    pixels: ``level``, the blurred image (broad brightness); ``detail``, the log of the local
+    energy of the finest detail (worn or flattened texture); ``energy_x`` and ``energy_y``,
+    the log of the local energy of the fine gradient along the columns and along the rows
+    (oriented texture: a patch where the machining marks of a good part are missing). Each is
+    reduced ``factor`` times and *referred to the image itself* (minus its own median over the
+    image), so what is measured is how a region differs from the rest of its part, not how
+    the part differs from other parts (good parts differ in overall sheen far more than a
+    defect changes it). Two position features are added: the distance of the pixel to the
+    nearer top/bottom and left/right border, as a share of the height and width (on aligned
+    parts, a missing corner or a frayed edge is unusual *where* good parts have material).
 
     Parameters
     ----------
@@ -351,22 +394,9 @@ def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor:
     ndarray of shape (ceil(h / factor), ceil(w / factor), 6), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    from scipy import ndimage
-
-    gray = working_image(image, work_size, work_scale)
-    center = float(np.median(gray))
-    spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
-    z = (gray - center) / spread
-    sigma = float(factor)
-    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
-    energy = np.sqrt(np.maximum(ndimage.gaussian_filter(z * z, sigma, mode="reflect") - level**2, 0.0))
-    gradient = ndimage.gaussian_gradient_magnitude(z, sigma, mode="reflect") * sigma
-    fine = z - ndimage.gaussian_filter(z, 1.0, mode="reflect")
-    # log: flattened texture is a ratio change of the fine energy, whatever its level
-    detail = np.log(np.sqrt(ndimage.gaussian_filter(fine * fine, sigma, mode="reflect")) + 0.05)
-    h, w = gray.shape
-    shape = (max(4, -(-h // factor)), max(4, -(-w // factor)))
-    maps = [resize(m.astype(np.float32), shape) for m in (level, energy, gradient, detail)]
+    coarse = coarse_maps(image, work_size, work_scale, factor)
+    shape = coarse.shape[:2]
+    maps = [coarse[..., j] - np.median(coarse[..., j]) for j in range(coarse.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]
     cols = (np.arange(shape[1], dtype=np.float32) + 0.5) / shape[1]
     maps.append(np.broadcast_to(np.minimum(rows, 1 - rows)[:, None], shape))

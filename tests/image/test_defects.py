@@ -12,6 +12,7 @@ from skimage.measure import label, regionprops
 
 import gmmseg
 from gmmseg.errors import ImageError, InputError, ModelFileError, NotFittedError, ParameterError
+from gmmseg.image.defect_scale import ScaleModel
 from gmmseg.image.defects import DefectModel
 from gmmseg.image.regions import regions_from_map
 from gmmseg.image.texture import TextureSettings, normalize_exposure, texture_features
@@ -313,6 +314,28 @@ def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp
     np.testing.assert_allclose(loaded.score_map(bad), both.score_map(bad), rtol=1e-5, atol=1e-5)
     with pytest.raises(ParameterError, match="scaling"):
         DefectModel(scaling="area").fit(good)
+
+
+def test_images_of_one_size_fit_the_second_scale_once_and_score_as_two_fits(tmp_path, monkeypatch):
+    rng = np.random.default_rng(6)
+    good = [good_image(rng, shape=(48, 64)) for _ in range(12)]
+    kw = dict(n_components=3, work_size=48, pixels_per_image=600, holdout=0.3, random_state=0, tail_share=0.05)
+    calls = []
+    fit = ScaleModel.fit
+    monkeypatch.setattr(ScaleModel, "fit", lambda self, *a: calls.append(self.scaling) or fit(self, *a))
+    twin = DefectModel(**kw).fit(good)
+    assert calls == ["longest"]  # one size: the fixed scale sees the same working images
+    calls.clear()
+    monkeypatch.setattr(DefectModel, "_same_working_images", lambda *a: False)
+    both = DefectModel(**kw).fit(good)
+    assert calls == ["longest", "fixed"]
+    assert twin.scales_[1].scaling == "fixed" and twin.scales_[1].work_scale_ == both.scales_[1].work_scale_
+    # new images of another size go through each scale as with two fits, also after a round trip
+    loaded = gmmseg.load(twin.save(tmp_path / "twin.gmmseg"))
+    for image in (with_spot(good_image(rng, shape=(48, 96)), center=(24, 60), radius=3)[0], good[0]):
+        assert twin.score(image) == both.score(image) == pytest.approx(loaded.score(image), rel=1e-6)
+        np.testing.assert_array_equal(twin.score_map(image), both.score_map(image))
+    assert twin.threshold_ == both.threshold_ and twin.pixel_threshold_ == both.pixel_threshold_
 
 
 def test_model_files_of_layout_version_1_still_load(tmp_path):

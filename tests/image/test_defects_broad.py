@@ -8,8 +8,9 @@ from scipy import ndimage
 
 import gmmseg
 from gmmseg.errors import ModelFileError
+from gmmseg.image.defect_broad import BROAD_MAP_WEIGHT
 from gmmseg.image.defects import DefectModel
-from gmmseg.image.texture import BROAD_FEATURES, broad_features
+from gmmseg.image.texture import BROAD_FEATURES, broad_features, resize
 
 
 def texture(rng, shape=(96, 96)):
@@ -31,7 +32,9 @@ def with_stain(img, factor=0.55):
 def models():
     rng = np.random.default_rng(0)
     good = [texture(rng) for _ in range(30)]
+    # the image channel off: these tests measure the broad channel against the fine one
     kwargs = dict(n_components=3, work_size=64, pixels_per_image=600, scaling="longest", random_state=0)
+    kwargs["image_channel"] = False
     return DefectModel(broad=True, **kwargs).fit(good), DefectModel(**kwargs).fit(good)
 
 
@@ -43,6 +46,26 @@ def test_broad_features_ignore_gain_and_offset_and_know_the_border():
     rows, cols = feats[..., BROAD_FEATURES.index("border_row")], feats[..., BROAD_FEATURES.index("border_col")]
     assert rows[0, 0] == pytest.approx(0.5 / 11) and rows[5, 3] == pytest.approx(5.5 / 11)
     assert cols[2, 15] == pytest.approx(0.5 / 16) and np.all(cols[:, 0] == cols[0, 0])
+    # the appearance features are referred to the image itself: each has median 0 over it
+    np.testing.assert_allclose(np.median(feats[..., :4].reshape(-1, 4), axis=0), 0.0, atol=1e-6)
+
+
+def test_broad_features_see_where_oriented_marks_are_missing():
+    rng = np.random.default_rng(5)
+    h, w = 96, 96
+    # vertical machining marks (intensity varies along the columns) with noise; the marks are
+    # ground away in the lower right quarter, which keeps the same brightness and noise
+    marks = np.tile(np.sin(np.arange(w) * 1.0)[None, :], (h, 1)) * 30
+    marks[h // 2 :, w // 2 :] = 0
+    img = 128 + marks + rng.normal(0, 6, size=(h, w))
+    feats = broad_features(img, work_size=96)
+    ex, ey = (feats[..., BROAD_FEATURES.index(name)] for name in ("energy_x", "energy_y"))
+    marked, ground = (slice(4, 8), slice(4, 8)), (slice(16, 20), slice(16, 20))
+    # referred to the image: the marked three quarters are typical (about 0), the ground patch
+    # has much less energy across the marks and about the same along them
+    assert abs(ex[marked].mean()) < 0.2 and abs(ey[marked].mean()) < 0.2
+    assert ex[ground].mean() < -1.0
+    assert abs(ey[ground].mean()) < 0.3
 
 
 def test_broad_stain_is_found_only_with_the_broad_channel(models):
@@ -70,6 +93,12 @@ def test_the_excess_is_zero_on_the_held_out_good_images(models):
     relative = broad.broad_.relative_map(good)
     expected = fine.score(good) + broad.broad_weight_ * max(0.0, float(relative.max()) - 1.0)
     assert broad.score(good) == pytest.approx(expected, rel=1e-5)
+    # the map gets the broad map's part above a typical good pixel, BROAD_MAP_WEIGHT fine units per unit
+    fine_map = fine.score_map(good, input_resolution=False)
+    extra = broad.broad_weight_ * BROAD_MAP_WEIGHT * np.maximum(resize(relative, fine_map.shape), 0)
+    np.testing.assert_allclose(broad.score_map(good, input_resolution=False), fine_map + extra, rtol=1e-5, atol=1e-5)
+    # and the pixel threshold is the held-out images' quantile of that map's interior maxima
+    assert broad.pixel_threshold_ >= fine.pixel_threshold_
 
 
 def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_path):
@@ -81,6 +110,7 @@ def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_pat
     assert loaded.broad and loaded.broad_ is not None
     assert loaded.score(img) == pytest.approx(broad.score(img), rel=1e-6)
     np.testing.assert_allclose(loaded.score_map(img), broad.score_map(img), rtol=1e-5, atol=1e-5)
+    assert (loaded.threshold_, loaded.pixel_threshold_) == (broad.threshold_, broad.pixel_threshold_)
     # a file of layout version 2 (before the broad channel) loads as a model without it
     header, arrays = load_arrays(fine.save(tmp_path / "fine.gmmseg"), "DefectModel")
     metadata = header["metadata"]
@@ -89,6 +119,14 @@ def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_pat
     old = gmmseg.load(save_arrays(tmp_path / "v2.gmmseg", "DefectModel", metadata, arrays))
     assert old.broad is False and old.broad_ is None
     assert old.score(img) == pytest.approx(fine.score(img), rel=1e-6)
+    # a version-3 file (older broad features) loads without the broad channel, and is refused with it
+    header, arrays = load_arrays(fine.save(tmp_path / "fine.gmmseg"), "DefectModel")
+    header["metadata"]["version"] = 3
+    assert gmmseg.load(save_arrays(tmp_path / "v3.gmmseg", "DefectModel", header["metadata"], arrays)).broad_ is None
+    header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
+    header["metadata"]["version"] = 3
+    with pytest.raises(ModelFileError, match="version 3.*re-fit"):
+        gmmseg.load(save_arrays(tmp_path / "v3b.gmmseg", "DefectModel", header["metadata"], arrays))
     # a broad file without its broad arrays is refused with one line
     header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
     arrays.pop("broad_mean")

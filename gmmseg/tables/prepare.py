@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..core.estimator import EstimatorBase
 from ..errors import GmmsegWarning, NotFittedError, ParameterError, TableError
 from .io import parse_decimal_commas
 
@@ -55,7 +55,7 @@ TIE_SHARE = 0.01
 TIE_ROWS_PER_VALUE = 5.0
 
 
-class FeaturePrep(TransformerMixin, BaseEstimator):
+class FeaturePrep(EstimatorBase):
     """Column roles, imputation, per-column transforms, scaling and one-hot encoding.
 
     Parameters
@@ -114,6 +114,13 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
     >>> [round(v, 6) for v in back["spend"]]
     [1.0, 10.0, 100.0, 1000.0]
     """
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags()
+        return tags
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -184,3 +186,90 @@ def test_detect_anomalies_fits_on_the_reference_and_scores_the_table():
 def test_detect_anomalies_names_the_missing_column():
     with pytest.raises(TableError, match=r"column\(s\) nope not found in t.csv"):
         detect_anomalies(_data(), columns=["nope"], source="t.csv")
+
+
+def test_binned_column_is_the_weighted_mean_and_weight_of_every_occupied_bin():
+    from gmmseg.tables.anomalies import MARGINAL_BIN, binned_column
+
+    rng = np.random.default_rng(3)
+    z = np.concatenate([rng.normal(0, 1, 400), [25.0, 25.001]])
+    w = rng.integers(0, 3, z.size).astype(float)
+    values, total = binned_column(z, w)
+    # reference: a dict of bins by a plain loop
+    bins: dict[int, list[float]] = {}
+    for x, wi in zip(z, w):
+        if wi > 0:
+            b = bins.setdefault(int(np.floor(x / MARGINAL_BIN)), [0.0, 0.0])
+            b[0] += wi * x
+            b[1] += wi
+    keys = sorted(bins)
+    np.testing.assert_allclose(values[:, 0], [bins[k][0] / bins[k][1] for k in keys])
+    np.testing.assert_allclose(total, [bins[k][1] for k in keys])
+    assert values.shape == (len(keys), 1) and total.sum() == w.sum()
+
+
+def test_per_feature_mixtures_on_bins_match_the_fit_on_all_rows():
+    from gmmseg.core.selection import select_components
+    from gmmseg.tables.anomalies import binned_column
+
+    rng = np.random.default_rng(4)
+    z = np.concatenate([rng.normal(0, 1, 3000), rng.normal(4, 0.5, 1000)])
+    exact = select_components(z[:, None], range(1, 4), "full", random_state=0, reg_covar=1e-3)
+    values, total = binned_column(z)
+    binned = select_components(values, range(1, 4), "full", sample_weight=total, random_state=0, reg_covar=1e-3)
+    assert binned.best_n_components == exact.best_n_components == 2
+    np.testing.assert_allclose([r["bic"] for r in binned.table], [r["bic"] for r in exact.table], rtol=1e-4)
+    grid = np.linspace(-3, 6, 50)[:, None]
+    np.testing.assert_allclose(binned.best_model.score_samples(grid), exact.best_model.score_samples(grid), atol=2e-3)
+
+
+def test_a_joint_sweep_float32_cannot_start_is_redone_in_float64(monkeypatch):
+    import gmmseg.tables.anomalies as module
+    from gmmseg.errors import FittingError
+
+    original = module.select_components
+    dtypes = []
+
+    def refuse_float32(X, *args, **kwargs):
+        dtypes.append(kwargs.get("dtype", "float64"))
+        if kwargs.get("dtype") == "float32":
+            raise FittingError("the initial covariance of component(s) [1] is singular")
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(module, "select_components", refuse_float32)
+    frame = _data()
+    det = TableAnomalyDetector(n_estimators=1, trim=0).fit(frame)
+    assert dtypes[:2] == ["float32", "float64"]
+    monkeypatch.setattr(module, "JOINT_DTYPE", "float64")
+    monkeypatch.setattr(module, "select_components", original)
+    np.testing.assert_array_equal(
+        det.training_scores_, TableAnomalyDetector(n_estimators=1, trim=0).fit(frame).training_scores_
+    )
+
+
+def test_reason_columns_are_categorical_and_empty_for_rows_not_flagged():
+    frame = _data()
+    det = TableAnomalyDetector(n_estimators=1).fit(frame)
+    out = anomaly_table(det, frame)
+    assert isinstance(out["reason_1"].dtype, pd.CategoricalDtype)
+    flagged = out["flagged"].to_numpy()
+    texts = [[r["text"] for r in reasons] for reasons in det.explain(frame[flagged])]
+    assert out.loc[flagged, "reason_1"].astype(str).tolist() == [t[0] for t in texts]
+    assert set(out.loc[~flagged, "reason_1"].astype(str)) == {""}
+
+
+def test_the_anomaly_report_draws_without_matplotlib(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from gmmseg.reports.anomalies import write_anomaly_report\n"
+        "scores = pd.DataFrame({'row': [0, 1, 2], 'score': [-1.0, -2.0, -30.0], 'flagged': [False, False, True]})\n"
+        "summary = {'threshold_score': -10.0, 'n_rows': 3, 'n_flagged': 1, 'n_components': 1, 'covariance_type': 'full'}\n"
+        f"write_anomaly_report(scores, summary, {str(tmp_path / 'r.html')!r})\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+    html = (tmp_path / "r.html").read_text()
+    assert '<img src="data:image/svg+xml;base64,' in html and "http://" not in html

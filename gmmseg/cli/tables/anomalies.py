@@ -122,6 +122,7 @@ def anomalies_command(
         reference_source=str(reference) if reference is not None else None,
         progress=None if bar is None else progress,
     )
+    del frame  # the outputs need only the scores table: the table's memory goes before the writing
     if bar is not None:
         bar.render_finish()
     outdir = ensure_outdir(outdir)

@@ -159,12 +159,15 @@ def kmeans(
     k, d = centers.shape
     mean = (w @ X) / w.sum()
     threshold = tol * float(np.mean((w @ (X - mean) ** 2) / w.sum()))
-    wX = X * w[:, None]
+    wX = (X * w[:, None]).ravel()
+    columns = np.arange(d)
     centers = np.array(centers, dtype=np.float64)
     for _ in range(max_iter):
         labels = _nearest(X, centers)
         counts = np.bincount(labels, weights=w, minlength=k)
-        sums = np.stack([np.bincount(labels, weights=wX[:, j], minlength=k) for j in range(d)], axis=1)
+        # one bincount over (label, column) codes: every sum adds its rows in row order, as a
+        # per-column bincount does (the same bits), without d strided passes over the columns
+        sums = np.bincount((labels[:, None] * d + columns).ravel(), weights=wX, minlength=k * d).reshape(k, d)
         new = centers.copy()
         filled = counts > 0
         new[filled] = sums[filled] / counts[filled, None]

@@ -328,12 +328,7 @@ def _check_settings(n_components, color_space, covariance_type, smoothing, max_c
     color_space = check_color_space(color_space)
     if covariance_type not in _COVARIANCE_TYPES:
         raise ParameterError(f"covariance_type must be one of {', '.join(_COVARIANCE_TYPES)}, got {covariance_type!r}")
-    try:
-        smoothing = float(smoothing)
-    except (TypeError, ValueError):
-        raise ParameterError(f"smoothing must be a number >= 0 (the Potts beta), got {smoothing!r}") from None
-    if not np.isfinite(smoothing) or smoothing < 0:
-        raise ParameterError(f"smoothing must be a finite number >= 0 (the Potts beta), got {smoothing!r}")
+    smoothing = _non_negative(smoothing, "smoothing", " (the Potts beta)")
     if isinstance(max_components, bool) or int(max_components) != max_components or max_components < 1:
         raise ParameterError(f"max_components must be a positive integer, got {max_components!r}")
     if criterion not in CRITERIA:
@@ -497,12 +492,7 @@ def _segment(
         raise ParameterError(f"neighborhood must be 4 or 8, got {neighborhood!r}")
     if smoothing_method not in METHODS:
         raise ParameterError(f"smoothing_method must be one of {', '.join(METHODS)}, got {smoothing_method!r}")
-    try:
-        spatial_weight = float(spatial_weight)
-    except (TypeError, ValueError):
-        raise ParameterError(f"spatial_weight must be a number >= 0, got {spatial_weight!r}") from None
-    if not np.isfinite(spatial_weight) or spatial_weight < 0:
-        raise ParameterError(f"spatial_weight must be a finite number >= 0, got {spatial_weight!r}")
+    spatial_weight = _non_negative(spatial_weight, "spatial_weight")
     if spatial_weight > 0 and smoothing > 0:
         raise ParameterError("use either smoothing or spatial_weight, not both (both make regions compact)")
 
@@ -511,12 +501,7 @@ def _segment(
     if contrast_threshold is None:
         contrast_threshold = 2.0 if n_components == "auto" else 0.0
     blur, min_region_size, merge_threshold = _check_region_settings(blur, min_region_size, merge_threshold)
-    try:
-        contrast_threshold = float(contrast_threshold)
-    except (TypeError, ValueError):
-        raise ParameterError(f"contrast_threshold must be a number >= 0, got {contrast_threshold!r}") from None
-    if not np.isfinite(contrast_threshold) or contrast_threshold < 0:
-        raise ParameterError(f"contrast_threshold must be a finite number >= 0, got {contrast_threshold!r}")
+    contrast_threshold = _non_negative(contrast_threshold, "contrast_threshold")
     pixels, visible = _as_pixels(image, mask)
     depth = 16 if pixels.dtype == np.uint16 else 8
     if bits is not None and bits > depth:
@@ -823,6 +808,17 @@ def _fill_empty_segments(run, index, color_feats, beta, options):
             return run
         trial.start = f"{run.start}, an empty segment refilled"
         run = trial
+
+
+def _non_negative(value, name: str, meaning: str = "") -> float:
+    """``value`` as a finite float >= 0, or a ParameterError naming ``name``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number >= 0{meaning}, got {value!r}") from None
+    if not np.isfinite(number) or number < 0:
+        raise ParameterError(f"{name} must be a finite number >= 0{meaning}, got {value!r}")
+    return number
 
 
 def _check_region_settings(blur, min_region_size, merge_threshold) -> tuple[float, int, float]:

@@ -129,11 +129,11 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
                 f"this DefectModel file (layout version {version}) has the broad channel of an older gmmseg, "
                 "whose features changed; re-fit the model"
             )
-        _check_broad(metadata, arrays)
+        _check_channel(metadata, arrays, "broad", "broad", BroadChannel.n_features, "broad: ")
     if not isinstance(params["image_channel"], bool):
         raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
     if "image_channel" in metadata:
-        _check_image(metadata, arrays)
+        _check_channel(metadata, arrays, "image_channel", "image", ImageChannel.n_features, "image channel: ")
     if "members" not in metadata:
         fc.choice(params, "scaling", SCALES)
         _check_scale(metadata, arrays, n_features, "")
@@ -158,47 +158,47 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     _check_common(metadata, arrays, "")
 
 
-def _check_broad(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """The broad channel's section: its mixture, standardization and calibration."""
-    where = "broad: "
-    broad = fc.field(metadata, "broad", dict)
-    n = BroadChannel.n_features
-    fc.array(arrays, "broad_mean", (n,), where=where)
-    if np.any(fc.array(arrays, "broad_scale", (n,), where=where) <= 0):
-        raise ModelFileError(f"{where}array 'broad_scale' must be positive")
-    center = fc.number(broad, "center", where=where)
-    fc.number(broad, "quantile", center, where=where)
-    fc.number(broad, "weight", 0.0, where=where, open_low=True)
-    mixture = fc.field(broad, "mixture", dict, where)
-    prefix = "broad_mixture_"
-    check_mixture(mixture, {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, where)
-    if mixture["n_features"] != n:
-        raise ModelFileError(f"{where}the mixture has {mixture['n_features']} features, not {n}")
+def _check_channel(
+    metadata: dict[str, Any], arrays: dict[str, np.ndarray], key: str, prefix: str, n_features: int, where: str
+) -> None:
+    """An extra channel's section (broad or image): its mixture, standardization and calibration.
+
+    The section ``metadata[key]`` holds ``mixture``, ``center``, ``quantile`` and ``weight``; the
+    arrays ``PREFIX_mean``, ``PREFIX_scale`` and the mixture's ``PREFIX_mixture_*``.
+    """
+    section = fc.field(metadata, key, dict)
+    fc.array(arrays, f"{prefix}_mean", (n_features,), where=where)
+    if np.any(fc.array(arrays, f"{prefix}_scale", (n_features,), where=where) <= 0):
+        raise ModelFileError(f"{where}array '{prefix}_scale' must be positive")
+    center = fc.number(section, "center", where=where)
+    fc.number(section, "quantile", center, where=where)
+    fc.number(section, "weight", 0.0, where=where, open_low=True)
+    mixture = fc.field(section, "mixture", dict, where)
+    check_mixture(mixture, _mixture_arrays(arrays, prefix), where)
+    if mixture["n_features"] != n_features:
+        raise ModelFileError(f"{where}the mixture has {mixture['n_features']} features, not {n_features}")
 
 
-def _broad_to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    broad = model.broad_
-    gm_meta, gm_arrays = mixture_to_file(broad.mixture_)
-    metadata = {
-        "mixture": gm_meta,
-        "center": broad.center_,
-        "quantile": broad.quantile_,
-        "weight": float(model.broad_weight_),
-    }
-    arrays = {f"broad_mixture_{k}": v for k, v in gm_arrays.items()}
-    return metadata, arrays | {"broad_mean": broad.mean_, "broad_scale": broad.scale_}
+def _channel_to_file(channel, prefix: str, weight: float) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The section and arrays of an extra channel (the layout :func:`_check_channel` reads)."""
+    gm_meta, gm_arrays = mixture_to_file(channel.mixture_)
+    metadata = {"mixture": gm_meta, "center": channel.center_, "quantile": channel.quantile_, "weight": float(weight)}
+    arrays = {f"{prefix}_mixture_{k}": v for k, v in gm_arrays.items()}
+    return metadata, arrays | {f"{prefix}_mean": channel.mean_, f"{prefix}_scale": channel.scale_}
 
 
-def _broad_from_file(model, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
-    prefix = "broad_mixture_"
-    broad.mixture_ = mixture_from_file(
-        metadata["mixture"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-    )
-    broad.mean_ = np.asarray(arrays["broad_mean"], dtype=np.float64)
-    broad.scale_ = np.asarray(arrays["broad_scale"], dtype=np.float64)
-    broad.center_, broad.quantile_ = float(metadata["center"]), float(metadata["quantile"])
-    model.broad_, model.broad_weight_ = broad, float(metadata["weight"])
+def _channel_from_file(channel, prefix: str, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
+    """``channel`` (a new BroadChannel or ImageChannel) with its fitted state read back."""
+    channel.mixture_ = mixture_from_file(metadata["mixture"], _mixture_arrays(arrays, prefix))
+    channel.mean_ = np.asarray(arrays[f"{prefix}_mean"], dtype=np.float64)
+    channel.scale_ = np.asarray(arrays[f"{prefix}_scale"], dtype=np.float64)
+    channel.center_, channel.quantile_ = float(metadata["center"]), float(metadata["quantile"])
+    return channel
+
+
+def _mixture_arrays(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    head = f"{prefix}_mixture_"
+    return {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -362,10 +362,10 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     else:
         metadata, arrays = _members_to_file(model, params, n_train, n_holdout)
     if model.broad_ is not None:
-        metadata["broad"], broad_arrays = _broad_to_file(model)
+        metadata["broad"], broad_arrays = _channel_to_file(model.broad_, "broad", model.broad_weight_)
         arrays |= broad_arrays
     if model.image_ is not None:
-        metadata["image_channel"], image_arrays = _image_to_file(model)
+        metadata["image_channel"], image_arrays = _channel_to_file(model.image_, "image", model.broad_weight_)
         arrays |= image_arrays
     if model.broad_ is not None or model.image_ is not None:
         # the excesses change the model's calibration, not its scale's
@@ -373,49 +373,6 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metadata["pixel_threshold"] = float(model.pixel_threshold_)
         arrays["calibration_scores"] = model.calibration_scores_
     return metadata, arrays
-
-
-def _image_to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    image = model.image_
-    gm_meta, gm_arrays = mixture_to_file(image.mixture_)
-    metadata = {
-        "mixture": gm_meta,
-        "center": image.center_,
-        "quantile": image.quantile_,
-        "weight": float(model.broad_weight_),
-    }
-    arrays = {f"image_mixture_{k}": v for k, v in gm_arrays.items()}
-    return metadata, arrays | {"image_mean": image.mean_, "image_scale": image.scale_}
-
-
-def _image_from_file(model, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    image = ImageChannel(int(model.work_size), model.random_state)
-    prefix = "image_mixture_"
-    image.mixture_ = mixture_from_file(
-        metadata["mixture"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-    )
-    image.mean_ = np.asarray(arrays["image_mean"], dtype=np.float64)
-    image.scale_ = np.asarray(arrays["image_scale"], dtype=np.float64)
-    image.center_, image.quantile_ = float(metadata["center"]), float(metadata["quantile"])
-    model.image_, model.broad_weight_ = image, float(metadata["weight"])
-
-
-def _check_image(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """The image channel's section: its mixture, standardization and calibration."""
-    where = "image channel: "
-    section = fc.field(metadata, "image_channel", dict)
-    n = ImageChannel.n_features
-    fc.array(arrays, "image_mean", (n,), where=where)
-    if np.any(fc.array(arrays, "image_scale", (n,), where=where) <= 0):
-        raise ModelFileError(f"{where}array 'image_scale' must be positive")
-    center = fc.number(section, "center", where=where)
-    fc.number(section, "quantile", center, where=where)
-    fc.number(section, "weight", 0.0, where=where, open_low=True)
-    mixture = fc.field(section, "mixture", dict, where)
-    prefix = "image_mixture_"
-    check_mixture(mixture, {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, where)
-    if mixture["n_features"] != n:
-        raise ModelFileError(f"{where}the mixture has {mixture['n_features']} features, not {n}")
 
 
 def _members_to_file(model, params, n_train: int, n_holdout: int):
@@ -484,10 +441,14 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         model.pixel_threshold_ = scale.pixel_threshold_
     model.broad_ = None
     if params["broad"]:
-        _broad_from_file(model, metadata["broad"], arrays)
+        broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
+        model.broad_ = _channel_from_file(broad, "broad", metadata["broad"], arrays)
+        model.broad_weight_ = float(metadata["broad"]["weight"])
     model.image_ = None  # also with image_channel true: a fit on fewer than 5 images has none
     if "image_channel" in metadata:
-        _image_from_file(model, metadata["image_channel"], arrays)
+        image = ImageChannel(int(model.work_size), model.random_state)
+        model.image_ = _channel_from_file(image, "image", metadata["image_channel"], arrays)
+        model.broad_weight_ = float(metadata["image_channel"]["weight"])
     model.n_train_images_ = int(metadata["n_train_images"])
     model.n_holdout_images_ = int(metadata["n_holdout_images"])
     model.fit_seconds_ = float(metadata["fit_seconds"])

@@ -216,3 +216,21 @@ def test_anomalies_json_has_timings(runner, tmp_path):
     timings = json.loads(res.stdout)["timings"]
     assert all(timings[k] >= 0 for k in ("prepare_seconds", "fit_seconds", "score_seconds", "table_seconds"))
     assert "reduction" not in json.loads(res.stdout)
+
+
+def test_demo_step_flags_the_planted_orders(tmp_path):
+    from gmmseg.cli.demo import sample_folder
+    from gmmseg.cli.tables.anomalies import demo_anomalies
+
+    folder = sample_folder("orders")
+    if folder is None:
+        pytest.skip("sample_images/orders is absent (make it with scripts/make_anomaly_sample.py)")
+    lines = dict(demo_anomalies(tmp_path, quiet=True))
+    assert all(path.is_file() for path in lines.values())
+    scores = pd.read_csv(lines["anomaly scores"])
+    planted = set(pd.read_csv(folder / "orders.truth.csv")["order_id"])
+    flagged = set(scores.loc[scores["flagged"], "order_id"])
+    assert len(flagged) == 30  # 1% of 3000
+    # the generator's planted kinds differ from ordinary orders by far more than its noise
+    assert len(flagged & planted) >= 0.9 * len(planted)
+    assert "O0" in lines["anomaly report"].read_text()

@@ -10,6 +10,7 @@ import click
 from ...errors import ParameterError
 from .._common import echo_json, ensure_outdir, is_quiet, json_option, quiet_option, scheduler_option, write_json
 from .._group import cli
+from ..demo import demo_step, sample_folder
 from ._options import HEADER_OPTIONS, TABLE_PATH, column, distributed_names, read, split_names, with_options, write_csv
 
 
@@ -140,3 +141,38 @@ def anomalies_command(
             f"{summary['n_flagged']} of {summary['n_rows']} rows flagged (score < {summary['threshold_score']:.4g}); "
             f"outputs in {outdir}"
         )
+
+
+@demo_step(order=85)
+def demo_anomalies(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
+    """Flag the unusual orders of the bundled order table (made by scripts/make_anomaly_sample.py).
+
+    The planted orders named in ``orders.truth.csv`` are not shown to the model; the step
+    counts how many of them the 1% flagged rows hold.
+    """
+    from ...reports.anomalies import write_anomaly_report
+    from ...tables.anomalies import detect_anomalies
+
+    folder = sample_folder("orders")
+    if folder is None or not (folder / "orders.csv").is_file():
+        if not quiet:
+            click.echo("order anomalies: skipped (sample_images/orders/orders.csv not found)", err=True)
+        return []
+    source = folder / "orders.csv"
+    found = detect_anomalies(read(source), id_column="order_id", source=str(source), random_state=0)
+    out = ensure_outdir(outdir / "anomalies")
+    write_csv(found.scores, out / "scores.csv")
+    summary = found.summary()
+    write_json(out / "summary.json", summary)
+    write_anomaly_report(found.scores, summary, out / "report.html")
+    if not quiet:
+        flagged = set(found.scores.loc[found.scores["flagged"], "order_id"])
+        planted = set(read(folder / "orders.truth.csv")["order_id"])
+        click.echo(
+            f"order anomalies: {summary['n_flagged']} of {summary['n_rows']} orders flagged (the default 1%); "
+            f"{len(flagged & planted)} of the {len(planted)} planted unusual orders are among them"
+        )
+    return [
+        ("anomaly report", out / "report.html"),
+        ("anomaly scores", out / "scores.csv"),
+    ]

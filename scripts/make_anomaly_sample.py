@@ -134,7 +134,9 @@ def make_orders(n: int = N_ORDERS, per_kind: int = N_PER_KIND, seed: int = SEED)
     frame.insert(0, "order_id", [f"O{i:05d}" for i in range(n)])
     first_planted = n - 4 * per_kind
     at = np.flatnonzero(shuffle >= first_planted)
-    truth = pd.DataFrame({"order_id": frame["order_id"].to_numpy()[at], "kind": np.array(kinds)[shuffle[at] - first_planted]})
+    truth = pd.DataFrame(
+        {"order_id": frame["order_id"].to_numpy()[at], "kind": np.array(kinds)[shuffle[at] - first_planted]}
+    )
     return frame, truth
 
 

@@ -87,6 +87,9 @@ MARGINAL_BIN = 0.01
 #: ADBench's shuttle) is redone in float64. The warm-started refits stay float64: in float32 a
 #: far component's weight underflowed (1e-19) and was re-seeded, with a warning.
 JOINT_DTYPE = "float32"
+#: A reason must carry at least this share of its row's unlikeliness (the positive per-column
+#: terms' sum); smaller ones are what any ordinary row shows and would send the reader astray.
+REASON_MIN_SHARE = 0.1
 
 
 class TableAnomalyDetector(EstimatorBase):
@@ -491,6 +494,8 @@ class TableAnomalyDetector(EstimatorBase):
             ``column``, ``value`` (original units), ``typical_low``, ``typical_high``,
             ``term`` (nats), ``direction`` ("high", "low", or "unusual combination" when
             the value is inside the typical range but unlikely given the other columns), ``text``.
+            The first reason is always given; the others only when their term is at least
+            ``REASON_MIN_SHARE`` of the row's positive terms' sum, so a row may have fewer.
         """
         self._check_is_fitted()
         frame = _as_frame(X)
@@ -525,13 +530,18 @@ class TableAnomalyDetector(EstimatorBase):
             best_j[:, c] = np.asarray(feats)[size.argmax(axis=1)]  # first feature of the largest |residual|
         # largest term first; ties keep the column order
         ranked = np.argsort(-per_col, axis=1, kind="stable")[:, : int(n_reasons)]
+        enough = (
+            np.take_along_axis(per_col, ranked, axis=1)
+            >= REASON_MIN_SHARE * np.maximum(per_col, 0).sum(axis=1)[:, None]
+        )
+        enough[:, 0] = True
         ranges = self._typical_ranges()
         values = {col: frame[col].to_numpy() for col in columns}
         out = []
         for i in range(n):
             k = int(resp[i])
             reasons = []
-            for c in ranked[i]:
+            for c in ranked[i][enough[i]]:
                 col, j = columns[c], int(best_j[i, c])
                 typical = (float(ranges[col][0][k]), float(ranges[col][1][k])) if col in ranges else None
                 reasons.append(self._reason(col, values[col][i], residuals[i, j], typical, per_col[i, c]))
@@ -539,7 +549,11 @@ class TableAnomalyDetector(EstimatorBase):
         return out
 
     def _typical_ranges(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per numeric column, the typical low and high (mean ± 2 sd) of every component in original units."""
+        """Per numeric column, the typical low and high (mean ± 2 sd) of every component in original units.
+
+        Clipped to the column's range in the fitted table (a count is never typically below 0)
+        and, for whole-number columns, rounded to whole numbers.
+        """
         prep, mix, projection = self.prep_, self.mixture_, self.projection_
         covariances = full_matrices(mix.covariance_type, mix.covariances_, mix.n_components, mix.means_.shape[1])
         if projection is None:
@@ -557,6 +571,9 @@ class TableAnomalyDetector(EstimatorBase):
                     _backward((means[:, j] + sign * 2 * sd) * state["scale"] + state["center"], state)
                     for sign in (-1, 1)
                 )
+                low, high = np.maximum(low, state["low"]), np.minimum(high, state["high"])
+                if state["resolution"] >= 1 and float(state["resolution"]).is_integer():
+                    low, high = np.floor(low), np.ceil(high)
                 out[col] = (low, high)
         return out
 

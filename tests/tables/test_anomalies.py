@@ -130,7 +130,11 @@ def test_adbench_beats_isolation_forest_on_two_sets(shared_data):
 
 
 def _explicit_reasons(det, frame, i, n_reasons=3):
-    """Columns of the largest terms 0.5 r_j (P r)_j for the most responsible component, by a plain loop."""
+    """Columns of the largest terms 0.5 r_j (P r)_j for the most responsible component, by a plain loop.
+
+    After the first, a column is a reason only when its term is at least a tenth of the sum of
+    the row's positive terms.
+    """
     Z = det.prep_.transform(frame)
     mix = det.mixture_
     z = Z[i]
@@ -141,7 +145,9 @@ def _explicit_reasons(det, frame, i, n_reasons=3):
     terms = {}
     for j, column in enumerate(det.prep_.feature_column()):
         terms[column] = terms.get(column, 0.0) + 0.5 * r[j] * sum(precision[j, m] * r[m] for m in range(len(r)))
-    return sorted(terms, key=lambda c: -terms[c])[:n_reasons], terms
+    ranked = sorted(terms, key=lambda c: -terms[c])[:n_reasons]
+    positive = sum(t for t in terms.values() if t > 0)
+    return [c for r, c in enumerate(ranked) if r == 0 or terms[c] >= 0.1 * positive], terms
 
 
 def test_anomaly_table_scores_flags_and_reasons_match_an_explicit_computation():
@@ -157,7 +163,8 @@ def test_anomaly_table_scores_flags_and_reasons_match_an_explicit_computation():
     for i in np.flatnonzero(out["flagged"]):
         ranked, terms = _explicit_reasons(det, frame, i)
         texts = [out.loc[i, f"reason_{r + 1}"] for r in range(3)]
-        assert [t.split(" = ")[0] for t in texts] == ranked
+        assert [t.split(" = ")[0] for t in texts if t] == ranked
+        assert all(texts[: len(ranked)]) and not any(texts[len(ranked) :])
         explained = det.explain(frame.iloc[[i]])[0]
         np.testing.assert_allclose([e["term"] for e in explained], [round(terms[c], 4) for c in ranked], atol=1e-4)
     assert out.loc[500, "reason_1"].startswith("returns = 30 is high")
@@ -273,3 +280,15 @@ def test_the_anomaly_report_draws_without_matplotlib(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
     html = (tmp_path / "r.html").read_text()
     assert '<img src="data:image/svg+xml;base64,' in html and "http://" not in html
+
+
+def test_typical_ranges_stay_inside_the_fitted_columns_and_whole_for_counts():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"age_days": rng.integers(0, 2001, 1000), "amount": rng.lognormal(3, 0.6, 1000).round(2)})
+    frame.loc[0, "amount"] = 5000.0
+    det = TableAnomalyDetector(n_estimators=1).fit(frame)
+    for reason in (r for row in det.explain(frame.iloc[:50], n_reasons=2) for r in row):
+        column = frame[reason["column"]]
+        assert column.min() <= reason["typical_low"] <= reason["typical_high"] <= column.max()
+        if reason["column"] == "age_days":  # mean - 2 sd of a uniform 0..2000 is below 0 unclipped
+            assert float(reason["typical_low"]).is_integer() and float(reason["typical_high"]).is_integer()

@@ -31,8 +31,6 @@ from ..errors import ParameterError, TableError
 
 __all__ = ["rfm_from_transactions", "parse_dates"]
 
-RFM_COLUMNS = ("recency", "frequency", "monetary", "tenure", "average_order_value")
-
 
 def parse_dates(series, name: str = "date"):
     """Parse a column of dates: datetimes, ``YYYYMMDD`` integers or date strings.

@@ -107,16 +107,3 @@ def distributed_names(no_header: bool, names: str | None):
     if no_header and not names:
         raise ParameterError("with --scheduler a file without a header needs --names a,b,c")
     return [n.strip() for n in names.split(",")] if names else None
-
-
-def parse_k(k_spec: str):
-    """``-k N|auto`` as ``"auto"`` or a positive int."""
-    if k_spec == "auto":
-        return "auto"
-    try:
-        n_components = int(k_spec)
-    except ValueError:
-        raise ParameterError(f"-k {k_spec!r} is not a number; use e.g. -k 5 or -k auto") from None
-    if n_components < 1:
-        raise ParameterError("-k must be at least 1")
-    return n_components

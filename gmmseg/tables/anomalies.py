@@ -286,7 +286,10 @@ class TableAnomalyDetector(EstimatorBase):
                     if i == 0:
                         member = self._fit_models(Z_fit, ks, types, weights, seed)
                     else:
-                        member = self._refit_models(member, Z_fit, weights, seed, REFIT_MAX_ITER)
+                        # from member 0's trimmed models, not the member's own untrimmed ones: a
+                        # component of those can sit on the trimmed rows, empty (weight ~1e-18) and
+                        # be re-seeded with a "component N collapsed" warning
+                        member = self._refit_models(members[0], Z_fit, weights, seed, REFIT_MAX_ITER)
                     advance()
                 members.append(member)
         del Z_fit
@@ -347,19 +350,29 @@ class TableAnomalyDetector(EstimatorBase):
         return mixture, marginals, selection
 
     def _refit_models(self, start, Z_fit, weights, seed, max_iter):
-        """Refit the models of ``start`` (same K and covariance types), started from their parameters."""
+        """Refit the models of ``start`` (same covariance types), started from their parameters.
+
+        A start component that holds less than one of these rows (a member trims other rows
+        than member 0, whose trimmed models can keep a component on a few far rows) is left
+        out: it would empty (weight ~1e-18) and be re-seeded at an unlikely row, with a warning.
+        """
         mixture, marginals, selection = start
 
         def refit(model, Z, weights):
+            resp = model.predict_proba(Z)
+            mass = resp.sum(axis=0) if weights is None else weights @ resp
+            keep = mass >= 1.0
+            keep[np.argmax(mass)] = True
+            precisions = model.precisions_ if model.covariance_type == "tied" else model.precisions_[keep]
             return GaussianMixture(
-                model.n_components,
+                int(np.count_nonzero(keep)),
                 covariance_type=model.covariance_type,
                 reg_covar=self.reg_covar,
                 random_state=seed,
                 max_iter=max_iter,
-                weights_init=model.weights_,
-                means_init=model.means_,
-                precisions_init=model.precisions_,
+                weights_init=model.weights_[keep] / model.weights_[keep].sum(),
+                means_init=model.means_[keep],
+                precisions_init=precisions,
             ).fit(Z, sample_weight=weights)
 
         with warnings.catch_warnings():

@@ -376,8 +376,9 @@ def _read_numbers(path: Path, encoding: str, delim: str, header: bool, labels: S
     n_rows = 0
     with open(path, encoding=encoding, errors="replace", newline=None) as handle:
         if header:
-            while not handle.readline().strip():  # blank lines, then the header
-                pass
+            for line in handle:  # blank lines, then the header
+                if line.strip():
+                    break
         # loadtxt skips empty lines; a line of spaces is a row of another width (pandas' path)
         while chunk := handle.readlines(NUMBER_CHUNK_CHARS):
             if not sample:

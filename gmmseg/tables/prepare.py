@@ -403,7 +403,7 @@ class FeaturePrep(EstimatorBase):
             if col in self.numeric_:
                 state = self.numeric_[col]
                 role = self.roles_[col]
-                if col in number_positions:
+                if col in number_positions and role != "date":  # YYYYMMDD integers become days
                     values = _number_values(frame, number_positions[col])
                 else:
                     values, _ = _numeric_values(frame[col], role, state.get("reference_date"))

@@ -319,7 +319,7 @@ def _read_text(path: Path, *, header: bool | None, names: Sequence[str] | None, 
         labels = fields
     else:
         labels = [f"x{i}" for i in range(len(fields))]
-    if as_numbers and not _ZERO_LED.search("\n".join(head)):  # zero-padded integers stay text: pandas' path
+    if as_numbers:
         numbers = _read_numbers(path, encoding, delim, header, labels)
         if numbers is not None:
             return numbers
@@ -366,12 +366,16 @@ def _read_numbers(path: Path, encoding: str, delim: str, header: bool, labels: S
     1,000,000 x 11 table. A column is int64 when every value is a whole number below 2**53
     written without a decimal point in the first lines, as pandas would read it. None (the
     caller reads with pandas) at the first field that is not a number (text, an empty field,
-    a quoted word), a row of another width, an integer of 2**53 or more, or no data row.
+    a quoted word), a row of another width, zero-padded integers in the first lines (pandas'
+    path keeps them as text), an integer of 2**53 or more, or no data row.
     """
     if any(not str(label) for label in labels):
         return None  # pandas names an empty header field ("Unnamed: 0")
     bound = _count_lines(path)
-    columns = [mapped_empty(bound) for _ in labels]
+    try:
+        columns = [mapped_empty(bound) for _ in labels]
+    except OSError:  # past the system's count of memory maps (some 65,000 columns)
+        return None
     sample: list[str] = []
     n_rows = 0
     with open(path, encoding=encoding, errors="replace", newline=None) as handle:
@@ -405,10 +409,12 @@ def _read_numbers(path: Path, encoding: str, delim: str, header: bool, labels: S
     table = {}
     for j, label in enumerate(labels):
         values = columns[j][:n_rows]
-        whole = all(_INTEGER.fullmatch(row[j]) for row in fields)
-        if whole and np.all(np.isfinite(values)) and np.all(np.mod(values, 1) == 0):
-            if np.max(np.abs(values)) >= _EXACT_INTEGERS:
-                return None
+        whole = np.all(np.isfinite(values)) and np.all(np.mod(values, 1) == 0)
+        if whole and all(_INTEGER.fullmatch(row[j]) for row in fields):
+            tokens = [row[j].strip() for row in fields]
+            padded = all(t.isdigit() for t in tokens) and any(len(t) > 1 and t[0] == "0" for t in tokens)
+            if padded or np.max(np.abs(values)) >= _EXACT_INTEGERS:
+                return None  # zero-padded identifiers stay text; long integers keep their digits
             integers = mapped_empty(n_rows, np.int64)
             integers[:] = values
             values = integers

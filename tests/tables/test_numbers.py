@@ -92,6 +92,11 @@ def test_headerless_names_and_errors_as_the_dataframe_path(tmp_path):
     only.write_text("a,b\n")
     with pytest.raises(TableError, match="has a header but no rows"):
         read_table(only, as_numbers=True)
+    small = tmp_path / "e.csv"  # "e-05" is not a zero-padded integer
+    small.write_text("a,b\n1.5e-05,2\n-3E+02,04.5\n")
+    got = read_table(small, as_numbers=True)
+    assert isinstance(got, NumberTable) and got.array("a").tolist() == [1.5e-05, -300.0]
+    assert got.array("b").tolist() == [2.0, 4.5]
     nan = tmp_path / "nan.csv"
     nan.write_text("a,b\n1,nan\n2,nan\n")
     with pytest.raises(TableError, match="column.s. b .* entirely missing"):

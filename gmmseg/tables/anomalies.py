@@ -39,7 +39,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,6 +51,7 @@ from ..core.selection import select_components
 from ..core.threads import limit_blas_threads
 from ..errors import ConvergenceWarning, FittingError, NotFittedError, ParameterError
 from .io import select_columns
+from .numbers import column_values
 from .prepare import FeaturePrep, _as_frame, _backward
 
 __all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies"]
@@ -221,7 +221,7 @@ class TableAnomalyDetector(EstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        X : pandas.DataFrame, NumberTable or array-like of shape (n_samples, n_features)
             The reference table.
         y : ignored
         progress : callable, optional
@@ -289,7 +289,10 @@ class TableAnomalyDetector(EstimatorBase):
                     if i == 0:
                         member = self._fit_models(Z_fit, ks, types, weights, seed)
                     else:
-                        member = self._refit_models(member, Z_fit, weights, seed, REFIT_MAX_ITER)
+                        # from member 0's trimmed models, not the member's own untrimmed ones: a
+                        # component of those can sit on the trimmed rows, empty (weight ~1e-18) and
+                        # be re-seeded with a "component N collapsed" warning
+                        member = self._refit_models(members[0], Z_fit, weights, seed, REFIT_MAX_ITER)
                     advance()
                 members.append(member)
         del Z_fit
@@ -350,19 +353,29 @@ class TableAnomalyDetector(EstimatorBase):
         return mixture, marginals, selection
 
     def _refit_models(self, start, Z_fit, weights, seed, max_iter):
-        """Refit the models of ``start`` (same K and covariance types), started from their parameters."""
+        """Refit the models of ``start`` (same covariance types), started from their parameters.
+
+        A start component that holds less than one of these rows (a member trims other rows
+        than member 0, whose trimmed models can keep a component on a few far rows) is left
+        out: it would empty (weight ~1e-18) and be re-seeded at an unlikely row, with a warning.
+        """
         mixture, marginals, selection = start
 
         def refit(model, Z, weights):
+            resp = model.predict_proba(Z)
+            mass = resp.sum(axis=0) if weights is None else weights @ resp
+            keep = mass >= 1.0
+            keep[np.argmax(mass)] = True
+            precisions = model.precisions_ if model.covariance_type == "tied" else model.precisions_[keep]
             return GaussianMixture(
-                model.n_components,
+                int(np.count_nonzero(keep)),
                 covariance_type=model.covariance_type,
                 reg_covar=self.reg_covar,
                 random_state=seed,
                 max_iter=max_iter,
-                weights_init=model.weights_,
-                means_init=model.means_,
-                precisions_init=model.precisions_,
+                weights_init=model.weights_[keep] / model.weights_[keep].sum(),
+                means_init=model.means_[keep],
+                precisions_init=precisions,
             ).fit(Z, sample_weight=weights)
 
         with warnings.catch_warnings():
@@ -398,7 +411,7 @@ class TableAnomalyDetector(EstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        X : pandas.DataFrame, NumberTable or array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -437,7 +450,7 @@ class TableAnomalyDetector(EstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        X : pandas.DataFrame, NumberTable or array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -450,7 +463,7 @@ class TableAnomalyDetector(EstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        X : pandas.DataFrame, NumberTable or array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -463,7 +476,7 @@ class TableAnomalyDetector(EstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        X : pandas.DataFrame, NumberTable or array-like of shape (n_samples, n_features)
         y : ignored
 
         Returns
@@ -484,7 +497,7 @@ class TableAnomalyDetector(EstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+        X : pandas.DataFrame, NumberTable or array-like of shape (n_samples, n_features)
         n_reasons : int, default=3
             Reasons per row, largest term first.
 
@@ -536,7 +549,7 @@ class TableAnomalyDetector(EstimatorBase):
         )
         enough[:, 0] = True
         ranges = self._typical_ranges()
-        values = {col: frame[col].to_numpy() for col in columns}
+        values = {col: column_values(frame, col) for col in columns}
         out = []
         for i in range(n):
             k = int(resp[i])
@@ -773,7 +786,7 @@ def anomaly_table(
     ----------
     detector : TableAnomalyDetector
         A fitted detector.
-    table : pandas.DataFrame of shape (n_rows, n_columns)
+    table : pandas.DataFrame or NumberTable of shape (n_rows, n_columns)
         The rows to score, with the columns the detector was fitted on (and ``id_column``).
     id_column : str, optional
         Identifier column copied to the first column; without it the row number, in a column ``row``.
@@ -790,13 +803,20 @@ def anomaly_table(
         ``id_column`` (or ``row``), ``score`` (rounded to 6 decimals), ``flagged`` (bool:
         ``predict == -1``) and the reason columns (categorical: empty for the rows not flagged).
     """
-    import pandas as pd
+    return _scores_frame(_score_columns(detector, table, id_column=id_column, n_reasons=n_reasons, scores=scores))
 
+
+def _score_columns(detector, table, *, id_column, n_reasons, scores) -> dict[str, Any]:
+    """The columns of :func:`anomaly_table` as NumPy arrays, a reason column as ``(codes, categories)``.
+
+    Made without pandas, so that a :class:`~gmmseg.tables.numbers.NumberTable` can be dropped
+    before pandas is imported for the DataFrame (:func:`_scores_frame`).
+    """
     scores = detector.score_samples(table) if scores is None else np.asarray(scores, dtype=np.float64)
     flagged = scores < detector.offset_
     rows = np.flatnonzero(flagged)
-    ids = table[id_column].to_numpy() if id_column else np.arange(table.shape[0])
-    out = pd.DataFrame({id_column or "row": ids, "score": np.round(scores, 6), "flagged": flagged})
+    ids = column_values(table, id_column) if id_column else np.arange(table.shape[0])
+    out: dict[str, Any] = {id_column or "row": ids, "score": np.round(scores, 6), "flagged": flagged}
     # Only the flagged rows have reasons. A column of 10^6 mostly empty strings costs a Python
     # object per row and 40 MB more while pandas converts it; as a categorical it is 4 bytes a row.
     explained = detector.explain(table.iloc[rows], n_reasons=n_reasons) if rows.size else []
@@ -805,40 +825,77 @@ def anomaly_table(
         categories, codes = np.unique(texts, return_inverse=True)  # "" sorts first: code 0
         column = np.zeros(len(scores), dtype=np.int32)
         column[rows] = codes[1:]
-        out[f"reason_{r + 1}"] = pd.Categorical.from_codes(column, categories)
+        out[f"reason_{r + 1}"] = (column, categories)
     return out
 
 
-@dataclass
+def _scores_frame(columns: dict[str, Any]):
+    """The DataFrame of :func:`_score_columns`' columns."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            name: pd.Categorical.from_codes(*values) if isinstance(values, tuple) else values
+            for name, values in columns.items()
+        }
+    )
+
+
 class AnomalyDetection:
     """Result of :func:`detect_anomalies`.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame or dict
+        The :func:`anomaly_table` of the scored table, or its columns (NumPy arrays, reasons as
+        ``(codes, categories)``), made into the DataFrame when ``scores`` is first read: the
+        command line drops a large input table before pandas is imported for it.
+    detector : TableAnomalyDetector
+        The detector fitted on the reference table.
+    id_column : str, optional
+    source, reference_source : str, optional
+        Where the scored and the reference tables came from (None: not given / no reference).
 
     Attributes
     ----------
     scores : pandas.DataFrame of shape (n_rows, 3 + n_reasons)
-        The :func:`anomaly_table` of the scored table.
-    detector : TableAnomalyDetector
-        The detector fitted on the reference table.
-    id_column : str or None
-    source, reference_source : str or None
-        Where the scored and the reference tables came from (None: not given / no reference).
+    detector, id_column, source, reference_source
+        As given.
     """
 
-    scores: Any
-    detector: TableAnomalyDetector
-    id_column: str | None = None
-    source: str | None = None
-    reference_source: str | None = None
+    def __init__(
+        self,
+        scores,
+        detector: TableAnomalyDetector,
+        id_column: str | None = None,
+        source: str | None = None,
+        reference_source: str | None = None,
+    ):
+        self._scores = scores
+        self.detector = detector
+        self.id_column = id_column
+        self.source = source
+        self.reference_source = reference_source
+
+    @property
+    def scores(self):
+        """The scores table (a pandas DataFrame)."""
+        if isinstance(self._scores, dict):
+            self._scores = _scores_frame(self._scores)
+        return self._scores
+
+    def _column(self, name: str) -> np.ndarray:
+        return self._scores[name] if isinstance(self._scores, dict) else self._scores[name].to_numpy()
 
     @property
     def n_rows(self) -> int:
         """Rows scored."""
-        return int(self.scores.shape[0])
+        return int(self._column("score").shape[0])
 
     @property
     def n_flagged(self) -> int:
         """Rows flagged."""
-        return int(self.scores["flagged"].sum())
+        return int(np.count_nonzero(self._column("flagged")))
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary: the detector's summary, the sources and the counts.
@@ -877,9 +934,9 @@ def detect_anomalies(
 
     Parameters
     ----------
-    table : pandas.DataFrame of shape (n_rows, n_columns)
+    table : pandas.DataFrame or NumberTable of shape (n_rows, n_columns)
         The rows to score. Not modified.
-    reference : pandas.DataFrame of shape (n_reference_rows, n_columns), optional
+    reference : pandas.DataFrame or NumberTable of shape (n_reference_rows, n_columns), optional
         The table the detector is fitted on (default: ``table`` itself).
     id_column : str, optional
         Identifier column, carried to the scores table and left out of the model.
@@ -916,7 +973,7 @@ def detect_anomalies(
     ).fit(reference_used, progress=progress)
     started = time.perf_counter()
     known = detector.training_scores_ if reference is None else None
-    scores = anomaly_table(detector, used, id_column=id_column, n_reasons=n_reasons, scores=known)
+    scores = _score_columns(detector, used, id_column=id_column, n_reasons=n_reasons, scores=known)
     detector.timings_["table_seconds"] = round(time.perf_counter() - started, 3)
     return AnomalyDetection(
         scores=scores, detector=detector, id_column=id_column, source=source, reference_source=reference_source

@@ -38,6 +38,7 @@ import numpy as np
 from ..core.estimator import EstimatorBase
 from ..errors import GmmsegWarning, NotFittedError, ParameterError, TableError
 from .io import parse_decimal_commas
+from .numbers import NumberTable
 
 __all__ = ["FeaturePrep", "ROLES"]
 
@@ -215,17 +216,21 @@ class FeaturePrep(EstimatorBase):
                 role, reason = overrides[col], "set by the user"
             elif fast:
                 role, reason = "numeric", "numbers"
+            elif isinstance(frame, NumberTable):
+                present = np.asarray(frame.array(col), dtype=np.float64)
+                role, reason = _infer_number_role(name, present[~np.isnan(present)])
             else:
                 role, reason = _infer_role(name, frame[col])
             entry: dict[str, Any] = {"column": name, "role": role, "reason": reason}
-            if role == "numeric" and col in number_positions:
+            if col in number_positions:  # no pandas Series: a NumberTable is read without pandas
                 values, ref = _number_values(frame, number_positions[col]), None
                 n_missing = int(np.isnan(values).sum())
             else:
                 series = frame[col]
                 n_missing = int(series.isna().sum())
             if role in ("numeric", "date", "binary"):
-                if not (role == "numeric" and col in number_positions):
+                if role == "date" or col not in number_positions:
+                    series = frame[col]
                     values, ref = _numeric_values(series, role, self.reference_date)
                 finite = values[np.isfinite(values)]
                 if role == "numeric" and col not in overrides and np.unique(finite).size == 2:
@@ -251,6 +256,8 @@ class FeaturePrep(EstimatorBase):
                     self.feature_names_out_.append(name)
                     entry.update(_describe_numeric(state, role))
             elif role == "categorical":
+                series = frame[col]
+                n_missing = int(series.isna().sum())
                 text = series.astype("string")
                 counts = text.value_counts(dropna=True)
                 if counts.size < 2:
@@ -280,7 +287,12 @@ class FeaturePrep(EstimatorBase):
             self.roles_[name] = role
             if role == "text":
                 entry["note"] = "excluded from the model (free text)"
-            if role in ("text", "id") and col not in overrides and _looks_numeric(frame[col], decimals=role == "id"):
+            if (
+                role in ("text", "id")
+                and col not in overrides
+                and col not in number_positions  # a number column is numeric already
+                and _looks_numeric(frame[col], decimals=role == "id")
+            ):
                 warnings.warn(
                     f"column {name} looks numeric but is left out of the model as {role} ({reason}); "
                     "fix its non-numeric values or set its role to numeric",
@@ -380,7 +392,8 @@ class FeaturePrep(EstimatorBase):
                 f"column(s) {', '.join(missing)} the model was fitted on are missing; "
                 f"the columns are: {', '.join(map(str, frame.columns))}"
             )
-        frame = frame.rename(columns=str)
+        if not isinstance(frame, NumberTable):
+            frame = frame.rename(columns=str)
         rng = np.random.default_rng(self.random_state if seed is None else seed)
         n = frame.shape[0]
         out = np.empty((n, len(self.feature_names_out_)))
@@ -390,7 +403,7 @@ class FeaturePrep(EstimatorBase):
             if col in self.numeric_:
                 state = self.numeric_[col]
                 role = self.roles_[col]
-                if col in number_positions:
+                if col in number_positions and role != "date":  # YYYYMMDD integers become days
                     values = _number_values(frame, number_positions[col])
                 else:
                     values, _ = _numeric_values(frame[col], role, state.get("reference_date"))
@@ -500,6 +513,9 @@ class FeaturePrep(EstimatorBase):
 
 
 def _as_frame(X):
+    """A DataFrame or :class:`NumberTable` as it is; an array as a DataFrame."""
+    if isinstance(X, NumberTable):
+        return X
     import pandas as pd
 
     if isinstance(X, pd.DataFrame):
@@ -530,6 +546,8 @@ def _looks_numeric(series, *, decimals: bool = False) -> bool:
 
 def _number_positions(frame) -> dict:
     """``{name: position}`` of the columns of ``frame`` with a numeric (not boolean) dtype."""
+    if isinstance(frame, NumberTable):
+        return {c: pos for pos, c in enumerate(frame.columns)}
     import pandas as pd
 
     kinds = {t: pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in set(frame.dtypes)}
@@ -542,7 +560,10 @@ def _number_values(frame, position: int) -> np.ndarray:
     A float64 column without infinities is returned without a copy (read-only): the table
     is not held twice.
     """
-    values = frame.iloc[:, position].to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(frame, NumberTable):
+        values = np.asarray(frame.array(frame.columns[position]), dtype=np.float64)
+    else:
+        values = frame.iloc[:, position].to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(values)
     return np.where(infinite, np.nan, values) if infinite.any() else values
 
@@ -558,17 +579,7 @@ def _infer_role(name: str, series) -> tuple[str, str]:
     if pd.api.types.is_datetime64_any_dtype(series):
         return "date", "date/time values"
     if pd.api.types.is_numeric_dtype(series):
-        numbers = values.to_numpy(dtype=float)
-        integer = bool(np.all(np.mod(numbers[np.isfinite(numbers)], 1) == 0)) if n_unique else False
-        if integer and n_unique == n and n >= 10 and _ID_NAME.search(name):
-            return "id", "unique integer per row with an identifier-like name"
-        if integer and _DATE_NAME.search(name) and n_unique > 1:
-            as_text = values.astype("int64").astype(str)
-            if as_text.str.len().eq(8).all():
-                parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
-                if parsed.notna().mean() > 0.99:
-                    return "date", "YYYYMMDD integers in a date-like column"
-        return "numeric", "numbers"
+        return _infer_number_role(name, values.to_numpy(dtype=float))
     text = values.astype(str)
     if n_unique == n and n >= 10 and (text.str.len().mean() < 40) and not text.str.contains(r"\s").mean() > 0.5:
         return "id", "a unique value per row"
@@ -586,6 +597,29 @@ def _infer_role(name: str, series) -> tuple[str, str]:
     if (n_unique <= 50 and n_unique <= 0.5 * n) or n_unique <= 0.05 * n:
         return "categorical", f"{n_unique} distinct values"
     return "text", f"free text or high-cardinality labels ({n_unique} distinct values)"
+
+
+def _infer_number_role(name: str, numbers: np.ndarray) -> tuple[str, str]:
+    """The role of a number column from its present values (no NaN), shape (n_values,).
+
+    pandas is imported only to parse YYYYMMDD integers of a date-like column.
+    """
+    n = max(1, numbers.shape[0])
+    n_unique = int(np.unique(numbers).size)
+    integer = bool(np.all(np.mod(numbers[np.isfinite(numbers)], 1) == 0)) if n_unique else False
+    if integer and n_unique == n and n >= 10 and _ID_NAME.search(name):
+        return "id", "unique integer per row with an identifier-like name"
+    # 8 characters as text: 10000000..99999999 or -9999999..-1000000
+    eight = ((numbers >= 1e7) & (numbers < 1e8)) | ((numbers > -1e7) & (numbers <= -1e6))
+    if integer and _DATE_NAME.search(name) and n_unique > 1 and eight.all():
+        import pandas as pd
+
+        as_text = pd.Series(numbers.astype("int64")).astype(str)
+        if as_text.str.len().eq(8).all():
+            parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
+            if parsed.notna().mean() > 0.99:
+                return "date", "YYYYMMDD integers in a date-like column"
+    return "numeric", "numbers"
 
 
 def _parse_dates(values):

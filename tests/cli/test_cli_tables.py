@@ -214,8 +214,13 @@ def test_anomalies_json_has_timings(runner, tmp_path):
     res = runner.invoke(cli, ["anomalies", str(path), "--id", "customer_id", "-o", str(tmp_path / "o"), "--json"])
     assert res.exit_code == 0, res.output
     timings = json.loads(res.stdout)["timings"]
-    assert all(timings[k] >= 0 for k in ("prepare_seconds", "fit_seconds", "score_seconds", "table_seconds"))
+    stages = ("read_seconds", "prepare_seconds", "fit_seconds", "score_seconds", "table_seconds", "write_seconds")
+    assert all(timings[k] >= 0 for k in stages)
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["timings"] == timings
     assert "reduction" not in json.loads(res.stdout)
+    # what a person sees on stderr, in order (the bar's label is printed when it changes off a terminal)
+    lines = [line.split()[0] for line in res.stderr.splitlines() if line.strip()]
+    assert lines == ["reading", "fitting", "scoring", "writing"], res.stderr
 
 
 def test_demo_step_flags_the_planted_orders(tmp_path):

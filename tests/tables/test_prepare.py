@@ -154,3 +154,15 @@ def test_two_valued_number_columns_are_binary():
     np.testing.assert_array_equal(back["plan_code"], frame["plan_code"])
     again = FeaturePrep.from_state(json.loads(json.dumps(prep.to_state())))
     np.testing.assert_array_equal(again.transform(frame), prep.transform(frame))
+
+
+def test_yyyymmdd_integer_dates_are_transformed_as_the_days_they_were_fitted_on():
+    # the fit turned them into days before the last date; transform used the raw integers
+    days = pd.date_range("2020-01-01", periods=50).strftime("%Y%m%d").astype(int)
+    frame = pd.DataFrame({"signup_date": days, "x": np.random.default_rng(0).normal(size=50)})
+    prep = FeaturePrep().fit(frame)
+    assert prep.roles_["signup_date"] == "date"
+    Z = prep.transform(frame)[:, 0]
+    state = prep.numeric_["signup_date"]
+    np.testing.assert_allclose(Z, (np.arange(50, 0, -1) - state["center"]) / state["scale"])
+    assert np.abs(Z).max() < 3

@@ -27,12 +27,12 @@ def write_csv(frame, path: Path) -> Path:
     return path
 
 
-def read(path: Path, *, no_header: bool = False, names: str | None = None):
-    """Read a table with the ``--no-header`` / ``--names`` choices."""
+def read(path: Path, *, no_header: bool = False, names: str | None = None, as_numbers: bool = False):
+    """Read a table with the ``--no-header`` / ``--names`` choices (``as_numbers``: see ``read_table``)."""
     from ...tables.io import read_table
 
     name_list = [n.strip() for n in names.split(",")] if names else None
-    return read_table(path, header=False if no_header else None, names=name_list)
+    return read_table(path, header=False if no_header else None, names=name_list, as_numbers=as_numbers)
 
 
 def column(frame, spec: str | None, option: str) -> str | None:

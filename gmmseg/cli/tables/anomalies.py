@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -103,16 +104,27 @@ def anomalies_command(
     inputs = [table] + ([reference] if reference is not None else [])
     for name in ("scores.csv", "summary.json", "report.html"):
         check_not_input(outdir / name, inputs)
-    frame = read(table, no_header=no_header, names=names)
+    started = time.perf_counter()
+    if not quiet:
+        click.echo(f"reading {table} ...", err=True)
+    # a table of plain numbers is read, fitted and scored without pandas (75 MB, about a 10^6 x 10 table)
+    frame = read(table, no_header=no_header, names=names, as_numbers=True)
+    reference_frame = None
+    if reference is not None:
+        reference_frame = read(reference, no_header=no_header, names=names, as_numbers=True)
+    read_seconds = time.perf_counter() - started
     bar = None if quiet else click.progressbar(length=1, label="fitting", file=sys.stderr)
+    if bar is not None:
+        bar.render_progress()  # shown while the first member is fitted, not only after it
 
     def progress(done, total):
         bar.length = total
+        bar.label = "scoring" if done >= total - 1 else "fitting"  # the last stage scores every row
         bar.update(done - bar.pos)
 
     found = detect_anomalies(
         frame,
-        reference=read(reference, no_header=no_header, names=names) if reference is not None else None,
+        reference=reference_frame,
         id_column=column(frame, id_col, "--id"),
         columns=split_names(columns),
         exclude=split_names(exclude),
@@ -123,16 +135,25 @@ def anomalies_command(
         reference_source=str(reference) if reference is not None else None,
         progress=None if bar is None else progress,
     )
-    del frame  # the outputs need only the scores table: the table's memory goes before the writing
+    # the outputs need only the scores table: the tables' memory goes before the writing (and
+    # before pandas is imported to make the scores' DataFrame)
+    del frame, reference_frame
     if bar is not None:
         bar.render_finish()
+        click.echo(f"writing {outdir} ...", err=True)
+    written = time.perf_counter()
     outdir = ensure_outdir(outdir)
     write_csv(found.scores, outdir / "scores.csv")
     summary = found.summary()
     if "reduction" in summary and not quiet:
         click.echo(f"note: {summary['reduction']['note']}", err=True)
-    write_json(outdir / "summary.json", summary)
     write_anomaly_report(found.scores, summary, outdir / "report.html")
+    # the seconds the detector does not see: reading the tables, writing scores.csv and report.html
+    summary["timings"] |= {
+        "read_seconds": round(read_seconds, 3),
+        "write_seconds": round(time.perf_counter() - written, 3),
+    }
+    write_json(outdir / "summary.json", summary)
     if as_json:
         keys = ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type", "timings", "reduction")
         echo_json({k: summary[k] for k in keys if k in summary})

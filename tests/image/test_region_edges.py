@@ -57,7 +57,7 @@ def _misplaced(segments: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def test_edge_segments_do_not_cross_the_steps_at_full_and_reduced_size():
     image, truth = _three_strips()
     segments = edge_segments(image)
-    assert segments.shape == truth.shape and segments.dtype == np.int32
+    assert segments.shape == truth.shape and segments.dtype == np.uint16
     assert not _misplaced(segments, truth).any()
     # A photo larger than EDGE_SIDE is segmented on a reduced copy and scaled back: the map
     # has the photo's shape and only pixels within one copy pixel of a step are misplaced.

@@ -4,8 +4,8 @@
 :func:`~gmmseg.image.region_merge.merge_by_contrast` (boundary contrast) differ only in the
 cost of merging two adjacent regions and in what they sum when regions merge. Both merge
 the cheapest adjacent pair first, the larger region keeping its id, while the cost is at
-most a threshold (costs of the merged region's pairs are pushed again; stale heap entries
-are recognized by a version count), and both number the merged regions in raster order of
+most a threshold (the merged region's changed costs are pushed again; a stale heap entry
+is one whose cost is no longer its edge's), and both number the merged regions in raster order of
 their first pixels. :class:`RegionGraph` holds that loop once.
 
 Examples
@@ -90,12 +90,16 @@ class RegionGraph:
         gone)`` runs after each merge, before the merged region's costs are computed.
         """
         alive, size, neighbors = self.alive, self.size, self.neighbors
-        version = [0] * len(size)
-        heap = [(cost(x, y), x, y, 0, 0) for x in range(len(size)) if alive[x] for y in neighbors[x] if x < y]
+        # The current cost of every edge: a heap entry is live while its cost is the edge's
+        # and both regions are. A merge changes the costs of only some of the merged region's
+        # edges (the contrast cost of a pair with a smaller neighbor stays), and only those
+        # are pushed again.
+        current = {(x, y): cost(x, y) for x in range(len(size)) if alive[x] for y in neighbors[x] if x < y}
+        heap = [(c, x, y) for (x, y), c in current.items()]
         heapq.heapify(heap)
         while heap:
-            c, x, y, vx, vy = heapq.heappop(heap)
-            if not (alive[x] and alive[y]) or version[x] != vx or version[y] != vy:
+            c, x, y = heapq.heappop(heap)
+            if not (alive[x] and alive[y]) or current.get((x, y)) != c:
                 continue
             if c > threshold:
                 break
@@ -103,10 +107,12 @@ class RegionGraph:
             self.merge(keep, gone, combine)
             if on_merge is not None:
                 on_merge(keep, gone)
-            version[keep] += 1
             for z in neighbors[keep]:
-                lo, hi = min(keep, z), max(keep, z)
-                heapq.heappush(heap, (cost(lo, hi), lo, hi, version[lo], version[hi]))
+                pair = (keep, z) if keep < z else (z, keep)
+                c = cost(*pair)
+                if current.get(pair) != c:
+                    current[pair] = c
+                    heapq.heappush(heap, (c, *pair))
 
     def ids(self) -> np.ndarray:
         """The merged region 1..R' of every region 0..n-1, in raster order of the merged regions' first pixels.

@@ -4,7 +4,8 @@ Defect regions (:func:`regions_from_map`, :func:`defect_mask`) are 8-connected (
 touching at a corner belong to one region), as scikit-image's ``label(..., connectivity=2)``.
 
 Photo regions (:func:`connected_regions`, :class:`RegionStats`, :func:`merge_regions`,
-:func:`region_table`) are 4-connected pieces of equal color label. A color segment is not a
+:func:`region_table`) are 4-connected pieces of equal color label (and, given a ``cut`` map such
+as :func:`~gmmseg.image.region_edges.edge_segments`, of equal cut segment). A color segment is not a
 region (one label spans a dark jacket and the asphalt), so the pieces are merged on their
 region adjacency graph: pieces under ``min_size`` pixels go, smallest first, into the
 neighbor of the closest mean color; then the adjacent pair of closest mean colors merges

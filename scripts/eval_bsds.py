@@ -11,8 +11,9 @@ all methods alike).
     python scripts/eval_bsds.py --split val --json /tmp/val.json
 
 ``gmmseg-auto`` is the default ``gmmseg segment`` (``-k auto``: ICL over K 2..10,
-:mod:`gmmseg.image.auto_k`, then the mean-Lab merge at 9 and the boundary-contrast merge of
-:mod:`gmmseg.image.region_merge`); ``gmmseg-regions`` is ``-k 4`` (mean-Lab merge at 12). ``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
+:mod:`gmmseg.image.auto_k`; the color pieces cut along the edges of
+:mod:`gmmseg.image.region_edges`, then the mean-Lab merge at 9 and the boundary-contrast merge
+at 3 of :mod:`gmmseg.image.region_merge`); ``gmmseg-regions`` is ``-k 4`` (mean-Lab merge at 12). ``--plugin FILE.py`` adds the methods of a module's ``METHODS`` dict (name -> function of an
 (H, W, 3) uint8 image returning an (H, W) integer label map), for region variants under
 development (issue 12's were measured with ``--plugin /work/scratch/r12/regions.py
 --methods gmmseg-regions,felzenszwalb``). The data live in ../shared/data/bsds (``--data`` to change); without them the
@@ -183,19 +184,32 @@ def evaluate(folder: Path, methods: dict, limit: int | None = None, progress=Tru
     return rows
 
 
-def table(rows: dict, title: str) -> str:
+def paired_difference(rows: list, reference: list) -> str:
+    """Mean per-photo PRI difference to the reference method, with its standard error."""
+    d = np.array([r["pri"] - q["pri"] for r, q in zip(rows, reference)])
+    if d.size < 2:
+        return ""
+    return f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f}"
+
+
+def table(rows: dict, title: str, reference: str = "felzenszwalb") -> str:
+    """Markdown table of the mean scores; ΔPRI is paired with ``reference`` when it ran."""
     lines = [
         f"### {title}",
         "",
-        "| method | PRI | VI (bits) | covering | s/photo | regions |",
-        "|---|---|---|---|---|---|",
+        f"| method | PRI | VI (bits) | covering | s/photo | time vs {reference} | regions | ΔPRI vs {reference} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    ref = rows.get(reference) or []
+    ref_seconds = float(np.mean([r["seconds"] for r in ref])) if ref else float("nan")
     for name, rs in rows.items():
         if not rs:
             continue
         mean = {k: float(np.mean([r[k] for r in rs])) for k in ("pri", "vi", "covering", "seconds", "n_regions")}
+        delta = paired_difference(rs, ref) if ref and name != reference else ""
         lines.append(
-            f"| {name} | {mean['pri']:.3f} | {mean['vi']:.3f} | {mean['covering']:.3f} | {mean['seconds']:.3f} | {mean['n_regions']:.0f} |"
+            f"| {name} | {mean['pri']:.4f} | {mean['vi']:.3f} | {mean['covering']:.4f} | {mean['seconds']:.3f} "
+            f"| {mean['seconds'] / ref_seconds:.2f}x | {mean['n_regions']:.0f} | {delta} |"
         )
     return "\n".join(lines)
 

@@ -69,7 +69,7 @@ class SegmentSettings:
     blur: float = 1.0
     min_region_size: int = 50
     merge_threshold: float | None = None  # None: 9 with -k auto, 12 with a fixed K
-    contrast_threshold: float | None = None  # None: 2 with -k auto, 0 with a fixed K
+    contrast_threshold: float | None = None  # None: 3 with -k auto, 0 with a fixed K
     seed: int | None = 0
     probabilities: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -258,7 +258,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     "--contrast-threshold",
     type=click.FloatRange(min=0.0),
     default=None,
-    help="Then merge adjacent regions whose boundary shows little color contrast; 0 is none.  [default: 2 with -k auto, else 0]",
+    help="Cut the color pieces along the photo's edges, then merge adjacent regions whose boundary shows little color contrast; 0 is neither.  [default: 3 with -k auto, else 0]",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option(

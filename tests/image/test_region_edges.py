@@ -86,3 +86,26 @@ def test_one_color_label_across_an_edge_gives_two_regions_with_the_cut():
     assert np.unique(plain.labels[truth > 0]).size == 1  # the two oranges share a label
     assert plain.n_regions == 2
     assert cut.n_regions == 3 and _same_partition(cut.regions, truth)
+
+
+def test_scaled_back_edges_follow_the_photo_not_the_copys_pixels():
+    # a slanted edge, segments of a copy 8x smaller: nearest-neighbor scaling alone puts photo
+    # pixels up to 4 pixels from the edge on the wrong side (a staircase); guided by the
+    # photo's colors, only the pixels on the edge itself may go either way
+    import cv2
+
+    from gmmseg.image.region_edges import _scale_back
+
+    height, width, factor = 480, 640, 8
+    yy, xx = np.mgrid[0:height, 0:width]
+    offset = yy - (0.37 * xx + 60.5)
+    image = np.where((offset > 0)[..., None], [40, 90, 200], [220, 180, 60]).astype(np.uint8)
+    copy = cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+    cy, cx = np.mgrid[0 : height // factor, 0 : width // factor]
+    centers = (factor - 1) / 2
+    segments = ((factor * cy + centers) > 0.37 * (factor * cx + centers) + 60.5).astype(np.uint16)  # the copy's sides
+    truth = (offset > 0).astype(np.uint16)
+    away = np.abs(offset) > 1.5
+    nearest = cv2.resize(segments, (width, height), interpolation=cv2.INTER_NEAREST)
+    assert (nearest != truth)[away].sum() > 100
+    assert (_scale_back(segments, copy, image) != truth)[away].sum() == 0

@@ -733,8 +733,11 @@ def _segment(
 START_BLUR = 2.0
 #: Aperture (pixels) of the median filter of the image whose fit gives the third start.
 START_MEDIAN = 5
-#: Blur (pixels) of the colors inside one segment before it is split in two by color.
-SPLIT_BLUR = 4.0
+#: Blurs (pixels) of the colors inside one segment before it is split in two by color: a
+#: small one for small regions, a large one for near-identical colors under strong noise.
+SPLIT_BLURS = (4.0, 12.0)
+#: Pixels of a segment its two-color split is fitted to (at most; all are then labelled).
+SPLIT_SAMPLE = 50_000
 #: Mixture weight under which smoothing has emptied a segment.
 ALIVE_WEIGHT = 0.01
 #: Refill starts run to convergence per emptied segment (the best by label energy at the start).
@@ -796,30 +799,32 @@ def _fill_empty_segments(run, index, color_feats, beta, options):
     two-component fit to its colors blurred within the segment (:func:`_split_starts`: the
     blur averages the noise away, so the halves follow the two regions). The
     :data:`REFILL_TRIALS` starts of the highest label energy run to convergence; the best
-    run is kept when it keeps more segments alive and its label energy is higher.
+    run is kept when its label energy is higher and no more segments are empty (another one
+    may have emptied instead: the next round refills that).
     """
     neighborhood = options.get("neighborhood", 4)
     n_visible = int(np.count_nonzero(index >= 0))
-    lab = color_feats[np.where(index >= 0, index, 0)]
-    while True:
+    lab = None
+    for _ in range(run.model.n_components):  # the label energy rises at every step; a bound all the same
         empty = np.flatnonzero(run.model.weights_ < ALIVE_WEIGHT)
         if empty.size == 0:
-            return run
+            break
+        if lab is None:  # the features of every pixel, only when a segment is to be refilled
+            lab = color_feats.astype(np.float32)[np.where(index >= 0, index, 0)]
         labels = run.labels
         starts = _piece_starts(labels, empty[0], n_visible) + _split_starts(labels, lab, empty[0], n_visible)
-        if not starts:
-            return run
         starts.sort(key=lambda s: -label_energy(s[1], index, color_feats, beta, neighborhood=neighborhood))
         best = run
         for how, start in starts[:REFILL_TRIALS]:
             trial = potts_em(index, color_feats, run.model, beta, initial_labels=start, **options)
             trial.energy = label_energy(trial.labels, index, color_feats, beta, neighborhood=neighborhood)
-            if _n_alive(trial.model) > _n_alive(run.model) and trial.energy > best.energy:
+            if _n_alive(trial.model) >= _n_alive(run.model) and trial.energy > best.energy:
                 trial.start = f"{run.start}, an empty segment refilled with {how}"
                 best = trial
         if best is run:
-            return run
+            break
         run = best
+    return run
 
 
 def _piece_starts(labels, empty: int, n_visible: int) -> list:
@@ -843,31 +848,31 @@ def _piece_starts(labels, empty: int, n_visible: int) -> list:
 def _split_starts(labels, lab, empty: int, n_visible: int) -> list:
     """Every segment of at least 2 x :data:`ALIVE_WEIGHT` split by a 2-component fit to its blurred colors.
 
-    ``lab`` (H, W, d) holds the features of every pixel; the blur is normalised within the
-    segment (:data:`SPLIT_BLUR` pixels), so that colors of other segments do not leak in.
+    ``lab`` (H, W, d) holds the features of every pixel; the blur (each of :data:`SPLIT_BLURS`)
+    is normalised within the segment, so that colors of other segments do not leak in.
     """
     import cv2
 
+    rng = np.random.default_rng(0)
     starts = []
     for j in np.unique(labels[labels >= 0]):
         inside = labels == j
-        if np.count_nonzero(inside) < 2 * ALIVE_WEIGHT * n_visible:
+        n_inside = int(np.count_nonzero(inside))
+        if n_inside < 2 * ALIVE_WEIGHT * n_visible:
             continue
         mask = inside.astype(np.float32)
-        weight = cv2.GaussianBlur(mask, (0, 0), SPLIT_BLUR)
-        blurred = np.column_stack(
-            [
-                (cv2.GaussianBlur(np.ascontiguousarray(lab[..., c], dtype=np.float32) * mask, (0, 0), SPLIT_BLUR))[
-                    inside
-                ]
-                / weight[inside]
+        sample = rng.choice(n_inside, SPLIT_SAMPLE, replace=False) if n_inside > SPLIT_SAMPLE else slice(None)
+        for blur in SPLIT_BLURS:
+            weight = cv2.GaussianBlur(mask, (0, 0), blur)[inside]
+            channels = [
+                cv2.GaussianBlur(np.ascontiguousarray(lab[..., c]) * mask, (0, 0), blur)[inside]
                 for c in range(lab.shape[-1])
             ]
-        )
-        halves = GaussianMixture(2, random_state=0).fit(blurred).predict(blurred)
-        start = labels.copy()
-        start[inside] = np.where(halves == 1, empty, j)
-        starts.append((f"half of segment {int(j)} (split by color)", start))
+            blurred = np.column_stack(channels) / weight[:, None]
+            halves = GaussianMixture(2, random_state=0).fit(blurred[sample]).predict(blurred)
+            start = labels.copy()
+            start[inside] = np.where(halves == 1, empty, j)
+            starts.append((f"half of segment {int(j)} (split by color)", start))
     return starts
 
 

@@ -763,7 +763,7 @@ def _smoothed(
     index = colors.inverse()
     runs = [potts_em(index, color_feats, model, beta, **options)]
     runs[0].start = "plain fit"
-    neighborhood = options.get("neighborhood", 4)
+    scored = (index, color_feats)  # the colors the label energy is computed on
     for name, filtered in (
         ("blurred fit", lambda: _blurred(pixels, START_BLUR)),
         ("median-filtered fit", lambda: _median_filtered(pixels, START_MEDIAN)),
@@ -777,20 +777,27 @@ def _smoothed(
         start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
         runs.append(potts_em(index, color_feats, model, beta, initial_labels=start, **options))
         runs[-1].start = name
-    for run in runs:
-        run.energy = label_energy(run.labels, index, color_feats, beta, neighborhood=neighborhood)
-    best = max(runs, key=lambda run: run.energy)
+        if name == "blurred fit":
+            scored = (copy.inverse(), feats)
+    neighborhood = options.get("neighborhood", 4)
+
+    best = max(runs, key=lambda run: label_energy(run.labels, *scored, beta, neighborhood=neighborhood))
     # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
     if _n_alive(best.model) < _n_alive(model) - 1:
         return None
-    return _fill_empty_segments(best, index, color_feats, beta, options)
+
+    def energy(labels: np.ndarray) -> float:
+        return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)
+
+    best.energy = energy(best.labels)
+    return _fill_empty_segments(best, index, color_feats, beta, options, energy)
 
 
 def _n_alive(model) -> int:
     return int(np.sum(model.weights_ >= ALIVE_WEIGHT))
 
 
-def _fill_empty_segments(run, index, color_feats, beta, options):
+def _fill_empty_segments(run, index, color_feats, beta, options, energy):
     """Give each segment the prior emptied pixels of another segment, while the label energy rises.
 
     Two regions of nearly one color (two purples 25 RGB units apart under noise of sigma 30)
@@ -802,7 +809,6 @@ def _fill_empty_segments(run, index, color_feats, beta, options):
     run is kept when its label energy is higher and no more segments are empty (another one
     may have emptied instead: the next round refills that).
     """
-    neighborhood = options.get("neighborhood", 4)
     n_visible = int(np.count_nonzero(index >= 0))
     lab = None
     for _ in range(run.model.n_components):  # the label energy rises at every step; a bound all the same
@@ -813,11 +819,11 @@ def _fill_empty_segments(run, index, color_feats, beta, options):
             lab = color_feats.astype(np.float32)[np.where(index >= 0, index, 0)]
         labels = run.labels
         starts = _piece_starts(labels, empty[0], n_visible) + _split_starts(labels, lab, empty[0], n_visible)
-        starts.sort(key=lambda s: -label_energy(s[1], index, color_feats, beta, neighborhood=neighborhood))
+        starts.sort(key=lambda s: -energy(s[1]))
         best = run
         for how, start in starts[:REFILL_TRIALS]:
             trial = potts_em(index, color_feats, run.model, beta, initial_labels=start, **options)
-            trial.energy = label_energy(trial.labels, index, color_feats, beta, neighborhood=neighborhood)
+            trial.energy = energy(trial.labels)
             if _n_alive(trial.model) >= _n_alive(run.model) and trial.energy > best.energy:
                 trial.start = f"{run.start}, an empty segment refilled with {how}"
                 best = trial

@@ -419,12 +419,16 @@ def label_energy(
     labels = np.asarray(labels)
     X = np.asarray(X, dtype=np.float64)
     keep = (pixel_index >= 0) & (labels >= 0)
-    z = labels[keep].astype(np.intp)
-    rows = pixel_index[keep].astype(np.intp)
+    if keep.all():  # no masked copies
+        z, rows = labels.ravel().astype(np.intp), pixel_index.ravel().astype(np.intp)
+    else:
+        z, rows = labels[keep].astype(np.intp), pixel_index[keep].astype(np.intp)
     n, d = z.size, X.shape[1]
+    k = int(z.max()) + 1 if n else 0
+    table = np.bincount(rows * k + z, minlength=X.shape[0] * k).reshape(X.shape[0], k).astype(np.float64)
     total = 0.0
-    for j in np.unique(z):
-        counts = np.bincount(rows[z == j], minlength=X.shape[0]).astype(np.float64)
+    for j in np.flatnonzero(table.sum(axis=0) > 0):
+        counts = table[:, j]
         n_j = counts.sum()
         mean = counts @ X / n_j
         centered = X - mean

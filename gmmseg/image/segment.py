@@ -782,15 +782,14 @@ def _smoothed(
     neighborhood = options.get("neighborhood", 4)
 
     best = max(runs, key=lambda run: label_energy(run.labels, *scored, beta, neighborhood=neighborhood))
-    # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
-    if _n_alive(best.model) < _n_alive(model) - 1:
-        return None
 
     def energy(labels: np.ndarray) -> float:
         return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)
 
     best.energy = energy(best.labels)
-    return _fill_empty_segments(best, index, color_feats, beta, options, energy)
+    best = _fill_empty_segments(best, index, color_feats, beta, options, energy)
+    # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
+    return None if _n_alive(best.model) < _n_alive(model) - 1 else best
 
 
 def _n_alive(model) -> int:

@@ -761,32 +761,38 @@ def _smoothed(
     left empty is then refilled (:func:`_fill_empty_segments`).
     """
     index = colors.inverse()
-    runs = [potts_em(index, color_feats, model, beta, **options)]
-    runs[0].start = "plain fit"
-    scored = (index, color_feats)  # the colors the label energy is computed on
-    for name, filtered in (
-        ("blurred fit", lambda: _blurred(pixels, START_BLUR)),
-        ("median-filtered fit", lambda: _median_filtered(pixels, START_MEDIAN)),
-    ):
-        copy = DistinctColors(filtered(), visible, bits)
-        if copy.n_colors < model.n_components:
+    neighborhood = options.get("neighborhood", 4)
+    k = model.n_components
+    blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
+    blurred_feats = unit_color_features(blurred.unit, color_space)
+    scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
+
+    def ranked(run, start: str):
+        run.start = start
+        run.score = label_energy(run.labels, *scored, beta, neighborhood=neighborhood)
+        return run
+
+    best = ranked(potts_em(index, color_feats, model, beta, **options), "plain fit")
+
+    def median_copy():
+        copy = DistinctColors(_median_filtered(pixels, START_MEDIAN), visible, bits)
+        return copy, unit_color_features(copy.unit, color_space)
+
+    for name, make_copy in (("blurred fit", lambda: (blurred, blurred_feats)), ("median-filtered fit", median_copy)):
+        copy, feats = make_copy()
+        if copy.n_colors < k:
             continue
-        feats = unit_color_features(copy.unit, color_space)
-        start_model = GaussianMixture(model.n_components, random_state=random_state, **model_params)
+        start_model = GaussianMixture(k, random_state=random_state, **model_params)
         start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
         start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
-        runs.append(potts_em(index, color_feats, model, beta, initial_labels=start, **options))
-        runs[-1].start = name
-        if name == "blurred fit":
-            scored = (copy.inverse(), feats)
-    neighborhood = options.get("neighborhood", 4)
-
-    best = max(runs, key=lambda run: label_energy(run.labels, *scored, beta, neighborhood=neighborhood))
+        run = ranked(potts_em(index, color_feats, model, beta, initial_labels=start, **options), name)
+        if run.score > best.score:  # only the best run is kept: each holds K maps of the image
+            best = run
+        del run, copy, feats
 
     def energy(labels: np.ndarray) -> float:
         return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)
 
-    best.energy = energy(best.labels)
     best = _fill_empty_segments(best, index, color_feats, beta, options, energy)
     # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
     return None if _n_alive(best.model) < _n_alive(model) - 1 else best
@@ -814,8 +820,9 @@ def _fill_empty_segments(run, index, color_feats, beta, options, energy):
         empty = np.flatnonzero(run.model.weights_ < ALIVE_WEIGHT)
         if empty.size == 0:
             break
-        if lab is None:  # the features of every pixel, only when a segment is to be refilled
+        if lab is None:  # the features of every pixel and the energy, only when a segment is to be refilled
             lab = color_feats.astype(np.float32)[np.where(index >= 0, index, 0)]
+            run.energy = energy(run.labels)
         labels = run.labels
         starts = _piece_starts(labels, empty[0], n_visible) + _split_starts(labels, lab, empty[0], n_visible)
         starts.sort(key=lambda s: -energy(s[1]))

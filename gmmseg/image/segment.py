@@ -754,11 +754,11 @@ def _smoothed(
     from which the prior empties segments into one broad component; the filtered copies
     (noise divided by about 7) start near the regions, the median one keeping edges. The
     winner has the highest :func:`~gmmseg.image.smoothing.label_energy` (each label's own
-    Gaussian plus the Potts term, no mixture weights): on the 5-region scenes it ranks the
-    run smoothed from the truth above every other, where the penalised likelihood of the
-    runs prefers merged regions. When the winner keeps two or more segments fewer than the
-    plain fit, the prior made things worse: None (keep the plain fit). A segment the winner
-    left empty is then refilled (:func:`_fill_empty_segments`).
+    Gaussian plus the Potts term, no mixture weights) on the colors of the blurred copy: the
+    penalised likelihood of the runs prefers merged regions, and Gaussians on the exact colors
+    follow the shape of clipped noise. A segment the winner left empty is refilled
+    (:func:`_fill_empty_segments`). When the result still keeps two or more segments fewer
+    than the plain fit, the prior made things worse: None (keep the plain fit).
     """
     index = colors.inverse()
     neighborhood = options.get("neighborhood", 4)

@@ -72,7 +72,7 @@ from .io import LoadedImage
 from .region_edges import edge_segments
 from .region_merge import boundary_contrast, merge_by_contrast
 from .regions import RegionStats, connected_regions, merge_regions, region_table
-from .smoothing import METHODS, NEIGHBORHOODS, potts_em
+from .smoothing import METHODS, NEIGHBORHOODS, label_energy, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
 __all__ = ["segment_image", "Segmentation", "REG_COVAR"]
@@ -737,83 +737,168 @@ def _segment(
 
 #: Blur (pixels) of the image whose fit gives the second start of the smoothing.
 START_BLUR = 2.0
+#: Aperture (pixels) of the median filter of the image whose fit gives the third start.
+START_MEDIAN = 5
+#: Blurs (pixels) of the colors inside one segment before it is split in two by color: a
+#: small one for small regions, a large one for near-identical colors under strong noise.
+SPLIT_BLURS = (4.0, 12.0)
+#: Pixels of a segment its two-color split is fitted to (at most; all are then labelled).
+SPLIT_SAMPLE = 50_000
 #: Mixture weight under which smoothing has emptied a segment.
 ALIVE_WEIGHT = 0.01
+#: Refill starts run to convergence per emptied segment (the best by label energy at the start).
+REFILL_TRIALS = 2
 
 
 def _smoothed(
     pixels, visible, bits, colors, color_feats, model, beta, color_space, random_state, model_params, **options
 ):
-    """Potts EM from two starts, the plain fit and a fit to a blurred copy; None when both collapse.
+    """Potts EM from three starts, the one of the highest label energy kept; None when all collapse.
 
-    On a noisy photo the plain fit can be a poor start (ARI 0.15 on scenes with RGB noise of
-    sigma 60) from which the prior empties segments into one broad component; the fit to a
-    blurred copy (noise divided by about 7) starts near the regions. A run that empties
-    segments (weight under :data:`ALIVE_WEIGHT`) has collapsed: the run keeping more segments
-    wins, on a tie the blurred start. Not the higher penalised likelihood: on those scenes it
-    ranks wrong labelings above the one started from the truth (the Lab colors of clipped RGB
-    noise are far from Gaussian). When the winner keeps two or more segments fewer than the
-    plain fit, the prior made things worse: None (keep the plain fit). A segment the winner
-    left empty is then given a separate piece of another segment (:func:`_fill_empty_segments`).
+    The starts: the plain fit, and fits to a blurred and to a median-filtered copy. On a noisy
+    photo the plain fit can be a poor start (ARI 0.15 on scenes with RGB noise of sigma 60)
+    from which the prior empties segments into one broad component; the filtered copies
+    (noise divided by about 7) start near the regions, the median one keeping edges. The
+    winner has the highest :func:`~gmmseg.image.smoothing.label_energy` (each label's own
+    Gaussian plus the Potts term, no mixture weights) on the colors of the blurred copy: the
+    penalised likelihood of the runs prefers merged regions, and Gaussians on the exact colors
+    follow the shape of clipped noise. A segment the winner left empty is refilled
+    (:func:`_fill_empty_segments`). When the result still keeps two or more segments fewer
+    than the plain fit, the prior made things worse: None (keep the plain fit).
     """
     index = colors.inverse()
-    runs = [potts_em(index, color_feats, model, beta, **options)]
-    runs[0].start = "plain fit"
+    neighborhood = options.get("neighborhood", 4)
+    k = model.n_components
     blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
-    feats = unit_color_features(blurred.unit, color_space)
-    if blurred.n_colors >= model.n_components:
-        start_model = GaussianMixture(model.n_components, random_state=random_state, **model_params)
-        start_model.fit(feats, sample_weight=blurred.counts.astype(np.float64))
-        start = blurred.gather(start_model.predict(feats).astype(np.int16), fill=-1)
-        runs.append(potts_em(index, color_feats, model, beta, initial_labels=start, **options))
-        runs[1].start = "blurred fit"
-    alive = [_n_alive(run.model) for run in runs]
-    best = max(range(len(runs)), key=lambda i: (alive[i], i))
+    blurred_feats = unit_color_features(blurred.unit, color_space)
+    scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
+
+    def ranked(run, start: str):
+        run.start = start
+        run.score = label_energy(run.labels, *scored, beta, neighborhood=neighborhood)
+        return run
+
+    best = ranked(potts_em(index, color_feats, model, beta, **options), "plain fit")
+
+    def median_copy():
+        copy = DistinctColors(_median_filtered(pixels, START_MEDIAN), visible, bits)
+        return copy, unit_color_features(copy.unit, color_space)
+
+    for name, make_copy in (("blurred fit", lambda: (blurred, blurred_feats)), ("median-filtered fit", median_copy)):
+        copy, feats = make_copy()
+        if copy.n_colors < k:
+            continue
+        start_model = GaussianMixture(k, random_state=random_state, **model_params)
+        start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
+        start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
+        run = ranked(potts_em(index, color_feats, model, beta, initial_labels=start, **options), name)
+        if run.score > best.score:  # only the best run is kept: each holds K maps of the image
+            best = run
+        del run, copy, feats
+
+    def energy(labels: np.ndarray) -> float:
+        return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)
+
+    best = _fill_empty_segments(best, index, color_feats, beta, options, energy)
     # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
-    if alive[best] < _n_alive(model) - 1:
-        return None
-    return _fill_empty_segments(runs[best], index, color_feats, beta, options)
+    return None if _n_alive(best.model) < _n_alive(model) - 1 else best
 
 
 def _n_alive(model) -> int:
     return int(np.sum(model.weights_ >= ALIVE_WEIGHT))
 
 
-def _fill_empty_segments(run, index, color_feats, beta, options):
-    """Give each segment the prior emptied a separate piece of another segment's pixels, while that holds.
+def _fill_empty_segments(run, index, color_feats, beta, options, energy):
+    """Give each segment the prior emptied pixels of another segment, while the label energy rises.
 
-    Two regions of nearly one color (5 Voronoi regions of random colors: two purples 25 RGB
-    units apart under noise of sigma 30) get one segment and the K-th runs empty. The largest
-    4-connected piece that is not the largest of its segment (and holds at least
-    :data:`ALIVE_WEIGHT` of the pixels) is given the empty segment and the smoothing goes on
-    from there; the result is kept when the segment stays alive. Its penalised likelihood is
-    lower (the mixture weights charge the split more than the likelihood gains), so it is not
-    the test.
+    Two regions of nearly one color (two purples 25 RGB units apart under noise of sigma 30)
+    get one segment and the K-th runs empty. The candidate starts: the largest 4-connected
+    piece that is not the largest of its segment, and every segment split in two by a
+    two-component fit to its colors blurred within the segment (:func:`_split_starts`: the
+    blur averages the noise away, so the halves follow the two regions). The
+    :data:`REFILL_TRIALS` starts of the highest label energy run to convergence; the best
+    run is kept when its label energy is higher and no more segments are empty (another one
+    may have emptied instead: the next round refills that).
     """
     n_visible = int(np.count_nonzero(index >= 0))
-    while True:
+    lab = None
+    for _ in range(run.model.n_components):  # the label energy rises at every step; a bound all the same
         empty = np.flatnonzero(run.model.weights_ < ALIVE_WEIGHT)
         if empty.size == 0:
-            return run
+            break
+        if lab is None:  # the features of every pixel and the energy, only when a segment is to be refilled
+            lab = color_feats.astype(np.float32)[np.where(index >= 0, index, 0)]
+            run.energy = energy(run.labels)
         labels = run.labels
-        pieces = connected_regions(labels, labels >= 0)
-        area = np.bincount(pieces.ravel())
-        segment = np.full(area.size, -1, dtype=np.int64)
-        segment[pieces.ravel()] = labels.ravel()
-        segment[0] = -1
-        candidates = np.flatnonzero(segment >= 0)
-        order = candidates[np.lexsort((-area[candidates], segment[candidates]))]
-        # Per segment, its pieces from the largest down: all but the first are separate pieces.
-        separate = order[np.r_[False, segment[order][1:] == segment[order][:-1]]]
-        if separate.size == 0 or area[separate].max() < ALIVE_WEIGHT * n_visible:
-            return run
-        start = labels.copy()
-        start[pieces == separate[np.argmax(area[separate])]] = empty[0]
-        trial = potts_em(index, color_feats, run.model, beta, initial_labels=start, **options)
-        if _n_alive(trial.model) <= _n_alive(run.model):
-            return run
-        trial.start = f"{run.start}, an empty segment refilled"
-        run = trial
+        starts = _piece_starts(labels, empty[0], n_visible) + _split_starts(labels, lab, empty[0], n_visible)
+        starts.sort(key=lambda s: -energy(s[1]))
+        best = run
+        for how, start in starts[:REFILL_TRIALS]:
+            trial = potts_em(index, color_feats, run.model, beta, initial_labels=start, **options)
+            trial.energy = energy(trial.labels)
+            if _n_alive(trial.model) >= _n_alive(run.model) and trial.energy > best.energy:
+                trial.start = f"{run.start}, an empty segment refilled with {how}"
+                best = trial
+        if best is run:
+            break
+        run = best
+    return run
+
+
+def _piece_starts(labels, empty: int, n_visible: int) -> list:
+    """The largest separate piece of a segment given to ``empty``, as a start (none below :data:`ALIVE_WEIGHT`)."""
+    pieces = connected_regions(labels, labels >= 0)
+    area = np.bincount(pieces.ravel())
+    segment = np.full(area.size, -1, dtype=np.int64)
+    segment[pieces.ravel()] = labels.ravel()
+    segment[0] = -1
+    candidates = np.flatnonzero(segment >= 0)
+    order = candidates[np.lexsort((-area[candidates], segment[candidates]))]
+    # Per segment, its pieces from the largest down: all but the first are separate pieces.
+    separate = order[np.r_[False, segment[order][1:] == segment[order][:-1]]]
+    if separate.size == 0 or area[separate].max() < ALIVE_WEIGHT * n_visible:
+        return []
+    start = labels.copy()
+    start[pieces == separate[np.argmax(area[separate])]] = empty
+    return [("a separate piece", start)]
+
+
+def _split_starts(labels, lab, empty: int, n_visible: int) -> list:
+    """Every segment of at least 2 x :data:`ALIVE_WEIGHT` split by a 2-component fit to its blurred colors.
+
+    ``lab`` (H, W, d) holds the features of every pixel; the blur (each of :data:`SPLIT_BLURS`)
+    is normalised within the segment, so that colors of other segments do not leak in.
+    """
+    import cv2
+
+    rng = np.random.default_rng(0)
+    starts = []
+    for j in np.unique(labels[labels >= 0]):
+        inside = labels == j
+        n_inside = int(np.count_nonzero(inside))
+        if n_inside < 2 * ALIVE_WEIGHT * n_visible:
+            continue
+        mask = inside.astype(np.float32)
+        sample = rng.choice(n_inside, SPLIT_SAMPLE, replace=False) if n_inside > SPLIT_SAMPLE else slice(None)
+        for blur in SPLIT_BLURS:
+            weight = cv2.GaussianBlur(mask, (0, 0), blur)[inside]
+            channels = [
+                cv2.GaussianBlur(np.ascontiguousarray(lab[..., c]) * mask, (0, 0), blur)[inside]
+                for c in range(lab.shape[-1])
+            ]
+            blurred = np.column_stack(channels) / weight[:, None]
+            halves = GaussianMixture(2, random_state=0).fit(blurred[sample]).predict(blurred)
+            start = labels.copy()
+            start[inside] = np.where(halves == 1, empty, j)
+            starts.append((f"half of segment {int(j)} (split by color)", start))
+    return starts
+
+
+def _median_filtered(pixels: np.ndarray, aperture: int) -> np.ndarray:
+    """The pixels median-filtered per channel over ``aperture`` x ``aperture`` pixels (3 or 5 for 16 bits), same dtype."""
+    import cv2
+
+    return cv2.medianBlur(np.ascontiguousarray(pixels), aperture)
 
 
 def _non_negative(value, name: str, meaning: str = "") -> float:

@@ -24,7 +24,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel", "BROAD_MAP_WEIGHT"]
+__all__ = ["BroadChannel", "pixel_scale"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -32,9 +32,28 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.0
-#: What the map gets per unit of the relative broad map above 0, in units of the fine
-#: threshold's gap over the median good score (chosen on the MTD choose half, docs/defects.md).
-BROAD_MAP_WEIGHT = 4.0
+#: Quantile of the good pixels that :func:`pixel_scale` maps to 1.
+PIXEL_QUANTILE = 0.999
+
+
+def pixel_scale(maps) -> tuple[float, float]:
+    """Where a typical good pixel sits on a map, and how far up the good pixels' tail reaches.
+
+    Parameters
+    ----------
+    maps : sequence of ndarray of shape (h, w)
+        Maps of good images.
+
+    Returns
+    -------
+    center : float
+        The median of every pixel.
+    spread : float
+        The :data:`PIXEL_QUANTILE` quantile minus the median (at least 1e-6).
+    """
+    values = np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in maps])
+    center = float(np.median(values))
+    return center, max(float(np.quantile(values, PIXEL_QUANTILE)) - center, 1e-6)
 
 
 class BroadChannel:

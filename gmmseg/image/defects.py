@@ -39,7 +39,7 @@ import numpy as np
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
-from .defect_broad import BROAD_MAP_WEIGHT, BroadChannel
+from .defect_broad import BroadChannel, pixel_scale
 from .defect_image import ImageChannel
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
@@ -364,9 +364,16 @@ class DefectModel:
         self.calibration_scores_ = fine + np.array([self._broad_excess(r.max()) for r in relative])
         q = 1.0 - float(self.target_fpr)
         self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
+        # each map onto one scale: a typical good pixel and the good pixels' tail quantile of
+        # the one channel land on those of the other, so neither channel's good spread drowns
+        # the other's defects in the max (docs/defects.md)
+        resized = [resize(r, small.shape) for small, r in zip(fine_maps, relative)]
+        fine_center, fine_spread = pixel_scale(fine_maps)
+        broad_center, broad_spread = pixel_scale(resized)
+        self.broad_map_gain_ = fine_spread / broad_spread
+        self.broad_map_offset_ = fine_center - self.broad_map_gain_ * broad_center
         peaks = [
-            self.scales_[0].image_score(small + self._broad_map(resize(r, small.shape)))
-            for small, r in zip(fine_maps, relative)
+            self.scales_[0].image_score(np.maximum(small, self._broad_map(r))) for small, r in zip(fine_maps, resized)
         ]
         self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
 
@@ -379,9 +386,8 @@ class DefectModel:
         return float(self.broad_weight_) * max(self.image_.relative(arr) - 1.0, 0.0)
 
     def _broad_map(self, relative: np.ndarray) -> np.ndarray:
-        """What the broad channel adds to the map: its part above a typical good pixel, in fine-score units."""
-        weight = np.float32(self.broad_weight_ * BROAD_MAP_WEIGHT)
-        return weight * np.maximum(relative, np.float32(0.0))
+        """The broad channel's relative map on the fine map's scale (see :meth:`_fit_broad`)."""
+        return np.float32(self.broad_map_offset_) + np.float32(self.broad_map_gain_) * relative
 
     def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> list[np.ndarray]:
         """Standardize each scale's scores by its calibration scores; set the combined thresholds.
@@ -429,7 +435,7 @@ class DefectModel:
             return score, small
         relative = self.broad_.relative_map(arr)
         score += float(self._broad_excess(relative.max()))
-        return score, small + self._broad_map(resize(relative, small.shape))
+        return score, np.maximum(small, self._broad_map(resize(relative, small.shape)))
 
     # ------------------------------------------------------------------ summaries of the scales
 

@@ -11,8 +11,9 @@ with ``m`` the median of their coarse pixels (a typical good pixel scores 0) and
 ``1 - target_fpr`` quantile of their image scores (the map's maxima), so 1 is the most
 unusual broad appearance of a good part. :class:`~gmmseg.image.defects.DefectModel`
 adds only the *excess* over 1 to the fine score (docs/defects.md says why: the broad
-channel's own spread on good parts must not raise false alarms) and the part above 0, times
-:data:`BROAD_MAP_WEIGHT`, to the fine map.
+channel's own spread on good parts must not raise false alarms); its map joins the fine map
+by the larger of the two, once brought onto the fine map's scale
+(:class:`~gmmseg.image.defect_match.MapMatch`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel", "pixel_scale"]
+__all__ = ["BroadChannel"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -32,28 +33,6 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.0
-#: Quantile of the good pixels that :func:`pixel_scale` maps to 1.
-PIXEL_QUANTILE = 0.999
-
-
-def pixel_scale(maps) -> tuple[float, float]:
-    """Where a typical good pixel sits on a map, and how far up the good pixels' tail reaches.
-
-    Parameters
-    ----------
-    maps : sequence of ndarray of shape (h, w)
-        Maps of good images.
-
-    Returns
-    -------
-    center : float
-        The median of every pixel.
-    spread : float
-        The :data:`PIXEL_QUANTILE` quantile minus the median (at least 1e-6).
-    """
-    values = np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in maps])
-    center = float(np.median(values))
-    return center, max(float(np.quantile(values, PIXEL_QUANTILE)) - center, 1e-6)
 
 
 class BroadChannel:

@@ -12,8 +12,8 @@ Layout version 5 (written now)::
                 n_train_images, n_holdout_images, fit_seconds
                 arrays: calibration_scores, member0_*, member1_* (one-scale arrays)
     either      with ``params.broad``: metadata ``broad`` (mixture, center, quantile,
-                weight, map_offset, map_gain) and arrays broad_mixture_*, broad_mean,
-                broad_scale;
+                weight, match_slope) and arrays broad_mixture_*, broad_mean, broad_scale,
+                broad_match_source, broad_match_target (the quantile tables of MapMatch);
                 with an image channel: metadata ``image_channel`` (mixture, center,
                 quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
                 with either, the model's threshold, pixel_threshold and calibration_scores
@@ -41,6 +41,7 @@ from ..core.persist import register_check
 from ..errors import ModelFileError, ParameterError
 from .defect_broad import BroadChannel
 from .defect_image import ImageChannel
+from .defect_match import MATCH_LEVELS, MapMatch
 from .defect_scale import SCALES, ScaleModel
 from .texture import FAMILIES, TextureSettings
 
@@ -132,8 +133,10 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
                 "whose features or map changed; re-fit the model"
             )
         _check_channel(metadata, arrays, "broad", "broad", BroadChannel.n_features, "broad: ")
-        fc.number(metadata["broad"], "map_offset", where="broad: ")
-        fc.number(metadata["broad"], "map_gain", 0.0, where="broad: ", open_low=True)
+        fc.number(metadata["broad"], "match_slope", 0.0, where="broad: ", open_low=True)
+        for name in ("broad_match_source", "broad_match_target"):
+            if np.any(np.diff(fc.array(arrays, name, MATCH_LEVELS.shape, where="broad: ")) < 0):
+                raise ModelFileError(f"broad: array '{name}' must be non-decreasing")
     if not isinstance(params["image_channel"], bool):
         raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
     if "image_channel" in metadata:
@@ -367,8 +370,9 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metadata, arrays = _members_to_file(model, params, n_train, n_holdout)
     if model.broad_ is not None:
         metadata["broad"], broad_arrays = _channel_to_file(model.broad_, "broad", model.broad_weight_)
-        metadata["broad"] |= {"map_offset": model.broad_map_offset_, "map_gain": model.broad_map_gain_}
-        arrays |= broad_arrays
+        match = model.broad_match_
+        metadata["broad"]["match_slope"] = float(match.slope_)
+        arrays |= broad_arrays | {"broad_match_source": match.source_, "broad_match_target": match.target_}
     if model.image_ is not None:
         metadata["image_channel"], image_arrays = _channel_to_file(model.image_, "image", model.broad_weight_)
         arrays |= image_arrays
@@ -449,8 +453,9 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
         model.broad_ = _channel_from_file(broad, "broad", metadata["broad"], arrays)
         model.broad_weight_ = float(metadata["broad"]["weight"])
-        model.broad_map_offset_ = float(metadata["broad"]["map_offset"])
-        model.broad_map_gain_ = float(metadata["broad"]["map_gain"])
+        model.broad_match_ = MapMatch().set_state(
+            arrays["broad_match_source"], arrays["broad_match_target"], float(metadata["broad"]["match_slope"])
+        )
     model.image_ = None  # also with image_channel true: a fit on fewer than 5 images has none
     if "image_channel" in metadata:
         image = ImageChannel(int(model.work_size), model.random_state)

@@ -39,8 +39,9 @@ import numpy as np
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
-from .defect_broad import BroadChannel, pixel_scale
+from .defect_broad import BroadChannel
 from .defect_image import ImageChannel
+from .defect_match import MapMatch
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
 from .regions import Region, defect_mask, regions_from_map
@@ -364,14 +365,11 @@ class DefectModel:
         self.calibration_scores_ = fine + np.array([self._broad_excess(r.max()) for r in relative])
         q = 1.0 - float(self.target_fpr)
         self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
-        # each map onto one scale: a typical good pixel and the good pixels' tail quantile of
-        # the one channel land on those of the other, so neither channel's good spread drowns
-        # the other's defects in the max (docs/defects.md)
+        # the broad map onto the fine map's scale by the ranks of the good pixels: on good parts
+        # both are then distributed alike, so in the max neither channel's own spread drowns
+        # the other's defects (docs/defects.md)
         resized = [resize(r, small.shape) for small, r in zip(fine_maps, relative)]
-        fine_center, fine_spread = pixel_scale(fine_maps)
-        broad_center, broad_spread = pixel_scale(resized)
-        self.broad_map_gain_ = fine_spread / broad_spread
-        self.broad_map_offset_ = fine_center - self.broad_map_gain_ * broad_center
+        self.broad_match_ = MapMatch().fit(resized, fine_maps)
         peaks = [
             self.scales_[0].image_score(np.maximum(small, self._broad_map(r))) for small, r in zip(fine_maps, resized)
         ]
@@ -387,7 +385,7 @@ class DefectModel:
 
     def _broad_map(self, relative: np.ndarray) -> np.ndarray:
         """The broad channel's relative map on the fine map's scale (see :meth:`_fit_broad`)."""
-        return np.float32(self.broad_map_offset_) + np.float32(self.broad_map_gain_) * relative
+        return self.broad_match_(relative)
 
     def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> list[np.ndarray]:
         """Standardize each scale's scores by its calibration scores; set the combined thresholds.

@@ -363,7 +363,9 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     return np.stack(maps, axis=-1)
 
 
-def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
+def broad_features(
+    image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4, *, coarse: np.ndarray | None = None
+) -> np.ndarray:
     """Coarse, position-aware features of broad appearance (see :data:`BROAD_FEATURES`).
 
     The working image (as for :func:`texture_features`) is centred on its median and divided
@@ -388,13 +390,16 @@ def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor:
         As in :func:`working_shape`.
     factor : int, default=4
         Reduction of the working image, and the Gaussian width of the features.
+    coarse : ndarray, optional
+        The image's :func:`coarse_maps` with the same settings, when already computed (saves the work).
 
     Returns
     -------
     ndarray of shape (ceil(h / factor), ceil(w / factor), 6), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    coarse = coarse_maps(image, work_size, work_scale, factor)
+    if coarse is None:
+        coarse = coarse_maps(image, work_size, work_scale, factor)
     shape = coarse.shape[:2]
     maps = [coarse[..., j] - np.median(coarse[..., j]) for j in range(coarse.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]

@@ -35,7 +35,7 @@ def models():
     # the image channel off: these tests measure the broad channel against the fine one
     kwargs = dict(n_components=3, work_size=64, pixels_per_image=600, scaling="longest", random_state=0)
     kwargs["image_channel"] = False
-    return DefectModel(broad=True, **kwargs).fit(good), DefectModel(**kwargs).fit(good)
+    return DefectModel(broad=True, **kwargs).fit(good), DefectModel(broad=False, **kwargs).fit(good)
 
 
 def test_broad_features_ignore_gain_and_offset_and_know_the_border():

@@ -12,8 +12,8 @@ about ``target_fpr`` of good images are flagged. No defective example is needed.
 good scores and averaged. A coarse channel (:mod:`gmmseg.image.defect_broad`; ``broad=True``,
 the default) adds what is broader than anything on good parts: its excess over the held-out
 good images' broad scores to the score, and its map, brought onto the fine map's scale
-(:mod:`gmmseg.image.defect_match`), wherever it is the larger. Regions and masks come from :mod:`gmmseg.image.regions`; the model file layout is
-:mod:`gmmseg.image.defect_file`.
+(:mod:`gmmseg.image.defect_match`), wherever it is the larger. Regions and masks come from
+:mod:`gmmseg.image.regions`; the model file layout is :mod:`gmmseg.image.defect_file`.
 
 Examples
 --------

@@ -312,7 +312,13 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
             elif fam == "gradient":
                 maps.append(ndimage.gaussian_gradient_magnitude(r, sigma, mode="reflect") * sigma)
             elif fam == "log":
-                maps.append(-ndimage.gaussian_laplace(r, sigma, mode="reflect") * sigma**2)
+                # the Laplacian is the sum of the Hessian's diagonal: reuse it when computed
+                # (the same sum gaussian_laplace forms, bit for bit)
+                if hessian is None:
+                    laplace = ndimage.gaussian_laplace(r, sigma, mode="reflect")
+                else:
+                    laplace = hessian[1] + hessian[0]
+                maps.append(-laplace * sigma**2)
             elif fam == "hessian":
                 hxx, hyy, hxy = hessian
                 tr = (hxx + hyy) / 2

@@ -77,11 +77,11 @@ def defects_group():
     "each (twice the cost; same result as 'longest' when all images have one size).",
 )
 @click.option(
-    "--broad",
-    is_flag=True,
-    help="Add the broad channel (coarse, oriented, position-aware features) for broad and edge defects: "
-    "chipped edges, missing corners, frayed edges, stains; it mostly improves where the maps and masks put "
-    "them. Needs 30 or more held-out good images (see docs/defects.md).",
+    "--broad/--no-broad",
+    default=True,
+    show_default=True,
+    help="The broad channel (coarse, oriented, position-aware features) for broad and edge defects: "
+    "chipped edges, missing corners, frayed edges, stains, worn areas (see docs/defects.md).",
 )
 @click.option(
     "--exclude",

@@ -11,8 +11,9 @@ with ``m`` the median of their coarse pixels (a typical good pixel scores 0) and
 ``1 - target_fpr`` quantile of their image scores (the map's maxima), so 1 is the most
 unusual broad appearance of a good part. :class:`~gmmseg.image.defects.DefectModel`
 adds only the *excess* over 1 to the fine score (docs/defects.md says why: the broad
-channel's own spread on good parts must not raise false alarms) and the part above 0, times
-:data:`BROAD_MAP_WEIGHT`, to the fine map.
+channel's own spread on good parts must not raise false alarms); its map joins the fine map
+by the larger of the two, once brought onto the fine map's scale
+(:class:`~gmmseg.image.defect_match.MapMatch`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel", "BROAD_MAP_WEIGHT"]
+__all__ = ["BroadChannel"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -32,9 +33,6 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.0
-#: What the map gets per unit of the relative broad map above 0, in units of the fine
-#: threshold's gap over the median good score (chosen on the MTD choose half, docs/defects.md).
-BROAD_MAP_WEIGHT = 4.0
 
 
 class BroadChannel:
@@ -67,11 +65,13 @@ class BroadChannel:
         self.target_fpr = target_fpr
         self.random_state = random_state
 
-    def features(self, image) -> np.ndarray:
-        """Coarse features of an image, shape (h, w, 6), float32."""
+    def features(self, image, coarse: np.ndarray | None = None) -> np.ndarray:
+        """Coarse features of an image, shape (h, w, 6), float32 (``coarse``: its coarse maps, if computed)."""
+        if coarse is not None:
+            return broad_features(None, coarse=coarse)
         return broad_features(as_image_array(image), int(self.work_size))
 
-    def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator) -> BroadChannel:
+    def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator, coarse=None) -> BroadChannel:
         """Fit the density on ``images[train_idx]`` and calibrate on ``images[calibration_idx]``.
 
         Parameters
@@ -80,6 +80,9 @@ class BroadChannel:
         train_idx, calibration_idx : sequence of int
         rng : numpy.random.Generator
             Draws the pixel samples.
+        coarse : sequence of ndarray, optional
+            Every image's :func:`~gmmseg.image.texture.coarse_maps` at ``work_size``, when
+            already computed (saves the work).
 
         Returns
         -------
@@ -88,7 +91,7 @@ class BroadChannel:
         """
         rows = []
         for i in train_idx:
-            flat = self.features(images[i]).reshape(-1, self.n_features)
+            flat = self.features(images[i], None if coarse is None else coarse[i]).reshape(-1, self.n_features)
             take = rng.choice(flat.shape[0], size=min(_PIXELS_PER_IMAGE, flat.shape[0]), replace=False)
             rows.append(flat[np.sort(take)])
         X = np.concatenate(rows).astype(np.float64)
@@ -103,7 +106,7 @@ class BroadChannel:
             self.mixture_ = mixture.fit(((X - self.mean_) / self.scale_).astype(np.float32))
         except FittingError as exc:
             raise FittingError(f"broad channel: {exc}; or add more varied good images") from None
-        maps = [self.raw_map(images[i]) for i in calibration_idx]
+        maps = [self.raw_map(images[i], coarse=None if coarse is None else coarse[i]) for i in calibration_idx]
         scores = np.array([m.max() for m in maps])
         # the typical good pixel, not the typical maximum: with few held-out images their
         # maxima cluster, and a unit of (maximum - median maximum) would be arbitrarily small
@@ -111,12 +114,15 @@ class BroadChannel:
         self.quantile_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
         return [self._relative(m) for m in maps]
 
-    def raw_map(self, image) -> np.ndarray:
+    def raw_map(self, image, *, coarse: np.ndarray | None = None) -> np.ndarray:
         """Blurred negative log-density of the coarse pixels.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
+        coarse : ndarray, optional
+            The image's :func:`~gmmseg.image.texture.coarse_maps` at ``work_size``, when
+            already computed (saves the work).
 
         Returns
         -------
@@ -125,24 +131,26 @@ class BroadChannel:
         """
         from scipy import ndimage
 
-        feats = self.features(image)
+        feats = self.features(image, coarse)
         h, w = feats.shape[:2]
         Z = (feats.reshape(-1, self.n_features) - self.mean_.astype(np.float32)) / self.scale_.astype(np.float32)
         nll = -self.mixture_.score_samples(Z.astype(np.float32)).reshape(h, w)
         return ndimage.gaussian_filter(nll.astype(np.float32), _BLUR, mode="nearest")
 
-    def relative_map(self, image) -> np.ndarray:
+    def relative_map(self, image, *, coarse: np.ndarray | None = None) -> np.ndarray:
         """The coarse map relative to good parts: 0 at a typical good pixel, 1 at the good quantile.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
+        coarse : ndarray, optional
+            As in :meth:`raw_map`.
 
         Returns
         -------
         ndarray of shape (h, w), float32
         """
-        return self._relative(self.raw_map(image))
+        return self._relative(self.raw_map(image, coarse=coarse))
 
     def _relative(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.quantile_ - self.center_, 1e-6)

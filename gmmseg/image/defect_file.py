@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 4 (written now)::
+Layout version 5 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -12,16 +12,18 @@ Layout version 4 (written now)::
                 n_train_images, n_holdout_images, fit_seconds
                 arrays: calibration_scores, member0_*, member1_* (one-scale arrays)
     either      with ``params.broad``: metadata ``broad`` (mixture, center, quantile,
-                weight) and arrays broad_mixture_*, broad_mean, broad_scale;
+                weight, match_slope) and arrays broad_mixture_*, broad_mean, broad_scale,
+                broad_match_source, broad_match_target (the quantile tables of MapMatch);
                 with an image channel: metadata ``image_channel`` (mixture, center,
                 quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
                 with either, the model's threshold, pixel_threshold and calibration_scores
                 replace the (first) scale's
 
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
-channel) still load, without a broad channel; so do files of version 3 without the broad
-channel (version 4 changed only its features and its part of the map); a version-3 file
-with ``broad`` true is refused with a message to re-fit. Parameters
+channel) still load, without a broad channel; so do files of versions 3 and 4 without the
+broad channel (version 4 changed only its features and its part of the map, version 5 how
+its map joins the fine one); a file of version 3 or 4 with ``broad`` true is refused with a
+message to re-fit. Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -39,13 +41,14 @@ from ..core.persist import register_check
 from ..errors import ModelFileError, ParameterError
 from .defect_broad import BroadChannel
 from .defect_image import ImageChannel
+from .defect_match import MATCH_LEVELS, MapMatch
 from .defect_scale import SCALES, ScaleModel
 from .texture import FAMILIES, TextureSettings
 
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
 _MODEL_ONLY = ("scaling", "holdout", "min_area", "broad", "image_channel")
 
@@ -124,12 +127,16 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if not isinstance(params["broad"], bool):
         raise ModelFileError(f"params.broad is {params['broad']!r:.60}, not true or false")
     if params["broad"]:
-        if version < 4:
+        if version < 5:
             raise ModelFileError(
                 f"this DefectModel file (layout version {version}) has the broad channel of an older gmmseg, "
-                "whose features changed; re-fit the model"
+                "whose features or map changed; re-fit the model"
             )
         _check_channel(metadata, arrays, "broad", "broad", BroadChannel.n_features, "broad: ")
+        fc.number(metadata["broad"], "match_slope", 0.0, where="broad: ", open_low=True)
+        for name in ("broad_match_source", "broad_match_target"):
+            if np.any(np.diff(fc.array(arrays, name, MATCH_LEVELS.shape, where="broad: ")) < 0):
+                raise ModelFileError(f"broad: array '{name}' must be non-decreasing")
     if not isinstance(params["image_channel"], bool):
         raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
     if "image_channel" in metadata:
@@ -363,7 +370,9 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metadata, arrays = _members_to_file(model, params, n_train, n_holdout)
     if model.broad_ is not None:
         metadata["broad"], broad_arrays = _channel_to_file(model.broad_, "broad", model.broad_weight_)
-        arrays |= broad_arrays
+        match = model.broad_match_
+        metadata["broad"]["match_slope"] = float(match.slope_)
+        arrays |= broad_arrays | {"broad_match_source": match.source_, "broad_match_target": match.target_}
     if model.image_ is not None:
         metadata["image_channel"], image_arrays = _channel_to_file(model.image_, "image", model.broad_weight_)
         arrays |= image_arrays
@@ -444,6 +453,9 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
         model.broad_ = _channel_from_file(broad, "broad", metadata["broad"], arrays)
         model.broad_weight_ = float(metadata["broad"]["weight"])
+        model.broad_match_ = MapMatch().set_state(
+            arrays["broad_match_source"], arrays["broad_match_target"], float(metadata["broad"]["match_slope"])
+        )
     model.image_ = None  # also with image_channel true: a fit on fewer than 5 images has none
     if "image_channel" in metadata:
         image = ImageChannel(int(model.work_size), model.random_state)

@@ -30,7 +30,7 @@ _QUANTILES = (0.02, 0.1, 0.9, 0.98)
 _REG_COVAR = 0.1
 
 
-def image_descriptors(image, work_size: int = 160) -> np.ndarray:
+def image_descriptors(image, work_size: int = 160, *, coarse: np.ndarray | None = None) -> np.ndarray:
     """Per-image descriptors of broad appearance.
 
     For each coarse map (level, detail, x and y gradient energy; not referred to the image):
@@ -42,12 +42,15 @@ def image_descriptors(image, work_size: int = 160) -> np.ndarray:
     ----------
     image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
     work_size : int, default=160
+    coarse : ndarray, optional
+        The image's :func:`~gmmseg.image.texture.coarse_maps` at ``work_size``, when already
+        computed (saves the work).
 
     Returns
     -------
     ndarray of shape (31,), float64
     """
-    maps = coarse_maps(as_image_array(image), work_size)
+    maps = coarse_maps(as_image_array(image), work_size) if coarse is None else coarse
     h, w = maps.shape[:2]
     rows, cols = np.mgrid[:h, :w]
     design = np.column_stack([np.ones(h * w), rows.ravel() / h - 0.5, cols.ravel() / w - 0.5])
@@ -91,19 +94,24 @@ class ImageChannel:
         seed = None if self.random_state is None else int(self.random_state)
         return GaussianMixture(1, covariance_type="full", reg_covar=_REG_COVAR, random_state=seed)
 
-    def fit(self, images) -> ImageChannel:
+    def fit(self, images, coarse=None) -> ImageChannel:
         """Fit on good images and calibrate by leaving each out in turn.
 
         Parameters
         ----------
         images : sequence of images
             At least 3 good images.
+        coarse : sequence of ndarray, optional
+            Every image's :func:`~gmmseg.image.texture.coarse_maps` at ``work_size``, when
+            already computed (saves the work).
 
         Returns
         -------
         self
         """
-        D = np.stack([image_descriptors(image, int(self.work_size)) for image in images])
+        if coarse is None:
+            coarse = [None] * len(images)
+        D = np.stack([image_descriptors(image, int(self.work_size), coarse=c) for image, c in zip(images, coarse)])
         self.mean_ = D.mean(axis=0)
         self.scale_ = D.std(axis=0) + 1e-6
         Z = (D - self.mean_) / self.scale_
@@ -116,17 +124,19 @@ class ImageChannel:
         self.quantile_ = float(np.max(left_out))
         return self
 
-    def relative(self, image) -> float:
+    def relative(self, image, *, coarse: np.ndarray | None = None) -> float:
         """How unusual an image is: 0 for a typical good image, 1 for the most unusual one.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
+        coarse : ndarray, optional
+            As in :func:`image_descriptors`.
 
         Returns
         -------
         float
         """
-        z = (image_descriptors(image, int(self.work_size)) - self.mean_) / self.scale_
+        z = (image_descriptors(image, int(self.work_size), coarse=coarse) - self.mean_) / self.scale_
         nll = -float(self.mixture_.score_samples(z[None, :])[0])
         return (nll - self.center_) / max(self.quantile_ - self.center_, 1e-6)

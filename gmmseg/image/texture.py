@@ -312,7 +312,13 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
             elif fam == "gradient":
                 maps.append(ndimage.gaussian_gradient_magnitude(r, sigma, mode="reflect") * sigma)
             elif fam == "log":
-                maps.append(-ndimage.gaussian_laplace(r, sigma, mode="reflect") * sigma**2)
+                # the Laplacian is the sum of the Hessian's diagonal: reuse it when computed
+                # (the same sum gaussian_laplace forms, bit for bit)
+                if hessian is None:
+                    laplace = ndimage.gaussian_laplace(r, sigma, mode="reflect")
+                else:
+                    laplace = hessian[1] + hessian[0]
+                maps.append(-laplace * sigma**2)
             elif fam == "hessian":
                 hxx, hyy, hxy = hessian
                 tr = (hxx + hyy) / 2
@@ -363,7 +369,9 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     return np.stack(maps, axis=-1)
 
 
-def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
+def broad_features(
+    image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4, *, coarse: np.ndarray | None = None
+) -> np.ndarray:
     """Coarse, position-aware features of broad appearance (see :data:`BROAD_FEATURES`).
 
     The working image (as for :func:`texture_features`) is centred on its median and divided
@@ -388,13 +396,16 @@ def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor:
         As in :func:`working_shape`.
     factor : int, default=4
         Reduction of the working image, and the Gaussian width of the features.
+    coarse : ndarray, optional
+        The image's :func:`coarse_maps` with the same settings, when already computed (saves the work).
 
     Returns
     -------
     ndarray of shape (ceil(h / factor), ceil(w / factor), 6), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    coarse = coarse_maps(image, work_size, work_scale, factor)
+    if coarse is None:
+        coarse = coarse_maps(image, work_size, work_scale, factor)
     shape = coarse.shape[:2]
     maps = [coarse[..., j] - np.median(coarse[..., j]) for j in range(coarse.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]

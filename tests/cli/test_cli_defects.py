@@ -152,17 +152,21 @@ def test_fit_refuses_to_write_the_model_over_an_input_image(workspace, tmp_path)
     assert target.read_bytes() == before
 
 
-def test_fit_broad_adds_the_broad_channel_as_the_library_does(workspace, tmp_path):
+def test_fit_has_the_broad_channel_by_default_as_the_library_and_no_broad_leaves_it_out(workspace, tmp_path):
     from gmmseg.image.io import read_image
 
-    root, plain = workspace
-    out = tmp_path / "broad.gmmseg"
-    result = CliRunner().invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), "--broad", "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["broad"] and not gmmseg.load(plain).info()["broad"]
-    cli_model = gmmseg.load(out)
+    root, _ = workspace
+    runs = {}
+    for name, flags in (("default", []), ("fine", ["--no-broad"])):
+        out = tmp_path / f"{name}.gmmseg"
+        result = CliRunner().invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), *flags, "--json"])
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads(result.stdout)["broad"], gmmseg.load(out)
+    assert runs["default"][0] and runs["default"][1].broad_ is not None
+    assert not runs["fine"][0] and runs["fine"][1].broad_ is None
+    cli_model = runs["default"][1]
     images = [read_image(p, mode="keep").pixels for p in sorted((root / "good").glob("*.png"))]
-    library = gmmseg.DefectModel(holdout=0.2, random_state=0, broad=True).fit(images)
+    library = gmmseg.DefectModel(holdout=0.2, random_state=0).fit(images)
     assert cli_model.broad_ is not None and cli_model.threshold_ == pytest.approx(library.threshold_)
     probe = images[0]
     assert cli_model.score(probe) == pytest.approx(library.score(probe))

@@ -344,7 +344,9 @@ def test_model_files_of_layout_version_1_still_load(tmp_path):
 
     rng = np.random.default_rng(12)
     good = [good_image(rng) for _ in range(10)]
-    single = DefectModel(n_components=2, work_size=64, pixels_per_image=400, scaling="longest", random_state=0)
+    single = DefectModel(
+        n_components=2, work_size=64, pixels_per_image=400, scaling="longest", broad=False, random_state=0
+    )
     single.fit(good)
     metadata, arrays = single._to_file()
     metadata["version"] = 1

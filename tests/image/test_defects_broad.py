@@ -8,7 +8,7 @@ from scipy import ndimage
 
 import gmmseg
 from gmmseg.errors import ModelFileError
-from gmmseg.image.defect_broad import BROAD_MAP_WEIGHT
+from gmmseg.image.defect_match import MATCH_LEVELS
 from gmmseg.image.defects import DefectModel
 from gmmseg.image.texture import BROAD_FEATURES, broad_features, resize
 
@@ -35,7 +35,7 @@ def models():
     # the image channel off: these tests measure the broad channel against the fine one
     kwargs = dict(n_components=3, work_size=64, pixels_per_image=600, scaling="longest", random_state=0)
     kwargs["image_channel"] = False
-    return DefectModel(broad=True, **kwargs).fit(good), DefectModel(**kwargs).fit(good)
+    return DefectModel(broad=True, **kwargs).fit(good), DefectModel(broad=False, **kwargs).fit(good)
 
 
 def test_broad_features_ignore_gain_and_offset_and_know_the_border():
@@ -93,12 +93,34 @@ def test_the_excess_is_zero_on_the_held_out_good_images(models):
     relative = broad.broad_.relative_map(good)
     expected = fine.score(good) + broad.broad_weight_ * max(0.0, float(relative.max()) - 1.0)
     assert broad.score(good) == pytest.approx(expected, rel=1e-5)
-    # the map gets the broad map's part above a typical good pixel, BROAD_MAP_WEIGHT fine units per unit
+    # the map is the larger of the fine map and the broad map brought onto its scale
     fine_map = fine.score_map(good, input_resolution=False)
-    extra = broad.broad_weight_ * BROAD_MAP_WEIGHT * np.maximum(resize(relative, fine_map.shape), 0)
-    np.testing.assert_allclose(broad.score_map(good, input_resolution=False), fine_map + extra, rtol=1e-5, atol=1e-5)
+    onto_fine = broad.broad_match_(resize(relative, fine_map.shape))
+    combined = broad.score_map(good, input_resolution=False)
+    np.testing.assert_allclose(combined, np.maximum(fine_map, onto_fine), rtol=1e-5, atol=1e-5)
     # and the pixel threshold is the held-out images' quantile of that map's interior maxima
     assert broad.pixel_threshold_ >= fine.pixel_threshold_
+
+
+def test_the_broad_map_lands_on_the_fine_scale_of_the_held_out_good_pixels(models):
+    broad, fine = models
+    # the held-out images, drawn as fit draws them
+    rng = np.random.default_rng(0)
+    good = [texture(rng) for _ in range(30)]
+    hold = np.random.default_rng(0).permutation(30)[: broad.n_holdout_images_]
+    fine_maps = [fine.score_map(good[i], input_resolution=False) for i in hold]
+    broad_maps = [
+        broad.broad_match_(resize(broad.broad_.relative_map(good[i]), m.shape)) for i, m in zip(hold, fine_maps)
+    ]
+    # on them both maps have the same quantiles up to the tail level (linear interpolation
+    # between the table's levels: within a little of each other)
+    f, b = (np.concatenate([m.ravel() for m in maps]) for maps in (fine_maps, broad_maps))
+    levels = MATCH_LEVELS[5::10]
+    spread = np.quantile(f, 0.99) - np.quantile(f, 0.01)
+    np.testing.assert_allclose(np.quantile(b, levels), np.quantile(f, levels), atol=0.02 * spread)
+    # and the mean excess over that level too (exponential tails)
+    tf, tb = np.quantile(f, MATCH_LEVELS[-1]), np.quantile(b, MATCH_LEVELS[-1])
+    assert (b[b > tb] - tb).mean() == pytest.approx((f[f > tf] - tf).mean(), rel=0.05)
 
 
 def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_path):
@@ -119,14 +141,17 @@ def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_pat
     old = gmmseg.load(save_arrays(tmp_path / "v2.gmmseg", "DefectModel", metadata, arrays))
     assert old.broad is False and old.broad_ is None
     assert old.score(img) == pytest.approx(fine.score(img), rel=1e-6)
-    # a version-3 file (older broad features) loads without the broad channel, and is refused with it
-    header, arrays = load_arrays(fine.save(tmp_path / "fine.gmmseg"), "DefectModel")
-    header["metadata"]["version"] = 3
-    assert gmmseg.load(save_arrays(tmp_path / "v3.gmmseg", "DefectModel", header["metadata"], arrays)).broad_ is None
-    header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
-    header["metadata"]["version"] = 3
-    with pytest.raises(ModelFileError, match="version 3.*re-fit"):
-        gmmseg.load(save_arrays(tmp_path / "v3b.gmmseg", "DefectModel", header["metadata"], arrays))
+    # files of versions 3 and 4 (older broad features or map) load without the broad channel
+    # and are refused with it
+    for version in (3, 4):
+        header, arrays = load_arrays(fine.save(tmp_path / "fine.gmmseg"), "DefectModel")
+        header["metadata"]["version"] = version
+        path = save_arrays(tmp_path / f"v{version}.gmmseg", "DefectModel", header["metadata"], arrays)
+        assert gmmseg.load(path).broad_ is None
+        header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
+        header["metadata"]["version"] = version
+        with pytest.raises(ModelFileError, match=f"version {version}.*re-fit"):
+            gmmseg.load(save_arrays(tmp_path / f"v{version}b.gmmseg", "DefectModel", header["metadata"], arrays))
     # a broad file without its broad arrays is refused with one line
     header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
     arrays.pop("broad_mean")

@@ -82,7 +82,7 @@ def fit_defect_model(
     holdout: float = 0.2,
     random_state: int | None = None,
     scaling: str = "both",
-    broad: bool = False,
+    broad: bool = True,
     progress: Progress | None = None,
 ):
     """Read the good images ``paths`` and fit a :class:`~gmmseg.image.defects.DefectModel` on them.

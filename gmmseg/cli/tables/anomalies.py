@@ -60,7 +60,6 @@ def anomalies_command(
     dask quantile. scores.csv has id, score, flagged (no reasons); no report.html.
     """
     from ...files import check_not_input
-    from ...reports.anomalies import write_anomaly_report
     from ...tables.anomalies import detect_anomalies
 
     quiet = is_quiet(ctx, quiet)
@@ -141,19 +140,9 @@ def anomalies_command(
     if bar is not None:
         bar.render_finish()
         click.echo(f"writing {outdir} ...", err=True)
-    written = time.perf_counter()
-    outdir = ensure_outdir(outdir)
-    write_csv(found.scores, outdir / "scores.csv")
-    summary = found.summary()
+    summary = write_detection(found, ensure_outdir(outdir), read_seconds=read_seconds)
     if "reduction" in summary and not quiet:
         click.echo(f"note: {summary['reduction']['note']}", err=True)
-    write_anomaly_report(found.scores, summary, outdir / "report.html")
-    # the seconds the detector does not see: reading the tables, writing scores.csv and report.html
-    summary["timings"] |= {
-        "read_seconds": round(read_seconds, 3),
-        "write_seconds": round(time.perf_counter() - written, 3),
-    }
-    write_json(outdir / "summary.json", summary)
     if as_json:
         keys = ("n_rows", "n_flagged", "threshold_score", "n_components", "covariance_type", "timings", "reduction")
         echo_json({k: summary[k] for k in keys if k in summary})
@@ -164,6 +153,35 @@ def anomalies_command(
         )
 
 
+def write_detection(found, outdir: Path, *, read_seconds: float | None = None) -> dict:
+    """Write ``scores.csv``, ``report.html`` and ``summary.json`` of a detection to ``outdir``.
+
+    Parameters
+    ----------
+    found : gmmseg.tables.anomalies.AnomalyDetection
+    outdir : Path
+        An existing folder.
+    read_seconds : float, optional
+        Seconds spent reading the tables, added to the summary's timings.
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``; its timings include ``write_seconds``
+        (scores.csv and report.html), which the detector does not see.
+    """
+    from ...reports.anomalies import write_anomaly_report
+
+    started = time.perf_counter()
+    write_csv(found.scores, outdir / "scores.csv")
+    summary = found.summary()
+    write_anomaly_report(found.scores, summary, outdir / "report.html")
+    extra = {} if read_seconds is None else {"read_seconds": round(read_seconds, 3)}
+    summary["timings"] |= extra | {"write_seconds": round(time.perf_counter() - started, 3)}
+    write_json(outdir / "summary.json", summary)
+    return summary
+
+
 @demo_step(order=85)
 def demo_anomalies(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     """Flag the unusual orders of the bundled order table (made by scripts/make_anomaly_sample.py).
@@ -171,7 +189,6 @@ def demo_anomalies(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     The planted orders named in ``orders.truth.csv`` are not shown to the model; the step
     counts how many of them the 1% flagged rows hold.
     """
-    from ...reports.anomalies import write_anomaly_report
     from ...tables.anomalies import detect_anomalies
 
     folder = sample_folder("orders")
@@ -182,10 +199,7 @@ def demo_anomalies(outdir: Path, quiet: bool) -> list[tuple[str, Path]]:
     source = folder / "orders.csv"
     found = detect_anomalies(read(source), id_column="order_id", source=str(source), random_state=0)
     out = ensure_outdir(outdir / "anomalies")
-    write_csv(found.scores, out / "scores.csv")
-    summary = found.summary()
-    write_json(out / "summary.json", summary)
-    write_anomaly_report(found.scores, summary, out / "report.html")
+    summary = write_detection(found, out)
     if not quiet:
         flagged = set(found.scores.loc[found.scores["flagged"], "order_id"])
         planted = set(read(folder / "orders.truth.csv")["order_id"])

@@ -411,9 +411,7 @@ def _read_numbers(path: Path, encoding: str, delim: str, header: bool, labels: S
         values = columns[j][:n_rows]
         whole = np.all(np.isfinite(values)) and np.all(np.mod(values, 1) == 0)
         if whole and all(_INTEGER.fullmatch(row[j]) for row in fields):
-            tokens = [row[j].strip() for row in fields]
-            padded = all(t.isdigit() for t in tokens) and any(len(t) > 1 and t[0] == "0" for t in tokens)
-            if padded or np.max(np.abs(values)) >= _EXACT_INTEGERS:
+            if _zero_padded([row[j].strip() for row in fields]) or np.max(np.abs(values)) >= _EXACT_INTEGERS:
                 return None  # zero-padded identifiers stay text; long integers keep their digits
             integers = mapped_empty(n_rows, np.int64)
             integers[:] = values
@@ -499,15 +497,26 @@ def _zero_padded_columns(sample_text: str, kwargs: dict) -> dict | None:
         sample = pd.read_csv(io.StringIO(sample_text), dtype=str, usecols=integers, **kwargs)
     except (pd.errors.ParserError, ValueError):
         return None  # the full read reports the problem
-    padded = {}
-    for col in sample.columns:
-        values = sample[col].dropna().str.strip()
-        if len(values) and values.str.fullmatch(r"\d+").all() and values.str.fullmatch(r"0\d+").any():
-            padded[col] = str
+    padded = {col: str for col in sample.columns if _zero_padded(sample[col].dropna().str.strip().tolist())}
     return padded or None
 
 
+def _zero_padded(tokens: Sequence[str]) -> bool:
+    """Whether a column's sampled fields (stripped) are an identifier with leading zeros.
+
+    Every field is digits only and one starts with 0 (``00001``): both readers keep such a
+    column as text.
+    """
+    return (
+        bool(tokens)
+        and all(_DIGITS.fullmatch(t) for t in tokens)
+        and any(_ZERO_LED_DIGITS.fullmatch(t) for t in tokens)
+    )
+
+
 _ZERO_LED = re.compile(r"(?:^|[^\d.,])0\d")
+_DIGITS = re.compile(r"\d+")
+_ZERO_LED_DIGITS = re.compile(r"0\d+")
 #: A number written with a decimal comma, optionally with ``.`` or space thousands separators.
 _DECIMAL_COMMA = r"[+-]?(?:\d+|\d{1,3}(?:[. ]\d{3})+)(?:,\d+)?"
 

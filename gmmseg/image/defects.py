@@ -378,7 +378,7 @@ class DefectModel:
         resized = [resize(r, small.shape) for small, r in zip(fine_maps, relative)]
         self.broad_match_ = MapMatch().fit(resized, fine_maps)
         peaks = [
-            self.scales_[0].image_score(np.maximum(small, self._broad_map(r))) for small, r in zip(fine_maps, resized)
+            self.scales_[0].image_score(np.maximum(small, self.broad_match_(r))) for small, r in zip(fine_maps, resized)
         ]
         self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
 
@@ -389,10 +389,6 @@ class DefectModel:
     def _image_excess(self, arr, coarse: np.ndarray | None = None) -> float:
         """Fine-score units above the most unusual good image of the image channel (0 below it)."""
         return float(self.broad_weight_) * max(self.image_.relative(arr, coarse=coarse) - 1.0, 0.0)
-
-    def _broad_map(self, relative: np.ndarray) -> np.ndarray:
-        """The broad channel's relative map on the fine map's scale (see :meth:`_fit_broad`)."""
-        return self.broad_match_(relative)
 
     def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> list[np.ndarray]:
         """Standardize each scale's scores by its calibration scores; set the combined thresholds.
@@ -442,7 +438,7 @@ class DefectModel:
             return score, small
         relative = self.broad_.relative_map(arr, coarse=coarse)
         score += float(self._broad_excess(relative.max()))
-        return score, np.maximum(small, self._broad_map(resize(relative, small.shape)))
+        return score, np.maximum(small, self.broad_match_(resize(relative, small.shape)))
 
     # ------------------------------------------------------------------ summaries of the scales
 

@@ -781,7 +781,9 @@ def _smoothed(
     best = ranked(potts_em(index, color_feats, model, beta, **options), "plain fit")
 
     def median_copy():
-        copy = DistinctColors(_median_filtered(pixels, START_MEDIAN), visible, bits)
+        import cv2
+
+        copy = DistinctColors(cv2.medianBlur(np.ascontiguousarray(pixels), START_MEDIAN), visible, bits)
         return copy, unit_color_features(copy.unit, color_space)
 
     for name, make_copy in (("blurred fit", lambda: (blurred, blurred_feats)), ("median-filtered fit", median_copy)):
@@ -892,13 +894,6 @@ def _split_starts(labels, lab, empty: int, n_visible: int) -> list:
             start[inside] = np.where(halves == 1, empty, j)
             starts.append((f"half of segment {int(j)} (split by color)", start))
     return starts
-
-
-def _median_filtered(pixels: np.ndarray, aperture: int) -> np.ndarray:
-    """The pixels median-filtered per channel over ``aperture`` x ``aperture`` pixels (3 or 5 for 16 bits), same dtype."""
-    import cv2
-
-    return cv2.medianBlur(np.ascontiguousarray(pixels), aperture)
 
 
 def _non_negative(value, name: str, meaning: str = "") -> float:

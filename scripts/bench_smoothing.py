@@ -5,6 +5,7 @@ Run from the project folder::
     python scripts/bench_smoothing.py                       # beta 2, seeds 0-7 and 100-107, sigma 30 and 60
     python scripts/bench_smoothing.py --seeds 200-215 --beta 1.5
     python scripts/bench_smoothing.py --scenes varied --seeds 300-331
+    python scripts/bench_smoothing.py --beta auto               # beta estimated per scene
 
 ``--scenes voronoi5`` (the scenes of the issue): 5 Voronoi regions of random colors plus
 Gaussian RGB noise (128 x 128, ``tests/image/synthetic.py``). ``--scenes varied``: 3 to 7
@@ -13,8 +14,8 @@ ellipses or rectangles painted over it (:func:`varied_scene`), so that a rule is
 one generator. Each scene is segmented with K = its number of regions, with and without
 ``smoothing=beta``. The targets (per scene, not on the mean): smoothed adjusted Rand index
 >= 0.97 at sigma 30 and >= 0.80 at sigma 60, never below the plain fit of the same scene.
-Prints one row per scene (ARI plain, smoothed, which start won) and a summary per sigma;
-about 5 s per scene.
+Prints one row per scene (ARI plain, smoothed, the beta, which start won) and a summary per
+sigma; about 5 s per scene.
 """
 
 from __future__ import annotations
@@ -78,13 +79,18 @@ def varied_scene(sigma: float, seed: int, size: int = 128) -> tuple[np.ndarray, 
     return np.clip(np.round(image), 0, 255).astype(np.uint8), truth
 
 
+def beta_value(text: str) -> float | str:
+    """``--beta``: a number or ``auto``."""
+    return "auto" if text.strip().lower() == "auto" else float(text)
+
+
 SCENES = {"voronoi5": random_color_scene, "varied": varied_scene}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-7,100-107", help="Scene seeds, e.g. 0-7,100-107.")
-    parser.add_argument("--beta", type=float, default=2.0, help="Smoothing strength.")
+    parser.add_argument("--beta", type=beta_value, default=2.0, help="Smoothing strength, or auto.")
     parser.add_argument("--scenes", choices=sorted(SCENES), default="voronoi5", help="Scene generator.")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -106,22 +112,25 @@ def main() -> int:
             a_plain = adjusted_rand_score(truth.ravel(), plain.labels.ravel())
             a_smooth = adjusted_rand_score(truth.ravel(), smooth.labels.ravel())
             ok = a_smooth >= target and a_smooth >= a_plain
-            rows.append((sigma, seed, a_plain, a_smooth, ok, seconds))
+            rows.append((sigma, seed, a_plain, a_smooth, ok, seconds, smooth.smoothing))
             start = smooth.settings.get("smoothing_start")
             print(
                 f"sigma {sigma} seed {seed:4d} K {k}: plain {a_plain:.3f}  smoothed {a_smooth:.3f}  "
-                f"{'ok' if ok else 'MISSED'}  {seconds:.1f} s  ({start})"
+                f"beta {smooth.smoothing:.2f}  {'ok' if ok else 'MISSED'}  {seconds:.1f} s  ({start})"
             )
             sys.stdout.flush()
-    print(f"\nbeta {args.beta:g}, {args.scenes} scenes, seeds {args.seeds}")
-    print("| sigma | plain mean (min) | smoothed mean (min) | scenes meeting the target | below plain | s/scene |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nbeta {args.beta}, {args.scenes} scenes, seeds {args.seeds}")
+    print(
+        "| sigma | plain mean (min) | smoothed mean (min) | scenes meeting the target | below plain | beta mean (range) | s/scene |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for sigma, target in TARGETS.items():
         sel = [r for r in rows if r[0] == sigma]
         plain, smooth = np.array([r[2] for r in sel]), np.array([r[3] for r in sel])
         print(
             f"| {sigma} | {plain.mean():.3f} ({plain.min():.3f}) | {smooth.mean():.3f} ({smooth.min():.3f}) | "
             f"{sum(r[4] for r in sel)} of {len(sel)} (>= {target}) | {int(np.sum(smooth < plain))} | "
+            f"{np.mean([r[6] for r in sel]):.2f} ({min(r[6] for r in sel):.2f}-{max(r[6] for r in sel):.2f}) | "
             f"{np.mean([r[5] for r in sel]):.1f} |"
         )
     return 0

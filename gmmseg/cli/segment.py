@@ -50,6 +50,29 @@ OUTPUT_SUFFIXES = {
 }
 
 
+class _SmoothType(click.ParamType):
+    """``--smooth``: a beta ``>= 0`` (float) or ``auto`` (the string ``"auto"``)."""
+
+    name = "smoothing"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "BETA|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not number >= 0 or number == float("inf"):
+            self.fail(f"{value!r} is not a smoothing strength; use a number >= 0 (e.g. 2) or auto", param, ctx)
+        return number
+
+
 @dataclass(frozen=True)
 class SegmentSettings:
     """Everything :func:`segment_file` needs besides the image and the output folder.
@@ -62,7 +85,7 @@ class SegmentSettings:
     max_components: int = 10
     color_space: str = "lab"
     covariance_type: str = "full"
-    smoothing: float = 0.0
+    smoothing: float | str = 0.0
     neighborhood: int = 4
     spatial_weight: float = 0.0
     bits: int | None = None
@@ -216,10 +239,11 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
 @click.option(
     "--smooth",
     "smoothing",
-    type=click.FloatRange(min=0.0),
-    default=0.0,
+    type=_SmoothType(),
+    default="0",
     show_default=True,
-    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 2 is a good start.",
+    help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 2 is a good start, "
+    "auto estimates it per photo.",
 )
 @click.option(
     "--neighborhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighborhood."
@@ -341,7 +365,7 @@ def segment_command(
         max_pixels=max_pixels or None,
         protect=tuple(str(p.resolve()) for p in paths if p.exists()),
     )
-    if smoothing > 0 and spatial_weight > 0:
+    if (smoothing == "auto" or smoothing > 0) and spatial_weight > 0:
         raise ParameterError("use either --smooth or --spatial-weight, not both (both make regions compact)")
 
     done: list[dict[str, Any]] = []
@@ -387,7 +411,8 @@ def _echo_summary(summary: dict[str, Any], detailed: bool) -> None:
     name = Path(summary["image"]).name
     h, w = summary["shape"]
     chosen = f" (chosen by {summary['selection']['criterion'].upper()})" if summary.get("selection") else ""
-    smooth = f", smoothing {summary['smoothing']:g}" if summary["smoothing"] else ""
+    auto = " (auto)" if summary["settings"]["smoothing"] == "auto" else ""
+    smooth = f", smoothing {summary['smoothing']:.3g}{auto}" if summary["smoothing"] or auto else ""
     click.echo(
         f"{name}: {w}x{h}, {summary['n_colors']:,} colors -> K={summary['n_segments']}{chosen}, "
         f"{summary['n_regions']:,} regions "

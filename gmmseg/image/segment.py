@@ -14,8 +14,8 @@ How it works
    to 5 Lab units (:mod:`gmmseg.image.auto_k`) and fits that K the same way.
 3. **Lookup labeling.** Each distinct color is labeled once and pixels are labeled
    through a per-color lookup table.
-4. **Optional spatial smoothing** (``smoothing=beta``): a Potts-prior hidden Markov
-   random field, see :mod:`gmmseg.image.smoothing`.
+4. **Optional spatial smoothing** (``smoothing=beta``, or ``"auto"`` for beta estimated
+   from the labels): a Potts-prior hidden Markov random field, see :mod:`gmmseg.image.smoothing`.
 5. **Canonical label order**: segments are numbered by increasing lightness (CIE L* of
    their mean color), ties by decreasing pixel share, so a photo gets the same
    label numbers on every run; with the same seed the output is byte-identical.
@@ -72,7 +72,7 @@ from .io import LoadedImage
 from .region_edges import edge_segments
 from .region_merge import boundary_contrast, merge_by_contrast
 from .regions import RegionStats, connected_regions, merge_regions, region_table
-from .smoothing import METHODS, NEIGHBORHOODS, label_energy, potts_em
+from .smoothing import BETA_MAX, METHODS, NEIGHBORHOODS, label_energy, potts_beta, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
 __all__ = ["segment_image", "Segmentation", "REG_COVAR"]
@@ -110,7 +110,7 @@ class Segmentation:
         The criterion table when ``n_components="auto"``.
     color_space, covariance_type : str
     smoothing : float
-        The Potts ``beta`` (0: none).
+        The Potts ``beta`` (0: none); with ``smoothing="auto"`` the estimated one.
     n_colors : int
         Distinct colors the fit used (rows of the weighted fit).
     n_pixels : int
@@ -330,7 +330,10 @@ def _check_settings(n_components, color_space, covariance_type, smoothing, max_c
     color_space = check_color_space(color_space)
     if covariance_type not in _COVARIANCE_TYPES:
         raise ParameterError(f"covariance_type must be one of {', '.join(_COVARIANCE_TYPES)}, got {covariance_type!r}")
-    smoothing = _non_negative(smoothing, "smoothing", " (the Potts beta)")
+    if isinstance(smoothing, str) and smoothing.strip().lower() == "auto":
+        smoothing = "auto"
+    else:
+        smoothing = _non_negative(smoothing, "smoothing", " (the Potts beta) or 'auto'")
     if isinstance(max_components, bool) or int(max_components) != max_components or max_components < 1:
         raise ParameterError(f"max_components must be a positive integer, got {max_components!r}")
     if criterion not in CRITERIA:
@@ -349,7 +352,7 @@ def segment_image(
     *,
     color_space: str = "lab",
     covariance_type: str = "full",
-    smoothing: float = 0.0,
+    smoothing: float | str = 0.0,
     max_components: int = 10,
     random_state=None,
     criterion: str = "icl",
@@ -384,9 +387,11 @@ def segment_image(
     color_space : {"lab", "rgb", "hsv", "gray"}, default="lab"
         See :mod:`gmmseg.image.features`. Gray images always use one channel.
     covariance_type : {"full", "diag", "tied", "spherical"}, default="full"
-    smoothing : float, default=0.0
+    smoothing : float or "auto", default=0.0
         Potts prior strength ``beta`` of the spatial smoothing (0: none; 1 to 2 is a
-        good start). See :mod:`gmmseg.image.smoothing`.
+        good start), or ``"auto"``: beta estimated from the data (the pseudo-likelihood
+        estimate given the smoothed labels, iterated to a fixed point; the estimate is
+        :attr:`Segmentation.smoothing`). See :mod:`gmmseg.image.smoothing`.
     max_components : int, default=10
         Largest K tried by ``n_components="auto"``.
     random_state : int, Generator or None
@@ -497,7 +502,8 @@ def _segment(
     if smoothing_method not in METHODS:
         raise ParameterError(f"smoothing_method must be one of {', '.join(METHODS)}, got {smoothing_method!r}")
     spatial_weight = _non_negative(spatial_weight, "spatial_weight")
-    if spatial_weight > 0 and smoothing > 0:
+    smooth = smoothing == "auto" or smoothing > 0
+    if spatial_weight > 0 and smooth:
         raise ParameterError("use either smoothing or spatial_weight, not both (both make regions compact)")
 
     if merge_threshold is None:
@@ -559,7 +565,7 @@ def _segment(
     proba_color = None
     t = time.perf_counter()
     result = None
-    if smoothing > 0:
+    if smooth:
         result = _smoothed(
             pixels,
             visible,
@@ -576,8 +582,9 @@ def _segment(
             max_iter=smoothing_iter,
         )
     settings_extra = {}
-    if smoothing > 0 and result is None:
+    if smooth and result is None:
         settings_extra = {"smoothing_start": "none: every smoothed run emptied segments, the plain fit is kept"}
+    beta = result.beta if result is not None else (0.0 if smoothing == "auto" else smoothing)
     if result is not None:
         model = result.model
         raw_labels = result.labels  # -1 at excluded pixels
@@ -589,6 +596,8 @@ def _segment(
             "smoothing_converged": result.converged,
             "smoothing_start": result.start,
         }
+        if smoothing == "auto":
+            settings_extra.update(smoothing_beta=beta, smoothing_beta_rounds=result.beta_rounds)
     elif spatial_weight > 0:
         raw_labels = predict_spatial(colors, color_feats, model, spatial_weight)
         pix_count = np.bincount(raw_labels[raw_labels >= 0].ravel(), minlength=k)
@@ -694,8 +703,8 @@ def _segment(
         "color_space": color_space,
         "covariance_type": covariance_type,
         "smoothing": smoothing,
-        "smoothing_method": smoothing_method if smoothing > 0 else None,
-        "neighborhood": neighborhood if smoothing > 0 else None,
+        "smoothing_method": smoothing_method if smooth else None,
+        "neighborhood": neighborhood if smooth else None,
         "spatial_weight": spatial_weight,
         "bits": bits,
         "blur": blur,
@@ -721,7 +730,7 @@ def _segment(
         selection=selection,
         color_space=color_space,
         covariance_type=covariance_type,
-        smoothing=smoothing,
+        smoothing=beta,
         n_colors=colors.n_colors,
         n_pixels=n_visible,
         regions=regions,
@@ -748,9 +757,69 @@ SPLIT_SAMPLE = 50_000
 ALIVE_WEIGHT = 0.01
 #: Refill starts run to convergence per emptied segment (the best by label energy at the start).
 REFILL_TRIALS = 2
+#: With ``smoothing="auto"``: the beta of the first smoothing, the change of the estimate at
+#: which its fixed-point iteration stops, and a bound on the rounds.
+AUTO_BETA_START = 2.0
+AUTO_BETA_TOL = 0.1
+AUTO_BETA_ROUNDS = 6
 
 
-def _smoothed(
+def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **options):
+    """:func:`_smoothed_at` ``beta``; for ``beta="auto"`` then iterated to the pseudo-likelihood estimate of beta.
+
+    With ``"auto"`` the smoothing first runs at :data:`AUTO_BETA_START`; then, while the
+    estimate moves, ``beta`` becomes :func:`~gmmseg.image.smoothing.potts_beta` of the labels
+    and the smoothing goes on from them at that beta (Besag's iterated estimate; each round
+    starts from the last labels, so it takes few iterations). A round that empties
+    a segment stops it (the last run is kept). The result's ``beta`` is the beta of its
+    labels, ``beta_rounds`` the rounds run.
+    """
+    if beta != "auto":
+        run = _smoothed_at(pixels, visible, bits, colors, color_feats, model, beta, *args, **options)
+        if run is not None:
+            run.beta = beta
+        return run
+    run = _smoothed_at(pixels, visible, bits, colors, color_feats, model, AUTO_BETA_START, *args, **options)
+    if run is None:
+        return None
+    index = colors.inverse()
+    k = model.n_components
+    run.beta, run.beta_rounds = AUTO_BETA_START, 0
+    previous = None  # (beta, estimate) of the round before
+    for rounds in range(1, AUTO_BETA_ROUNDS + 1):
+        estimate = potts_beta(run.labels, k, neighborhood=options.get("neighborhood", 4))
+        if abs(estimate - run.beta) < AUTO_BETA_TOL:
+            break
+        beta = _secant_fixed_point(previous, (run.beta, estimate))
+        previous = (run.beta, estimate)
+        trial = potts_em(index, color_feats, run.model, beta, initial_labels=run.labels, **options)
+        if _n_alive(trial.model) < _n_alive(run.model):
+            break
+        trial.start, trial.beta, trial.beta_rounds = run.start, beta, rounds
+        run = trial
+    return run
+
+
+def _secant_fixed_point(previous, current) -> float:
+    """The next beta of the fixed-point iteration ``beta = estimate(beta)``, by a secant step when it can.
+
+    ``previous`` and ``current`` are ``(beta, estimate)`` pairs (``previous`` may be None). The
+    estimate rises with beta at a slope near 1 on photos (a smoother labeling looks like a
+    stronger prior), where plain iteration crawls; the secant root of ``estimate - beta``
+    through the last two rounds gets there in a few. Outside ``[0, BETA_MAX]`` or on a flat
+    secant, the plain step.
+    """
+    beta, estimate = current
+    if previous is None:
+        return estimate
+    slope = ((estimate - beta) - (previous[1] - previous[0])) / (beta - previous[0])
+    if slope >= 0:  # no crossing ahead along the secant
+        return estimate
+    root = beta - (estimate - beta) / slope
+    return float(root) if 0.0 <= root <= BETA_MAX else estimate
+
+
+def _smoothed_at(
     pixels, visible, bits, colors, color_feats, model, beta, color_space, random_state, model_params, **options
 ):
     """Potts EM from three starts, the one of the highest label energy kept; None when all collapse.

@@ -862,10 +862,11 @@ def _smoothed_at(
         start_model = GaussianMixture(k, random_state=random_state, **model_params)
         start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
         start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
+        del copy, feats  # the median copy's per-pixel index is not needed during the run
         run = ranked(potts_em(index, color_feats, model, beta, initial_labels=start, **options), name)
         if run.score > best.score:  # only the best run is kept: each holds K maps of the image
             best = run
-        del run, copy, feats
+        del run, start
 
     def energy(labels: np.ndarray) -> float:
         return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)

@@ -72,7 +72,7 @@ from .io import LoadedImage
 from .region_edges import edge_segments
 from .region_merge import boundary_contrast, merge_by_contrast
 from .regions import RegionStats, connected_regions, merge_regions, region_table
-from .smoothing import BETA_MAX, METHODS, NEIGHBORHOODS, label_energy, potts_beta, potts_em
+from .smoothing import METHODS, NEIGHBORHOODS, label_energy, potts_beta, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
 __all__ = ["segment_image", "Segmentation", "REG_COVAR"]
@@ -757,22 +757,24 @@ SPLIT_SAMPLE = 50_000
 ALIVE_WEIGHT = 0.01
 #: Refill starts run to convergence per emptied segment (the best by label energy at the start).
 REFILL_TRIALS = 2
-#: With ``smoothing="auto"``: the beta of the first smoothing, the change of the estimate at
-#: which its fixed-point iteration stops, and a bound on the rounds.
+#: With ``smoothing="auto"``: the beta of the first smoothing, the relative change of the
+#: estimate at which its fixed-point iteration stops, and a bound on the rounds (each round
+#: costs about one Potts run).
 AUTO_BETA_START = 2.0
-AUTO_BETA_TOL = 0.1
-AUTO_BETA_ROUNDS = 6
+AUTO_BETA_TOL = 0.05
+AUTO_BETA_ROUNDS = 4
 
 
 def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **options):
     """:func:`_smoothed_at` ``beta``; for ``beta="auto"`` then iterated to the pseudo-likelihood estimate of beta.
 
     With ``"auto"`` the smoothing first runs at :data:`AUTO_BETA_START`; then, while the
-    estimate moves, ``beta`` becomes :func:`~gmmseg.image.smoothing.potts_beta` of the labels
-    and the smoothing goes on from them at that beta (Besag's iterated estimate; each round
-    starts from the last labels, so it takes few iterations). A round that empties
-    a segment stops it (the last run is kept). The result's ``beta`` is the beta of its
-    labels, ``beta_rounds`` the rounds run.
+    estimate moves by more than :data:`AUTO_BETA_TOL` of beta, ``beta`` becomes
+    :func:`~gmmseg.image.smoothing.potts_beta` of the labels and the smoothing goes on from
+    them at that beta (Besag's iterated estimate; each round starts from the last labels). A
+    round that empties a segment stops it (the last run is kept). The result's ``beta`` is the
+    beta of its labels, ``beta_rounds`` the rounds run. (A secant step on ``estimate - beta``
+    was tried: the estimate moves in steps as labels flip, and the secant overshot.)
     """
     if beta != "auto":
         run = _smoothed_at(pixels, visible, bits, colors, color_feats, model, beta, *args, **options)
@@ -785,38 +787,16 @@ def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **
     index = colors.inverse()
     k = model.n_components
     run.beta, run.beta_rounds = AUTO_BETA_START, 0
-    previous = None  # (beta, estimate) of the round before
     for rounds in range(1, AUTO_BETA_ROUNDS + 1):
-        estimate = potts_beta(run.labels, k, neighborhood=options.get("neighborhood", 4))
-        if abs(estimate - run.beta) < AUTO_BETA_TOL:
+        beta = potts_beta(run.labels, k, neighborhood=options.get("neighborhood", 4))
+        if abs(beta - run.beta) <= AUTO_BETA_TOL * run.beta:
             break
-        beta = _secant_fixed_point(previous, (run.beta, estimate))
-        previous = (run.beta, estimate)
         trial = potts_em(index, color_feats, run.model, beta, initial_labels=run.labels, **options)
         if _n_alive(trial.model) < _n_alive(run.model):
             break
         trial.start, trial.beta, trial.beta_rounds = run.start, beta, rounds
         run = trial
     return run
-
-
-def _secant_fixed_point(previous, current) -> float:
-    """The next beta of the fixed-point iteration ``beta = estimate(beta)``, by a secant step when it can.
-
-    ``previous`` and ``current`` are ``(beta, estimate)`` pairs (``previous`` may be None). The
-    estimate rises with beta at a slope near 1 on photos (a smoother labeling looks like a
-    stronger prior), where plain iteration crawls; the secant root of ``estimate - beta``
-    through the last two rounds gets there in a few. Outside ``[0, BETA_MAX]`` or on a flat
-    secant, the plain step.
-    """
-    beta, estimate = current
-    if previous is None:
-        return estimate
-    slope = ((estimate - beta) - (previous[1] - previous[0])) / (beta - previous[0])
-    if slope >= 0:  # no crossing ahead along the secant
-        return estimate
-    root = beta - (estimate - beta) / slope
-    return float(root) if 0.0 <= root <= BETA_MAX else estimate
 
 
 def _smoothed_at(

@@ -77,7 +77,7 @@ class MRFResult:
     changed : list of float
         Share of pixels whose label changed at each iteration.
     objective : float
-        The mean-field free energy per visible pixel at the end, ``(Σ_i Σ_k q_ik log(w_k
+        The mean-field free energy per visible pixel at the end (computed on first access), ``(Σ_i Σ_k q_ik log(w_k
         N(x_i | k)) + ½ Σ_i Σ_j~i β w_ij Σ_k q_ik q_jk − Σ_i Σ_k q_ik log q_ik) / n``: the
         penalised likelihood that both steps raise (compare runs of the same beta by it).
     seconds : float
@@ -88,9 +88,15 @@ class MRFResult:
     n_iter: int
     converged: bool
     changed: list = field(default_factory=list)
-    objective: float = float("nan")
     seconds: float = 0.0
     _field: object = field(default=None, repr=False)
+    _objective: object = field(default=None, repr=False)  # callable() -> float, run once
+
+    @property
+    def objective(self) -> float:
+        if callable(self._objective):  # a pass over the grid that ranking the runs does not need
+            self._objective = self._objective()
+        return float("nan") if self._objective is None else self._objective
 
     def posterior(self, j: int) -> np.ndarray:
         """``q`` of component ``j``, shape (H, W), float32."""
@@ -121,6 +127,7 @@ class _Field:
         self.h, self.w = pixel_index.shape
         self.k = n_components
         self.sub: dict[tuple[int, int], np.ndarray] = {}
+        self.counts = None  # pixels per row of X, from the first M-step on
         self.classes = []
         for a in (0, 1):
             for b in (0, 1):
@@ -187,11 +194,14 @@ class _Field:
 
     def responsibility_sums(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
         S = np.zeros((n_rows, self.k))
-        counts = np.zeros(n_rows)
+        fresh = self.counts is None
+        counts = np.zeros(n_rows) if fresh else self.counts
         for a, b, _, _, idx, _, _ in self.classes:
-            part, n = _sum_responsibilities(idx, self.interior(a, b), n_rows)
+            part, n = _sum_responsibilities(idx, self.interior(a, b), n_rows, with_counts=fresh)
             S += part
-            counts += n
+            if fresh:
+                counts += n
+        self.counts = counts  # the pixels per row do not change between M-steps
         return S, counts
 
 
@@ -364,7 +374,7 @@ def potts_em(
         m_step_on_last=False,
     )
     model, previous = state["model"], state["labels"]
-    objective = grid.objective(state["L_t"], offsets) / n_visible
+    state.clear()  # frees the data-term table; the objective recomputes it if asked for
 
     return MRFResult(
         model=model,
@@ -372,9 +382,9 @@ def potts_em(
         n_iter=n_iter,
         converged=converged,
         changed=changed,
-        objective=objective,
         seconds=time.perf_counter() - started,
         _field=grid,
+        _objective=lambda: grid.objective(log_prob_table(model), offsets) / n_visible,
     )
 
 
@@ -602,16 +612,21 @@ def aggregate_responsibilities(pixel_index: np.ndarray, q: np.ndarray, n_rows: i
     return R, weights
 
 
-def _sum_responsibilities(pixel_index: np.ndarray, q: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """``S[c, k] = Σ_{i: index_i = c} q_k(i)`` and pixel counts per row, in blocks of rows."""
+def _sum_responsibilities(
+    pixel_index: np.ndarray, q: np.ndarray, n_rows: int, *, with_counts: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``S[c, k] = Σ_{i: index_i = c} q_k(i)`` and pixel counts per row (None without ``with_counts``), in blocks of rows."""
     k = q.shape[0]
     S = np.zeros((n_rows, k))
-    weights = np.zeros(n_rows)
+    weights = np.zeros(n_rows) if with_counts else None
     for start in range(0, pixel_index.shape[0], _BLOCK_ROWS):  # bounded temporaries
         block = pixel_index[start : start + _BLOCK_ROWS].ravel()
         keep = block >= 0
-        idx = block[keep].astype(np.intp)
-        weights += np.bincount(idx, minlength=n_rows)
+        every = bool(keep.all())  # no masked copies then
+        idx = (block if every else block[keep]).astype(np.intp)
+        if with_counts:
+            weights += np.bincount(idx, minlength=n_rows)
         for j in range(k):
-            S[:, j] += np.bincount(idx, weights=q[j, start : start + _BLOCK_ROWS].ravel()[keep], minlength=n_rows)
+            values = q[j, start : start + _BLOCK_ROWS].ravel()
+            S[:, j] += np.bincount(idx, weights=values if every else values[keep], minlength=n_rows)
     return S, weights

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-#: Rows per buffer: a few MB of text, so that no copy of a large table's text is held.
-CHUNK_ROWS = 65_536
+#: Rows per buffer: its index arrays take a few times 4 bytes per byte of text (16,384 rows of
+#: scores.csv: about 20 MB in all), and no copy of a large table's text is held.
+CHUNK_ROWS = 16_384
 _FAST_LIMIT = 2.0**31
 _SCALE = 1e6
 _SPECIAL = (",", '"', "\n", "\r")
@@ -40,7 +41,7 @@ def csv_chunks(frame, chunk_rows: int = CHUNK_ROWS) -> Iterator[bytes] | None:
     frame : pandas.DataFrame of shape (n_rows, n_columns)
         Columns of int64/int32, bool, float64, categorical of text, or object of text; at least
         two columns (a lone empty cell is quoted by pandas).
-    chunk_rows : int, default=65536
+    chunk_rows : int, default=16384
 
     Returns
     -------
@@ -69,10 +70,13 @@ def csv_chunks(frame, chunk_rows: int = CHUNK_ROWS) -> Iterator[bytes] | None:
         elif getattr(dtype, "kind", "") == "b" and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
             columns.append(("bool", series.to_numpy(), None))
         elif dtype in (np.int64, np.int32) and not (dtype == np.int64 and series.min() == np.iinfo(np.int64).min):
-            columns.append(("int", series.to_numpy().astype(np.int64), None))
+            columns.append(("int", series.to_numpy().astype(np.int64, copy=False), None))
         elif dtype == np.float64:
             values = series.to_numpy()
-            if values.size and np.count_nonzero(_on_grid(values)) < FAST_SHARE_MIN * values.size:
+            on_grid = sum(
+                np.count_nonzero(_on_grid(values[i : i + chunk_rows])) for i in range(0, values.size, chunk_rows)
+            )
+            if on_grid < FAST_SHARE_MIN * values.size:
                 return None  # mostly Python's repr per cell: pandas is as fast
             columns.append(("float", values, None))
         else:
@@ -118,8 +122,10 @@ def _chunk_bytes(columns: list, n: int) -> bytes:
     ends = np.cumsum(lengths + 1, axis=1)
     row_length = ends[:, -1]
     row_start = np.concatenate([[0], np.cumsum(row_length)[:-1]])
-    cell_start = row_start[:, None] + ends - lengths - 1
-    buffer = np.full(int(row_length.sum()), ord(","), dtype=np.uint8)
+    size = int(row_length.sum())
+    index = np.int32 if size < 2**31 else np.int64  # the index arrays are the chunk's largest
+    cell_start = (row_start[:, None] + ends - lengths - 1).astype(index)
+    buffer = np.full(size, ord(","), dtype=np.uint8)
     buffer[row_start + row_length - 1] = ord("\n")
     j = 0
     while j < len(cells):
@@ -147,8 +153,9 @@ def _chunk_bytes(columns: list, n: int) -> bytes:
 
 def _within(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For cells of ``counts`` bytes laid end to end: each byte's cell and its place in the cell."""
-    cell = np.repeat(np.arange(len(counts)), counts)
-    return cell, np.arange(cell.size) - (np.cumsum(counts) - counts)[cell]
+    cell = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    first = (np.cumsum(counts) - counts).astype(np.int64 if cell.size >= 2**31 else np.int32)
+    return cell, np.arange(cell.size, dtype=first.dtype) - first[cell]
 
 
 def _cell_bytes(kind: str, values: np.ndarray, extra):

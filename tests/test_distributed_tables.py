@@ -139,6 +139,13 @@ def test_anomalies_on_scheduler(address, tmp_path, kind):
     assert summary["n_rows"] == frame.shape[0] and summary["n_flagged"] == len(flagged)
     assert summary["ensemble"] == "none"
     if kind == "csv":
+        # without --id the identifier FeaturePrep finds is carried (not row numbers), as in memory
+        auto = tmp_path / "auto"
+        _run(["anomalies", table, "-o", str(auto), "--scheduler", address, "--quiet"])
+        again = pd.read_csv(auto / "scores.csv")
+        assert list(again.columns) == ["customer_id", "score", "flagged"]
+        pd.testing.assert_frame_equal(again, scores)
+        assert json.loads((auto / "summary.json").read_text())["id_column"] == "customer_id"
         return
     # an explicit threshold flags exactly the rows scoring below it
     cut = float(np.sort(scores["score"])[N_OUTLIERS])

@@ -322,7 +322,8 @@ def score_table(
     Returns
     -------
     scores : dask DataFrame
-        Lazy ``(id, score, flagged)`` per row; the CLI writes it partition by partition
+        Lazy ``(id, score, flagged)`` per row (without ``id_column``, the first column FeaturePrep
+        finds to be an identifier, else the row number ``row``); the CLI writes it partition by partition
         (:func:`gmmseg.distributed.table_io.write_csv_lazy`). Nothing is written here.
     summary : dict
         The summary (``n_flagged`` counted on the workers).
@@ -379,6 +380,9 @@ def score_table(
         n_kept = int(compute(client, weights.sum())[0])
         selection = select_components(Z_fit, ks, types, sample_weight=weights, **grid)
         mixture = best_without_tiny_components(selection, n_kept, d)
+    if id_column is None:  # an identifier found by FeaturePrep is carried, as in memory
+        found = [c for c in frame.columns if prep.roles_.get(str(c)) == "id"]
+        id_column = found[0] if found else None
     id_name = id_column or "row"
     if threshold is None:
         ref_offsets = np.concatenate([[0], np.cumsum(ref_lengths)]).tolist()

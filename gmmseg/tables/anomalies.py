@@ -939,7 +939,9 @@ def detect_anomalies(
     reference : pandas.DataFrame or NumberTable of shape (n_reference_rows, n_columns), optional
         The table the detector is fitted on (default: ``table`` itself).
     id_column : str, optional
-        Identifier column, carried to the scores table and left out of the model.
+        Identifier column, carried to the scores table and left out of the model. Without it,
+        the first column :class:`FeaturePrep` finds to be an identifier (a unique value per
+        row) is carried, and the rows are numbered (``row``) only if there is none.
     columns, exclude : sequence of str, optional
         Model only these columns / leave these out (:func:`~gmmseg.tables.io.select_columns`).
     contamination : float, default=0.01
@@ -972,6 +974,9 @@ def detect_anomalies(
         random_state=random_state,
     ).fit(reference_used, progress=progress)
     started = time.perf_counter()
+    if id_column is None:  # an identifier found by FeaturePrep is left out of the model and carried
+        found = [c for c in used.columns if detector.prep_.roles_.get(str(c)) == "id"]
+        id_column = found[0] if found else None
     known = detector.training_scores_ if reference is None else None
     scores = _score_columns(detector, used, id_column=id_column, n_reasons=n_reasons, scores=known)
     detector.timings_["table_seconds"] = round(time.perf_counter() - started, 3)

@@ -144,6 +144,42 @@ def test_anomalies_command(runner, tmp_path):
     assert res.exit_code == 0 and pd.read_csv(tmp_path / "b" / "scores.csv")["flagged"].sum() == 0
 
 
+@pytest.mark.parametrize("key", ["text", "number"])
+def test_anomalies_without_id_carries_the_detected_identifier(runner, tmp_path, key):
+    # "number": a CSV of plain numbers, read without pandas; "text": through pandas
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    frame.loc[7, "b"] = -30.0
+    ids = [f"k{i:04d}" for i in range(300)] if key == "text" else 1000 + rng.permutation(300)
+    frame.insert(1, "order_id", ids)
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    res = runner.invoke(cli, ["anomalies", str(path), "-o", str(tmp_path / "auto"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["anomalies", str(path), "--id", "order_id", "-o", str(tmp_path / "given"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    auto = (tmp_path / "auto" / "scores.csv").read_bytes()
+    assert auto == (tmp_path / "given" / "scores.csv").read_bytes()  # as if --id had been given
+    scores = pd.read_csv(tmp_path / "auto" / "scores.csv")
+    assert list(scores.columns[:3]) == ["order_id", "score", "flagged"]
+    assert list(scores["order_id"]) == list(frame["order_id"])
+    assert scores.loc[scores["score"].idxmin(), "order_id"] == frame.loc[7, "order_id"]
+    summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
+    assert summary["id_column"] == "order_id"
+    assert {c["column"]: c["role"] for c in summary["columns"]}["order_id"] == "id"
+
+
+def test_anomalies_without_an_identifier_numbers_the_rows(runner, tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "t.csv"
+    pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"]).to_csv(path, index=False)
+    res = runner.invoke(cli, ["anomalies", str(path), "-o", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    scores = pd.read_csv(tmp_path / "o" / "scores.csv")
+    assert list(scores.columns[:2]) == ["row", "score"] and list(scores["row"]) == list(range(200))
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["id_column"] is None
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -23,7 +23,8 @@ Files of versions 1 (before the tail mixture and the two scales) and 2 (before t
 channel) still load, without a broad channel; so do files of versions 3 and 4 without the
 broad channel (version 4 changed only its features and its part of the map, version 5 how
 its map joins the fine one); a file of version 3 or 4 with ``broad`` true is refused with a
-message to re-fit. Parameters
+message to re-fit, and so is a file whose image channel has another number of descriptors
+than today's (the 31 of sessions 5-6; the layout is the same). Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -140,6 +141,12 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if not isinstance(params["image_channel"], bool):
         raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
     if "image_channel" in metadata:
+        n_old = np.shape(arrays.get("image_mean"))
+        if len(n_old) == 1 and n_old[0] != ImageChannel.n_features:
+            raise ModelFileError(
+                f"this DefectModel file's image channel has {n_old[0]} descriptors (an older gmmseg), not "
+                f"today's {ImageChannel.n_features}; re-fit the model"
+            )
         _check_channel(metadata, arrays, "image_channel", "image", ImageChannel.n_features, "image channel: ")
     if "members" not in metadata:
         fc.choice(params, "scaling", SCALES)

@@ -26,6 +26,8 @@ __all__ = ["ImageChannel", "image_descriptors"]
 
 #: Gaussian widths (working pixels) of the local statistics in the descriptors.
 _SIGMAS = (2.0, 4.0, 8.0)
+#: The width at every octave of the pyramid that gives them.
+_PYRAMID_SIGMA = 2.0
 #: Quantiles of each local statistic over the image.
 _QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 #: Covariance regularization of the standardized descriptors (few images, 63 descriptors).
@@ -37,9 +39,10 @@ def image_descriptors(image, work_size: int = 160) -> np.ndarray:
 
     The working image is centred on its median and divided by its robust spread (gain and
     offset do not change the descriptors). At each Gaussian width σ of 2, 4 and 8 working
-    pixels: the local level (the blurred image), the log energy of the detail finer than σ/2
-    within σ, and the log of the σ-normalized gradient magnitude; each summarized by its
-    1/5/25/50/75/95/99% quantiles over the image. A broad stain or a ramp moves the level's
+    pixels (width 2 on the octaves of a Gaussian pyramid): the local level (the blurred
+    image), the log energy of the detail finer than σ/2 within σ, and the log of the
+    σ-normalized gradient magnitude; each summarized by its 1/5/25/50/75/95/99% quantiles
+    over the image. A broad stain or a ramp moves the level's
     tails, a worn area the detail and gradient energies' lower quantiles, a frayed edge or a
     missing corner the tails of all three (docs/defects.md, "Session 7: image score").
 
@@ -59,17 +62,19 @@ def image_descriptors(image, work_size: int = 160) -> np.ndarray:
     center = float(np.median(gray))
     spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
     z = (gray - center) / np.float32(spread)
-    # each width's detail is the residual from the previous width's level: blurs computed once
-    blurred = {1.0: ndimage.gaussian_filter(z, 1.0)}
+    # a Gaussian pyramid: width 4 and 8 are width 2 at half and a quarter of the resolution
+    # (the same statistics for a third of the filtering)
     out: list[np.ndarray] = []
-    for sigma in _SIGMAS:
-        level = blurred[sigma] = ndimage.gaussian_filter(z, sigma)
-        fine = z - blurred[sigma / 2]
+    for octave in range(len(_SIGMAS)):
+        if octave:
+            z = ndimage.gaussian_filter(z, 1.0)[::2, ::2]
+        level = ndimage.gaussian_filter(z, _PYRAMID_SIGMA)
+        fine = z - ndimage.gaussian_filter(z, _PYRAMID_SIGMA / 2)
         # log: a flattened or roughened texture is a ratio change of its energy
-        detail = np.log(np.sqrt(ndimage.gaussian_filter(fine * fine, sigma)) + 0.05)
-        # central differences of the level: at these widths as good as Gaussian derivatives
+        detail = np.log(np.sqrt(ndimage.gaussian_filter(fine * fine, _PYRAMID_SIGMA)) + 0.05)
+        # central differences of the level: at this width as good as Gaussian derivatives
         gy, gx = np.gradient(level)
-        gradient = np.log(np.sqrt(gx * gx + gy * gy) * sigma + 0.05)
+        gradient = np.log(np.sqrt(gx * gx + gy * gy) * _PYRAMID_SIGMA + 0.05)
         out += [_quantiles(m) for m in (level, detail, gradient)]
     return np.concatenate(out).astype(np.float64)
 

@@ -154,6 +154,9 @@ class DefectModel:
         Score-map threshold used by :meth:`regions`.
     calibration_scores_ : ndarray of shape (n_holdout,)
         Scores of the held-out good images.
+    training_images_ : dict or None
+        Sizes and modes of the fit images (:func:`describe_images`); None for a file written
+        before they were recorded.
     n_features_, n_training_rows_, tail_components_ : int
         Features and tail components of the first scale; training rows of all scales.
     n_train_images_, n_holdout_images_ : int
@@ -344,6 +347,7 @@ class DefectModel:
             self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
+        self.training_images_ = describe_images(images)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -579,6 +583,7 @@ class DefectModel:
             "scales": [s.scaling for s in self.scales_],
             "broad": self.broad_ is not None,
             "image_channel": self.image_ is not None,
+            "training_images": self.training_images_,
         }
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -628,6 +633,30 @@ class DefectModel:
         return (
             f"DefectModel(n_components={self.n_components}, work_size={self.work_size}, target_fpr={self.target_fpr})"
         )
+
+
+def describe_images(images) -> dict[str, Any]:
+    """The sizes and modes of fit images, so a scan can note images unlike them.
+
+    Parameters
+    ----------
+    images : sequence of images
+
+    Returns
+    -------
+    dict
+        ``min_size`` and ``max_size`` (``[height, width]``, each the smallest or largest over
+        the images) and ``modes`` (the sorted modes seen: ``"gray"``, ``"color"``).
+    """
+    shapes = [as_image_array(image).shape for image in images]
+    sizes = np.array([shape[:2] for shape in shapes])
+    modes = sorted({image_mode(shape) for shape in shapes})
+    return {"min_size": sizes.min(axis=0).tolist(), "max_size": sizes.max(axis=0).tolist(), "modes": modes}
+
+
+def image_mode(shape: tuple[int, ...]) -> str:
+    """``"gray"`` for an image of shape (H, W) or (H, W, 1), ``"color"`` otherwise."""
+    return "gray" if len(shape) == 2 or shape[2] == 1 else "color"
 
 
 register_kind("DefectModel", lambda: DefectModel)

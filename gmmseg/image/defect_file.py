@@ -17,13 +17,15 @@ Layout version 5 (written now)::
                 with an image channel: metadata ``image_channel`` (mixture, center,
                 quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
                 with either, the model's threshold, pixel_threshold and calibration_scores
-                replace the (first) scale's
+                replace the (first) scale's; since session 7 (same version) metadata
+                ``training_images`` (min_size, max_size, modes of the fit images), optional
 
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
 channel) still load, without a broad channel; so do files of versions 3 and 4 without the
 broad channel (version 4 changed only its features and its part of the map, version 5 how
 its map joins the fine one); a file of version 3 or 4 with ``broad`` true is refused with a
-message to re-fit. Parameters
+message to re-fit, and so is a file whose image channel has another number of descriptors
+than today's (the 31 of sessions 5-6; the layout is the same). Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -140,7 +142,15 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if not isinstance(params["image_channel"], bool):
         raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
     if "image_channel" in metadata:
+        n_old = np.shape(arrays.get("image_mean"))
+        if len(n_old) == 1 and n_old[0] != ImageChannel.n_features:
+            raise ModelFileError(
+                f"this DefectModel file's image channel has {n_old[0]} descriptors (an older gmmseg), not "
+                f"today's {ImageChannel.n_features}; re-fit the model"
+            )
         _check_channel(metadata, arrays, "image_channel", "image", ImageChannel.n_features, "image channel: ")
+    if "training_images" in metadata:
+        _check_training_images(fc.field(metadata, "training_images", dict))
     if "members" not in metadata:
         fc.choice(params, "scaling", SCALES)
         _check_scale(metadata, arrays, n_features, "")
@@ -163,6 +173,17 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         for value in values:
             fc.number({key: value}, key, low, open_low=True)
     _check_common(metadata, arrays, "")
+
+
+def _check_training_images(section: dict[str, Any]) -> None:
+    """The sizes and modes of the fit images (written since session 7; only read by scans' notes)."""
+    for key in ("min_size", "max_size"):
+        size = fc.field(section, key, list, "training_images: ")
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+            raise ModelFileError(f"training_images: {key} must be [height, width] in pixels, not {size!r:.60}")
+    modes = fc.field(section, "modes", list, "training_images: ")
+    if not modes or any(m not in ("gray", "color") for m in modes):
+        raise ModelFileError(f"training_images: modes must list 'gray' and/or 'color', not {modes!r:.60}")
 
 
 def _check_channel(
@@ -376,6 +397,8 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if model.image_ is not None:
         metadata["image_channel"], image_arrays = _channel_to_file(model.image_, "image", model.broad_weight_)
         arrays |= image_arrays
+    if model.training_images_ is not None:
+        metadata["training_images"] = model.training_images_
     if model.broad_ is not None or model.image_ is not None:
         # the excesses change the model's calibration, not its scale's
         metadata["threshold"] = float(model.threshold_)
@@ -464,6 +487,7 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
     model.n_train_images_ = int(metadata["n_train_images"])
     model.n_holdout_images_ = int(metadata["n_holdout_images"])
     model.fit_seconds_ = float(metadata["fit_seconds"])
+    model.training_images_ = metadata.get("training_images")  # absent in files before session 7
     return model
 
 

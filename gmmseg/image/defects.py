@@ -44,7 +44,7 @@ from .defect_match import MapMatch
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
 from .regions import Region, defect_mask, regions_from_map
-from .texture import TextureSettings, coarse_maps, resize
+from .texture import TextureSettings, resize
 
 __all__ = ["DefectModel", "SCALINGS"]
 
@@ -122,13 +122,13 @@ class DefectModel:
         30 or more good images; ``broad=False`` gives the fine map alone.
     image_channel : bool, default=True
         Add the image channel (:mod:`gmmseg.image.defect_image`): one Gaussian (a core
-        mixture component) over per-image descriptors of broad appearance (how coarse
-        brightness and texture tilt across the image and how they spread), calibrated by
-        leaving each good image out in turn. Only its excess over the most unusual good
-        image counts, in the same units as the broad channel's. Measured (docs/defects.md):
-        synthetic ramps, worn areas and frayed edges on textures are ranked better (image
-        AUROC over all families +0.03 to +0.17), magnetic tiles as before. Needs 5 or more
-        good images; with fewer the model is fitted without it.
+        mixture component) over per-image descriptors of appearance (quantiles of local
+        level, detail energy and gradient energy at three scales), calibrated by leaving
+        each good image out in turn. Only its excess over the most unusual good image
+        counts, in the same units as the broad channel's. Measured (docs/defects.md,
+        session 7): synthetic stains, ramps, worn areas and missing corners on textures are
+        ranked better, magnetic tiles as before. Needs 5 or more good images; with fewer
+        the model is fitted without it.
     random_state : int or None
         Seed for the hold-out split, the pixel sample and the mixture.
 
@@ -154,6 +154,9 @@ class DefectModel:
         Score-map threshold used by :meth:`regions`.
     calibration_scores_ : ndarray of shape (n_holdout,)
         Scores of the held-out good images.
+    training_images_ : dict or None
+        Sizes and modes of the fit images (:func:`describe_images`); None for a file written
+        before they were recorded.
     n_features_, n_training_rows_, tail_components_ : int
         Features and tail components of the first scale; training rows of all scales.
     n_train_images_, n_holdout_images_ : int
@@ -330,22 +333,21 @@ class DefectModel:
         # one unit for every excess: the fine threshold's gap over the median good score
         self.broad_weight_ = max(float(self.threshold_ - np.median(fine)), 1e-6)
         with_image = self.image_channel and n >= _IMAGE_CHANNEL_MIN
-        # both extra channels read the same coarse maps: computed once per image
-        coarse = [coarse_maps(as_image_array(image), int(self.work_size)) for image in images] if with_image else None
         self.broad_ = None
         if self.broad:
             rng = np.random.default_rng(self.random_state)
             rng.permutation(n)
-            self._fit_broad(images, train_idx, calibration_idx, rng, fine_maps, coarse)
+            self._fit_broad(images, train_idx, calibration_idx, rng, fine_maps)
         self.image_ = None
         if with_image:
-            self.image_ = ImageChannel(int(self.work_size), self.random_state).fit(images, coarse)
-            excess = np.array([self._image_excess(images[i], coarse[i]) for i in calibration_idx])
+            self.image_ = ImageChannel(int(self.work_size), self.random_state).fit(images)
+            excess = np.array([self._image_excess(images[i]) for i in calibration_idx])
             self.calibration_scores_ = np.asarray(self.calibration_scores_, dtype=np.float64) + excess
             q = 1.0 - float(self.target_fpr)
             self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
+        self.training_images_ = describe_images(images)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -360,14 +362,13 @@ class DefectModel:
         used = np.concatenate([train_idx, calibration_idx])
         return all(scale.working_shape(shapes[i]) == first.working_shape(shapes[i]) for i in used)
 
-    def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray], coarse) -> None:
+    def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray]) -> None:
         """Fit the broad channel; add it to the calibration scores and maps and re-set the thresholds.
 
-        ``fine_maps[i]`` is the fine map of calibration image ``i`` at the working resolution;
-        ``coarse`` every image's coarse maps, or None.
+        ``fine_maps[i]`` is the fine map of calibration image ``i`` at the working resolution.
         """
         self.broad_ = BroadChannel(int(self.work_size), float(self.target_fpr), self.random_state)
-        relative = self.broad_.fit(images, train_idx, calibration_idx, rng, coarse)
+        relative = self.broad_.fit(images, train_idx, calibration_idx, rng)
         fine = np.asarray(self.calibration_scores_, dtype=np.float64)
         self.calibration_scores_ = fine + np.array([self._broad_excess(r.max()) for r in relative])
         q = 1.0 - float(self.target_fpr)
@@ -386,9 +387,9 @@ class DefectModel:
         """Fine-score units above the most unusual held-out good broad appearance (0 below it)."""
         return np.float32(self.broad_weight_) * np.maximum(relative - np.float32(1.0), np.float32(0.0))
 
-    def _image_excess(self, arr, coarse: np.ndarray | None = None) -> float:
+    def _image_excess(self, arr) -> float:
         """Fine-score units above the most unusual good image of the image channel (0 below it)."""
-        return float(self.broad_weight_) * max(self.image_.relative(arr, coarse=coarse) - 1.0, 0.0)
+        return float(self.broad_weight_) * max(self.image_.relative(arr) - 1.0, 0.0)
 
     def _calibrate_scales(self, held_out_maps: list[list[np.ndarray]]) -> list[np.ndarray]:
         """Standardize each scale's scores by its calibration scores; set the combined thresholds.
@@ -430,13 +431,11 @@ class DefectModel:
             score = scale.image_score(small)
         else:
             score, small = self._combine([scale.score_map(arr) for scale in self.scales_])
-        # both extra channels read the same coarse maps: computed once
-        coarse = coarse_maps(arr, int(self.work_size)) if self.image_ is not None or self.broad_ is not None else None
         if self.image_ is not None:
-            score += self._image_excess(arr, coarse)
+            score += self._image_excess(arr)
         if self.broad_ is None:
             return score, small
-        relative = self.broad_.relative_map(arr, coarse=coarse)
+        relative = self.broad_.relative_map(arr)
         score += float(self._broad_excess(relative.max()))
         return score, np.maximum(small, self.broad_match_(resize(relative, small.shape)))
 
@@ -584,6 +583,7 @@ class DefectModel:
             "scales": [s.scaling for s in self.scales_],
             "broad": self.broad_ is not None,
             "image_channel": self.image_ is not None,
+            "training_images": self.training_images_,
         }
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -633,6 +633,30 @@ class DefectModel:
         return (
             f"DefectModel(n_components={self.n_components}, work_size={self.work_size}, target_fpr={self.target_fpr})"
         )
+
+
+def describe_images(images) -> dict[str, Any]:
+    """The sizes and modes of fit images, so a scan can note images unlike them.
+
+    Parameters
+    ----------
+    images : sequence of images
+
+    Returns
+    -------
+    dict
+        ``min_size`` and ``max_size`` (``[height, width]``, each the smallest or largest over
+        the images) and ``modes`` (the sorted modes seen: ``"gray"``, ``"color"``).
+    """
+    shapes = [as_image_array(image).shape for image in images]
+    sizes = np.array([shape[:2] for shape in shapes])
+    modes = sorted({image_mode(shape) for shape in shapes})
+    return {"min_size": sizes.min(axis=0).tolist(), "max_size": sizes.max(axis=0).tolist(), "modes": modes}
+
+
+def image_mode(shape: tuple[int, ...]) -> str:
+    """``"gray"`` for an image of shape (H, W) or (H, W, 1), ``"color"`` otherwise."""
+    return "gray" if len(shape) == 2 or shape[2] == 1 else "color"
 
 
 register_kind("DefectModel", lambda: DefectModel)

@@ -37,10 +37,11 @@ __all__ = [
     "report_csv",
     "find_mask",
     "failed_row",
+    "input_note",
 ]
 
 #: Columns of ``report.csv``, in order.
-CSV_COLUMNS = ["path", "score", "threshold", "flagged", "n_regions", "largest_region_area", "error"]
+CSV_COLUMNS = ["path", "score", "threshold", "flagged", "n_regions", "largest_region_area", "error", "note"]
 
 Progress = Callable[[int, int], None]
 
@@ -134,7 +135,8 @@ def scan_file(path, model_path_or_model, settings: dict[str, Any]) -> dict[str, 
     -------
     dict
         ``path``, ``score``, ``threshold``, ``flagged``, ``n_regions``, ``largest_region_area``,
-        ``regions``, ``error``, ``width``, ``height``, ``seconds``, ``heatmap``, ``mask``; with
+        ``regions``, ``error``, ``note`` (:func:`input_note`), ``width``, ``height``, ``seconds``,
+        ``heatmap``, ``mask``; with
         ``with_masks`` also ``defective`` and ``gt_mask`` / ``small_map`` (2-D, subsampled)
         for the metrics. An error reading the image or the mask, or writing its outputs,
         gives a row with ``error`` set instead of raising.
@@ -158,9 +160,11 @@ def scan_file(path, model_path_or_model, settings: dict[str, Any]) -> dict[str, 
         "n_regions": 0,
         "largest_region_area": 0,
         "error": "",
+        "note": "",
     }
     try:
         image = read_image(path, mode="keep").pixels
+        row["note"] = input_note(model, image)
         result = model.detect(image)
         outdir = Path(settings["outdir"])
         stem = settings["stem"]
@@ -247,8 +251,44 @@ def failed_row(path, error: str) -> dict[str, Any]:
         "n_regions": 0,
         "largest_region_area": 0,
         "error": error,
+        "note": "",
         "seconds": 0.0,
     }
+
+
+def input_note(model, image: np.ndarray) -> str:
+    """A note when an image's size or mode (gray/color) is unlike the model's training images.
+
+    The model still scores it (sizes are brought to the working scale, color to gray), but a
+    part photographed otherwise than the good ones is a likely cause of a high score.
+
+    Parameters
+    ----------
+    model : DefectModel
+        Fitted; models from files written before session 7 do not know their training
+        images and give no note.
+    image : ndarray of shape (H, W) or (H, W, C)
+
+    Returns
+    -------
+    str
+        One line, or ``""`` when the image is like the training images.
+    """
+    from .defects import image_mode
+
+    seen = getattr(model, "training_images_", None)
+    if not seen:
+        return ""
+    notes = []
+    h, w = image.shape[:2]
+    (h0, w0), (h1, w1) = seen["min_size"], seen["max_size"]
+    if not (h0 <= h <= h1 and w0 <= w <= w1):
+        trained = f"{w0}x{h0}" if (h0, w0) == (h1, w1) else f"{w0}x{h0} to {w1}x{h1}"
+        notes.append(f"size {w}x{h} is outside the training images' {trained}")
+    mode = image_mode(image.shape)
+    if mode not in seen["modes"]:
+        notes.append(f"a {mode} image, the model was trained on {' and '.join(seen['modes'])} images")
+    return "; ".join(notes)
 
 
 def _init_worker() -> None:
@@ -454,7 +494,8 @@ def scan_report(
     Returns
     -------
     summary : dict
-        Counts (images, flagged, not flagged, failed), threshold, target FPR and speed.
+        Counts (images, flagged, not flagged, failed), threshold, target FPR and speed; and
+        the number of images whose size or mode is unlike the training images, if any.
     report : dict
         ``summary``, ``metrics``, ``settings``, ``model``, ``timings`` and ``images`` (the rows).
     """
@@ -470,6 +511,9 @@ def scan_report(
         "seconds": round(seconds, 2),
         "images per second": round(len(rows) / seconds, 2) if seconds > 0 else None,
     }
+    n_unlike = sum(bool(r.get("note")) for r in rows)
+    if n_unlike:
+        summary["unlike the training images"] = n_unlike
     report = {
         "summary": summary,
         "metrics": metrics or None,
@@ -505,6 +549,7 @@ def report_csv(rows: list[dict[str, Any]]) -> str:
                 r["n_regions"],
                 r["largest_region_area"],
                 r["error"],
+                r.get("note", ""),
             ]
         )
     return buffer.getvalue()

@@ -109,7 +109,8 @@ def build_report_html(
     ----------
     rows : list of dict
         One per image with ``path``, ``score``, ``threshold``, ``flagged``, ``n_regions``,
-        ``largest_region_area``, ``error`` and ``heatmap`` (path of the overlay PNG).
+        ``largest_region_area``, ``error``, ``note`` (an image unlike the training images) and
+        ``heatmap`` (path of the overlay PNG).
     threshold : float
     summary : dict
         Counts and run facts shown at the top.
@@ -155,6 +156,13 @@ def build_report_html(
             "parts, but no small spot stands out. Their heat maps show where they are least typical; inspect "
             "the whole part.</p>"
         )
+    unlike = sum(bool(r.get("note")) for r in rows)
+    if unlike:
+        parts.append(
+            f"<p>{unlike} image(s) differ in size or mode (gray/color) from the training images (see the "
+            "note column): a part photographed otherwise than the good ones can score high for that reason "
+            "alone.</p>"
+        )
     thumbs = []
     for r in flagged[:max_thumbnails]:
         heat = r.get("heatmap")
@@ -169,13 +177,15 @@ def build_report_html(
             continue
         where = f"{r['n_regions']} region(s)" if r.get("n_regions") else "no region: the whole part is unusual"
         caption = f"{escape(Path(r['path']).name)}<br>score {r['score']:.3g}, {where}"
+        if r.get("note"):
+            caption += f"<br>{escape(r['note'])}"
         thumbs.append(
             f'<figure style="display:inline-block;margin:4px;vertical-align:top">'
             f"{png_img(data, alt=Path(r['path']).name, width=220)}<figcaption>{caption}</figcaption></figure>"
         )
     parts.append("".join(thumbs) or '<p class="muted">No image is above the threshold.</p>')
     parts.append("<h2>All images</h2>")
-    header = ["image", "score", "threshold", "flagged", "regions", "largest region (px)", "error"]
+    header = ["image", "score", "threshold", "flagged", "regions", "largest region (px)", "error", "note"]
     body = [
         [
             RawHTML(f'<span title="{escape(r["path"])}">{escape(Path(r["path"]).name)}</span>'),
@@ -185,6 +195,7 @@ def build_report_html(
             r.get("n_regions", 0) if not r.get("error") else "",
             r.get("largest_region_area", 0) if not r.get("error") else "",
             r.get("error") or "",
+            r.get("note") or "",
         ]
         for r in rows
     ]

@@ -32,13 +32,21 @@ def models():
     return DefectModel(**kwargs).fit(good), DefectModel(image_channel=False, **kwargs).fit(good)
 
 
-def test_descriptors_ignore_gain_and_offset_and_see_a_ramp():
+def test_descriptors_ignore_gain_and_offset_and_see_a_ramp_and_a_worn_area():
     img = texture(np.random.default_rng(1)).astype(np.float64)
     d = image_descriptors(img, 64)
-    assert d.shape == (ImageChannel.n_features,)
+    assert d.shape == (ImageChannel.n_features,) == (63,)
     np.testing.assert_allclose(image_descriptors(img * 1.5 + 10, 64), d, atol=1e-3)
-    # the level's column slope (descriptor 1) grows with a ramp across the columns
-    assert image_descriptors(with_ramp(img.astype(np.uint8)), 64)[1] > d[1] + 1.0
+    # layout: sigma 2, 4, 8; then level, detail, gradient; then the 7 quantiles 1% ... 99%
+    level8 = slice(42, 49)
+    ramp = image_descriptors(with_ramp(img.astype(np.uint8)), 64)
+    # a ramp across the part widens the broad level's tails (99% minus 1% quantile)
+    assert ramp[level8][-1] - ramp[level8][0] > 2 * (d[level8][-1] - d[level8][0])
+    # a worn (smoothed) half lowers the low quantiles of the fine detail energy (sigma 2)
+    worn = img.copy()
+    worn[:, :48] = ndimage.gaussian_filter(img, 2.0)[:, :48]
+    detail2_5 = 8  # sigma 2, detail, 5% quantile
+    assert image_descriptors(worn, 64)[detail2_5] < d[detail2_5] - 0.5
 
 
 def test_a_ramp_is_found_with_the_image_channel_and_good_images_are_not(models):
@@ -89,3 +97,13 @@ def test_image_channel_round_trips_and_small_fits_go_without_it(models, tmp_path
     few.fit([texture(np.random.default_rng(5)) for _ in range(4)])
     assert few.image_ is None
     assert gmmseg.load(few.save(tmp_path / "few.gmmseg")).image_ is None
+
+
+def test_files_with_the_older_image_descriptors_are_refused_with_one_line(models, tmp_path):
+    from gmmseg.core.persist import load_arrays, save_arrays
+    from gmmseg.errors import ModelFileError
+
+    header, arrays = load_arrays(models[0].save(tmp_path / "image.gmmseg"), "DefectModel")
+    arrays["image_mean"] = arrays["image_mean"][:31]  # the 31 descriptors of sessions 5-6
+    with pytest.raises(ModelFileError, match="image channel has 31 descriptors.*re-fit"):
+        gmmseg.load(save_arrays(tmp_path / "old.gmmseg", "DefectModel", header["metadata"], arrays))

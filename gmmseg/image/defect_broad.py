@@ -4,7 +4,8 @@ The fine channel (:mod:`gmmseg.image.defect_scale`) removes the background and t
 top-hat of its map, so it sees small, sharp defects and nothing broad. A
 :class:`BroadChannel` fits the core :class:`~gmmseg.GaussianMixture` to the coarse features
 of :func:`~gmmseg.image.texture.broad_features` (the image reduced 4 times, no background
-removed, oriented texture energies, each referred to the image's own median, plus the
+removed, oriented texture energies, the texture's orientation and its spread over a larger
+window, each referred to the image's own median, plus the
 distance to the border) and scores every coarse pixel by its negative
 log-density. Its map is expressed relative to the held-out good images: ``(s - m) / (q - m)``,
 with ``m`` the median of their coarse pixels (a typical good pixel scores 0) and ``q`` the
@@ -32,7 +33,7 @@ _COMPONENTS = 8
 #: Coarse pixels sampled from each training image.
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
-_BLUR = 1.0
+_BLUR = 1.5
 
 
 class BroadChannel:
@@ -50,7 +51,7 @@ class BroadChannel:
     ----------
     mixture_ : GaussianMixture
         Density of the standardized coarse features.
-    mean_, scale_ : ndarray of shape (6,)
+    mean_, scale_ : ndarray of shape (10,)
         Standardization of the features.
     center_ : float
         Median of the held-out good images' coarse map values.
@@ -66,10 +67,8 @@ class BroadChannel:
         self.random_state = random_state
 
     def features(self, image, coarse: np.ndarray | None = None) -> np.ndarray:
-        """Coarse features of an image, shape (h, w, 6), float32 (``coarse``: its coarse maps, if computed)."""
-        if coarse is not None:
-            return broad_features(None, coarse=coarse)
-        return broad_features(as_image_array(image), int(self.work_size))
+        """Coarse features of an image, shape (h, w, 10), float32 (``coarse``: its coarse maps, if computed)."""
+        return broad_features(as_image_array(image), int(self.work_size), coarse=coarse)
 
     def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator, coarse=None) -> BroadChannel:
         """Fit the density on ``images[train_idx]`` and calibrate on ``images[calibration_idx]``.

@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 5 (written now)::
+Layout version 6 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -23,9 +23,10 @@ Layout version 5 (written now)::
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
 channel) still load, without a broad channel; so do files of versions 3 and 4 without the
 broad channel (version 4 changed only its features and its part of the map, version 5 how
-its map joins the fine one); a file of version 3 or 4 with ``broad`` true is refused with a
-message to re-fit, and so is a file whose image channel has another number of descriptors
-than today's (the 31 of sessions 5-6; the layout is the same). Parameters
+its map joins the fine one, version 6 its features again: orientation and spread); a file of
+versions 3 to 5 with ``broad`` true is refused with a message to re-fit, and so is a file whose
+image channel has another number of descriptors than today's (the 31 of sessions 5-6; the layout
+is the same). Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
 ``blur_sigma``; ``contrast_sigma`` (a rejected experiment, always 0 in files written
 with the defaults) is dropped.
@@ -50,7 +51,7 @@ from .texture import FAMILIES, TextureSettings
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 5
+MODEL_VERSION = 6
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
 _MODEL_ONLY = ("scaling", "holdout", "min_area", "broad", "image_channel")
 
@@ -129,7 +130,7 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if not isinstance(params["broad"], bool):
         raise ModelFileError(f"params.broad is {params['broad']!r:.60}, not true or false")
     if params["broad"]:
-        if version < 5:
+        if version < 6:
             raise ModelFileError(
                 f"this DefectModel file (layout version {version}) has the broad channel of an older gmmseg, "
                 "whose features or map changed; re-fit the model"

@@ -62,13 +62,25 @@ __all__ = [
     "texture_features",
     "broad_features",
     "coarse_maps",
+    "orientation_maps",
     "FAMILIES",
     "BROAD_FEATURES",
 ]
 
 FAMILIES = ("smooth", "gradient", "log", "hessian", "hessian_axes")
 #: The features :func:`broad_features` returns, in order.
-BROAD_FEATURES = ("level", "detail", "energy_x", "energy_y", "border_row", "border_col")
+BROAD_FEATURES = (
+    "level",
+    "detail",
+    "energy_x",
+    "energy_y",
+    "coherence",
+    "orient_axes",
+    "orient_diagonal",
+    "spread",
+    "border_row",
+    "border_col",
+)
 #: Feature maps per family and scale.
 _FAMILY_WIDTH = {"smooth": 1, "gradient": 1, "log": 1, "hessian": 2, "hessian_axes": 3}
 
@@ -330,6 +342,18 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
     return np.stack(maps, axis=-1).astype(np.float32, copy=False)
 
 
+def _standardized_working(image, work_size: int, work_scale: float) -> np.ndarray:
+    """The working image minus its median, divided by its robust spread (gain and offset removed)."""
+    gray = working_image(image, work_size, work_scale)
+    center = float(np.median(gray))
+    spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
+    return (gray - center) / spread
+
+
+def _coarse_shape(shape: tuple[int, int], factor: int) -> tuple[int, int]:
+    return max(4, -(-shape[0] // factor)), max(4, -(-shape[1] // factor))
+
+
 def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
     """The coarse appearance maps of :func:`broad_features`, before they are referred to the image.
 
@@ -349,10 +373,7 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     """
     from scipy import ndimage
 
-    gray = working_image(image, work_size, work_scale)
-    center = float(np.median(gray))
-    spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
-    z = (gray - center) / spread
+    z = _standardized_working(image, work_size, work_scale)
     sigma = float(factor)
 
     def log_energy(values):
@@ -363,9 +384,48 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     detail = log_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect"))
     energy_x = log_energy(ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect"))
     energy_y = log_energy(ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect"))
-    h, w = gray.shape
-    shape = (max(4, -(-h // factor)), max(4, -(-w // factor)))
+    shape = _coarse_shape(z.shape, factor)
     maps = [resize(m.astype(np.float32), shape) for m in (level, detail, energy_x, energy_y)]
+    return np.stack(maps, axis=-1)
+
+
+def orientation_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
+    """Coarse maps of texture orientation and of the spread over a large window (see :func:`broad_features`).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    work_size : int, default=160
+    work_scale : float, default=0
+        As in :func:`working_shape`.
+    factor : int, default=4
+        Reduction of the working image; the structure tensor's window is ``factor`` working
+        pixels, the spread's ``2 * factor``.
+
+    Returns
+    -------
+    ndarray of shape (ceil(h / factor), ceil(w / factor), 4), float32
+        ``coherence``, ``orient_axes``, ``orient_diagonal``, ``spread``.
+    """
+    from scipy import ndimage
+
+    z = _standardized_working(image, work_size, work_scale)
+    sigma = float(factor)
+    gx = ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect")
+    gy = ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect")
+    jxx = ndimage.gaussian_filter(gx * gx, sigma, mode="reflect")
+    jyy = ndimage.gaussian_filter(gy * gy, sigma, mode="reflect")
+    jxy = ndimage.gaussian_filter(gx * gy, sigma, mode="reflect")
+    # the structure tensor normalized by its trace: how strongly one direction dominates
+    # (marks of a machined or brushed surface) and which one, free of the texture's strength
+    trace = jxx + jyy + 1e-3
+    axes, diagonal = (jxx - jyy) / trace, 2 * jxy / trace
+    coherence = np.sqrt(axes * axes + diagonal * diagonal)
+    mean = ndimage.gaussian_filter(z, 2 * sigma, mode="reflect")
+    power = ndimage.gaussian_filter(z * z, 2 * sigma, mode="reflect")
+    spread = np.log(np.sqrt(np.maximum(power - mean * mean, 0.0)) + 0.05)
+    shape = _coarse_shape(z.shape, factor)
+    maps = [resize(m.astype(np.float32), shape) for m in (coherence, axes, diagonal, spread)]
     return np.stack(maps, axis=-1)
 
 
@@ -380,13 +440,18 @@ def broad_features(
     pixels: ``level``, the blurred image (broad brightness); ``detail``, the log of the local
     energy of the finest detail (worn or flattened texture); ``energy_x`` and ``energy_y``,
     the log of the local energy of the fine gradient along the columns and along the rows
-    (oriented texture: a patch where the machining marks of a good part are missing). Each is
-    reduced ``factor`` times and *referred to the image itself* (minus its own median over the
-    image), so what is measured is how a region differs from the rest of its part, not how
-    the part differs from other parts (good parts differ in overall sheen far more than a
-    defect changes it). Two position features are added: the distance of the pixel to the
-    nearer top/bottom and left/right border, as a share of the height and width (on aligned
-    parts, a missing corner or a frayed edge is unusual *where* good parts have material).
+    (oriented texture: a patch where the machining marks of a good part are missing);
+    ``coherence``, ``orient_axes`` and ``orient_diagonal``, the fine gradient's structure
+    tensor divided by its trace (how strongly one direction dominates, and which: along the
+    axes or the diagonals), which see marks that change direction or fade whatever their
+    strength; ``spread``, the log of the local standard deviation over ``2 * factor`` (uneven
+    or flattened areas larger than the texture's grain). Each is reduced ``factor`` times and
+    *referred to the image itself* (minus its own median over the image), so what is measured
+    is how a region differs from the rest of its part, not how the part differs from other
+    parts (good parts differ in overall sheen far more than a defect changes it). Two position
+    features are added: the distance of the pixel to the nearer top/bottom and left/right
+    border, as a share of the height and width (on aligned parts, a missing corner or a
+    frayed edge is unusual *where* good parts have material).
 
     Parameters
     ----------
@@ -401,13 +466,14 @@ def broad_features(
 
     Returns
     -------
-    ndarray of shape (ceil(h / factor), ceil(w / factor), 6), float32
+    ndarray of shape (ceil(h / factor), ceil(w / factor), 10), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
     if coarse is None:
         coarse = coarse_maps(image, work_size, work_scale, factor)
-    shape = coarse.shape[:2]
-    maps = [coarse[..., j] - np.median(coarse[..., j]) for j in range(coarse.shape[-1])]
+    both = np.concatenate([coarse, orientation_maps(image, work_size, work_scale, factor)], axis=-1)
+    shape = both.shape[:2]
+    maps = [both[..., j] - np.median(both[..., j]) for j in range(both.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]
     cols = (np.arange(shape[1], dtype=np.float32) + 0.5) / shape[1]
     maps.append(np.broadcast_to(np.minimum(rows, 1 - rows)[:, None], shape))

@@ -47,7 +47,7 @@ def test_broad_features_ignore_gain_and_offset_and_know_the_border():
     assert rows[0, 0] == pytest.approx(0.5 / 11) and rows[5, 3] == pytest.approx(5.5 / 11)
     assert cols[2, 15] == pytest.approx(0.5 / 16) and np.all(cols[:, 0] == cols[0, 0])
     # the appearance features are referred to the image itself: each has median 0 over it
-    np.testing.assert_allclose(np.median(feats[..., :4].reshape(-1, 4), axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(np.median(feats[..., :8].reshape(-1, 8), axis=0), 0.0, atol=1e-6)
 
 
 def test_broad_features_see_where_oriented_marks_are_missing():
@@ -66,6 +66,30 @@ def test_broad_features_see_where_oriented_marks_are_missing():
     assert abs(ex[marked].mean()) < 0.2 and abs(ey[marked].mean()) < 0.2
     assert ex[ground].mean() < -1.0
     assert abs(ey[ground].mean()) < 0.3
+
+
+def test_broad_features_see_where_marks_turn_or_fade():
+    rng = np.random.default_rng(6)
+    h, w = 128, 128
+    yy, xx = np.mgrid[:h, :w]
+    # vertical marks (the gradient along x): the structure tensor's axes term is near +1
+    img = 128 + 30 * np.sin(xx * 1.0) + rng.normal(0, 3, size=(h, w))
+    # in one patch the marks run diagonally (the gradient along x + y) ...
+    diagonal_marks = 128 + 30 * np.sin((xx + yy) * 0.7) + rng.normal(0, 3, size=(h, w))
+    img[64:104, 8:48] = diagonal_marks[64:104, 8:48]
+    # ... in another they are gone: noise of the same spread, no direction
+    img[64:104, 72:112] = 128 + rng.normal(0, 21, size=(40, 40))
+    feats = broad_features(img, work_size=128)
+    names = ("coherence", "orient_axes", "orient_diagonal")
+    coherence, axes, diagonal = (feats[..., BROAD_FEATURES.index(n)] for n in names)
+    marked, turned, gone = (slice(4, 10), slice(4, 10)), (slice(20, 24), slice(5, 9)), (slice(20, 24), slice(21, 25))
+    # referred to the image (median 0 over it, most of it vertical marks)
+    assert abs(axes[marked].mean()) < 0.1 and abs(diagonal[marked].mean()) < 0.1
+    # diagonal marks: the axes term drops by about 1 (to 0 before the reference), the diagonal rises by about 1
+    assert axes[turned].mean() < -0.8 and diagonal[turned].mean() > 0.8
+    assert abs(coherence[turned].mean() - coherence[marked].mean()) < 0.15
+    # marks gone: one direction no longer dominates
+    assert coherence[gone].mean() < coherence[marked].mean() - 0.7
 
 
 def test_broad_stain_is_found_only_with_the_broad_channel(models):
@@ -141,9 +165,9 @@ def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_pat
     old = gmmseg.load(save_arrays(tmp_path / "v2.gmmseg", "DefectModel", metadata, arrays))
     assert old.broad is False and old.broad_ is None
     assert old.score(img) == pytest.approx(fine.score(img), rel=1e-6)
-    # files of versions 3 and 4 (older broad features or map) load without the broad channel
+    # files of versions 3 to 5 (older broad features or map) load without the broad channel
     # and are refused with it
-    for version in (3, 4):
+    for version in (3, 4, 5):
         header, arrays = load_arrays(fine.save(tmp_path / "fine.gmmseg"), "DefectModel")
         header["metadata"]["version"] = version
         path = save_arrays(tmp_path / f"v{version}.gmmseg", "DefectModel", header["metadata"], arrays)

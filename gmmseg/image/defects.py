@@ -119,7 +119,7 @@ class DefectModel:
         (:class:`~gmmseg.image.defect_match.MapMatch`) and the map is the larger of the two,
         so neither channel's own spread on good parts drowns the other's defects. Measured
         (docs/defects.md): on magnetic tiles break pixel AUROC 0.61-0.63 -> 0.76-0.77 at
-        -0.013 to -0.016 for cracks; synthetic broad families located far better. It wants
+        -0.014 to -0.016 for cracks; synthetic broad families located far better. It wants
         30 or more good images; ``broad=False`` gives the fine map alone.
     image_channel : bool, default=True
         Add the image channel (:mod:`gmmseg.image.defect_image`): one Gaussian (a core

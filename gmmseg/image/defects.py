@@ -112,13 +112,14 @@ class DefectModel:
         each feature referred to the image's own median (the image reduced 4 times, no
         background removed; :func:`~gmmseg.image.texture.broad_features`), which sees
         chipped edges, missing corners, frayed edges, stains, worn areas and patches where
-        the surface's marks are missing. The image score gets only its *excess* over the
+        the surface's marks are missing or turn (texture orientation and spread are among its
+        features). The image score gets only its *excess* over the
         most unusual held-out good image, so typical good parts score as without it. Its map
         is brought onto the fine map's scale by the ranks of the held-out good pixels
         (:class:`~gmmseg.image.defect_match.MapMatch`) and the map is the larger of the two,
         so neither channel's own spread on good parts drowns the other's defects. Measured
-        (docs/defects.md): on magnetic tiles break pixel AUROC 0.61-0.63 -> 0.71-0.75 at
-        -0.004 to -0.008 for cracks; synthetic broad families located far better. It wants
+        (docs/defects.md): on magnetic tiles break pixel AUROC 0.61-0.63 -> 0.76-0.77 at
+        -0.014 to -0.016 for cracks; synthetic broad families located far better. It wants
         30 or more good images; ``broad=False`` gives the fine map alone.
     image_channel : bool, default=True
         Add the image channel (:mod:`gmmseg.image.defect_image`): one Gaussian (a core

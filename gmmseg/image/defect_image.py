@@ -65,17 +65,17 @@ def image_descriptors(image, work_size: int = 160) -> np.ndarray:
     # a Gaussian pyramid: width 4 and 8 are width 2 at half and a quarter of the resolution
     # (the same statistics for a third of the filtering)
     out: list[np.ndarray] = []
-    for octave in range(len(_SIGMAS)):
-        if octave:
-            z = ndimage.gaussian_filter(z, 1.0)[::2, ::2]
+    for _ in _SIGMAS:
         level = ndimage.gaussian_filter(z, _PYRAMID_SIGMA)
-        fine = z - ndimage.gaussian_filter(z, _PYRAMID_SIGMA / 2)
+        half = ndimage.gaussian_filter(z, _PYRAMID_SIGMA / 2)  # also the next octave's anti-aliasing
+        fine = z - half
         # log: a flattened or roughened texture is a ratio change of its energy
         detail = np.log(np.sqrt(ndimage.gaussian_filter(fine * fine, _PYRAMID_SIGMA)) + 0.05)
         # central differences of the level: at this width as good as Gaussian derivatives
         gy, gx = np.gradient(level)
         gradient = np.log(np.sqrt(gx * gx + gy * gy) * _PYRAMID_SIGMA + 0.05)
         out += [_quantiles(m) for m in (level, detail, gradient)]
+        z = half[::2, ::2]
     return np.concatenate(out).astype(np.float64)
 
 

@@ -18,6 +18,12 @@ from tests.cli.conftest import texture
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _default_ctrl_c() -> None:
+    # A runner started in the background (`pytest &` in a script) ignores SIGINT, and a child
+    # inherits that, so the scan would never see the Ctrl-C this test sends: give it the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
@@ -33,7 +39,9 @@ def test_ctrl_c_stops_a_worker_pool_promptly_and_nothing_is_written_after(worksp
     out = tmp_path / "out"
     command = [sys.executable, "-m", "gmmseg", "defects", "scan", str(model), str(scan), "-o", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([*command, "--workers", "2", "-q"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*command, "--workers", "2", "-q"], cwd=ROOT, env=env, stderr=subprocess.PIPE, preexec_fn=_default_ctrl_c
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "heatmaps").is_dir() or not any((out / "heatmaps").iterdir()):

@@ -66,11 +66,11 @@ class BroadChannel:
         self.target_fpr = target_fpr
         self.random_state = random_state
 
-    def features(self, image, coarse: np.ndarray | None = None) -> np.ndarray:
-        """Coarse features of an image, shape (h, w, 10), float32 (``coarse``: its coarse maps, if computed)."""
-        return broad_features(as_image_array(image), int(self.work_size), coarse=coarse)
+    def features(self, image) -> np.ndarray:
+        """Coarse features of an image, shape (h, w, 10), float32."""
+        return broad_features(as_image_array(image), int(self.work_size))
 
-    def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator, coarse=None) -> BroadChannel:
+    def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator) -> BroadChannel:
         """Fit the density on ``images[train_idx]`` and calibrate on ``images[calibration_idx]``.
 
         Parameters
@@ -79,9 +79,6 @@ class BroadChannel:
         train_idx, calibration_idx : sequence of int
         rng : numpy.random.Generator
             Draws the pixel samples.
-        coarse : sequence of ndarray, optional
-            Every image's :func:`~gmmseg.image.texture.coarse_maps` at ``work_size``, when
-            already computed (saves the work).
 
         Returns
         -------
@@ -90,7 +87,7 @@ class BroadChannel:
         """
         rows = []
         for i in train_idx:
-            flat = self.features(images[i], None if coarse is None else coarse[i]).reshape(-1, self.n_features)
+            flat = self.features(images[i]).reshape(-1, self.n_features)
             take = rng.choice(flat.shape[0], size=min(_PIXELS_PER_IMAGE, flat.shape[0]), replace=False)
             rows.append(flat[np.sort(take)])
         X = np.concatenate(rows).astype(np.float64)
@@ -105,7 +102,7 @@ class BroadChannel:
             self.mixture_ = mixture.fit(((X - self.mean_) / self.scale_).astype(np.float32))
         except FittingError as exc:
             raise FittingError(f"broad channel: {exc}; or add more varied good images") from None
-        maps = [self.raw_map(images[i], coarse=None if coarse is None else coarse[i]) for i in calibration_idx]
+        maps = [self.raw_map(images[i]) for i in calibration_idx]
         scores = np.array([m.max() for m in maps])
         # the typical good pixel, not the typical maximum: with few held-out images their
         # maxima cluster, and a unit of (maximum - median maximum) would be arbitrarily small
@@ -113,15 +110,12 @@ class BroadChannel:
         self.quantile_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
         return [self._relative(m) for m in maps]
 
-    def raw_map(self, image, *, coarse: np.ndarray | None = None) -> np.ndarray:
+    def raw_map(self, image) -> np.ndarray:
         """Blurred negative log-density of the coarse pixels.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
-        coarse : ndarray, optional
-            The image's :func:`~gmmseg.image.texture.coarse_maps` at ``work_size``, when
-            already computed (saves the work).
 
         Returns
         -------
@@ -130,26 +124,24 @@ class BroadChannel:
         """
         from scipy import ndimage
 
-        feats = self.features(image, coarse)
+        feats = self.features(image)
         h, w = feats.shape[:2]
         Z = (feats.reshape(-1, self.n_features) - self.mean_.astype(np.float32)) / self.scale_.astype(np.float32)
         nll = -self.mixture_.score_samples(Z.astype(np.float32)).reshape(h, w)
         return ndimage.gaussian_filter(nll.astype(np.float32), _BLUR, mode="nearest")
 
-    def relative_map(self, image, *, coarse: np.ndarray | None = None) -> np.ndarray:
+    def relative_map(self, image) -> np.ndarray:
         """The coarse map relative to good parts: 0 at a typical good pixel, 1 at the good quantile.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
-        coarse : ndarray, optional
-            As in :meth:`raw_map`.
 
         Returns
         -------
         ndarray of shape (h, w), float32
         """
-        return self._relative(self.raw_map(image, coarse=coarse))
+        return self._relative(self.raw_map(image))
 
     def _relative(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.quantile_ - self.center_, 1e-6)

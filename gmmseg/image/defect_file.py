@@ -17,7 +17,7 @@ Layout version 6 (written now)::
                 with an image channel: metadata ``image_channel`` (mixture, center,
                 quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
                 with either, the model's threshold, pixel_threshold and calibration_scores
-                replace the (first) scale's; since session 7 (same version) metadata
+                replace the (first) scale's; since session 7 metadata
                 ``training_images`` (min_size, max_size, modes of the fit images), optional
 
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad

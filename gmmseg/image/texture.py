@@ -429,9 +429,7 @@ def orientation_maps(image, work_size: int = 160, work_scale: float = 0.0, facto
     return np.stack(maps, axis=-1)
 
 
-def broad_features(
-    image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4, *, coarse: np.ndarray | None = None
-) -> np.ndarray:
+def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
     """Coarse, position-aware features of broad appearance (see :data:`BROAD_FEATURES`).
 
     The working image (as for :func:`texture_features`) is centred on its median and divided
@@ -461,16 +459,13 @@ def broad_features(
         As in :func:`working_shape`.
     factor : int, default=4
         Reduction of the working image, and the Gaussian width of the features.
-    coarse : ndarray, optional
-        The image's :func:`coarse_maps` with the same settings, when already computed (saves the work).
 
     Returns
     -------
     ndarray of shape (ceil(h / factor), ceil(w / factor), 10), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    if coarse is None:
-        coarse = coarse_maps(image, work_size, work_scale, factor)
+    coarse = coarse_maps(image, work_size, work_scale, factor)
     both = np.concatenate([coarse, orientation_maps(image, work_size, work_scale, factor)], axis=-1)
     shape = both.shape[:2]
     maps = [both[..., j] - np.median(both[..., j]) for j in range(both.shape[-1])]

@@ -106,6 +106,31 @@ def load_variants(path: Path) -> dict:
     return {name: detector_runner(factory) for name, factory in module.VARIANTS.items()}
 
 
+def chosen_methods(methods: str, variants: list[str], variants_from: Path | None) -> tuple[list[str], dict]:
+    """The methods to run (IsolationForest always, first) and every known runner by name.
+
+    ``methods`` is a comma list of built-in names, ``variants`` names from the file
+    ``variants_from``; ECOD is left out, with a line saying so, when PyOD is not installed.
+    """
+    available = builtin_methods()
+    if variants_from is not None:
+        available.update(load_variants(variants_from))
+    names = [m for m in methods.split(",") if m]
+    if "iforest" not in names:
+        names.insert(0, "iforest")
+    names += [v for v in variants if v not in names]
+    unknown = [m for m in names if m not in available]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(available))}")
+    if "ecod" in names:
+        try:
+            import pyod  # noqa: F401
+        except ImportError:
+            print("ECOD skipped: PyOD is not installed (pip install pyod)")
+            names.remove("ecod")
+    return names, available
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adbench"
@@ -122,22 +147,7 @@ def main() -> int:
     if not files:
         print(f"skipped: no ADBench .npz files in {args.data} (the shared data folder is absent)")
         return 0
-    available = builtin_methods()
-    if args.variants_from is not None:
-        available.update(load_variants(args.variants_from))
-    names = [m for m in args.methods.split(",") if m]
-    if "iforest" not in names:
-        names.insert(0, "iforest")
-    names += [v for v in args.variant if v not in names]
-    unknown = [m for m in names if m not in available]
-    if unknown:
-        raise SystemExit(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(available))}")
-    if "ecod" in names:
-        try:
-            import pyod  # noqa: F401
-        except ImportError:
-            print("ECOD skipped: PyOD is not installed (pip install pyod)")
-            names.remove("ecod")
+    names, available = chosen_methods(args.methods, args.variant, args.variants_from)
 
     import gmmseg
 

@@ -55,22 +55,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write every draw and the summary to this file")
     args = parser.parse_args()
 
-    available = eval_adbench.builtin_methods()
-    if args.variants_from is not None:
-        available.update(eval_adbench.load_variants(args.variants_from))
-    names = [m for m in args.methods.split(",") if m]
-    if "iforest" not in names:
-        names.insert(0, "iforest")
-    names += [v for v in args.variant if v not in names]
-    unknown = [m for m in names if m not in available]
-    if unknown:
-        raise SystemExit(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(available))}")
-    if "ecod" in names:
-        try:
-            import pyod  # noqa: F401
-        except ImportError:
-            print("ECOD skipped: PyOD is not installed (pip install pyod)")
-            names.remove("ecod")
+    names, available = eval_adbench.chosen_methods(args.methods, args.variant, args.variants_from)
 
     import gmmseg
 

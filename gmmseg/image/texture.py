@@ -62,7 +62,6 @@ __all__ = [
     "texture_features",
     "broad_features",
     "coarse_maps",
-    "orientation_maps",
     "FAMILIES",
     "BROAD_FEATURES",
 ]
@@ -350,10 +349,6 @@ def _standardized_working(image, work_size: int, work_scale: float) -> np.ndarra
     return (gray - center) / spread
 
 
-def _coarse_shape(shape: tuple[int, int], factor: int) -> tuple[int, int]:
-    return max(4, -(-shape[0] // factor)), max(4, -(-shape[1] // factor))
-
-
 def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
     """The coarse appearance maps of :func:`broad_features`, before they are referred to the image.
 
@@ -364,12 +359,14 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     work_scale : float, default=0
         As in :func:`working_shape`.
     factor : int, default=4
-        Reduction of the working image, and the Gaussian width of the features.
+        Reduction of the working image, and the Gaussian width of the features (the structure
+        tensor's window is ``factor`` working pixels, the spread's ``2 * factor``).
 
     Returns
     -------
-    ndarray of shape (ceil(h / factor), ceil(w / factor), 4), float32
-        ``level``, ``detail``, ``energy_x``, ``energy_y`` (see :func:`broad_features`).
+    ndarray of shape (ceil(h / factor), ceil(w / factor), 8), float32
+        ``level``, ``detail``, ``energy_x``, ``energy_y``, ``coherence``, ``orient_axes``,
+        ``orient_diagonal``, ``spread`` (see :func:`broad_features`).
     """
     from scipy import ndimage
 
@@ -380,39 +377,11 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
         # log: flattened texture is a ratio change of the fine energy, whatever its level
         return np.log(np.sqrt(ndimage.gaussian_filter(values * values, sigma, mode="reflect")) + 0.05)
 
-    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
-    detail = log_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect"))
-    energy_x = log_energy(ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect"))
-    energy_y = log_energy(ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect"))
-    shape = _coarse_shape(z.shape, factor)
-    maps = [resize(m.astype(np.float32), shape) for m in (level, detail, energy_x, energy_y)]
-    return np.stack(maps, axis=-1)
-
-
-def orientation_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
-    """Coarse maps of texture orientation and of the spread over a large window (see :func:`broad_features`).
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W) or (H, W, C)
-    work_size : int, default=160
-    work_scale : float, default=0
-        As in :func:`working_shape`.
-    factor : int, default=4
-        Reduction of the working image; the structure tensor's window is ``factor`` working
-        pixels, the spread's ``2 * factor``.
-
-    Returns
-    -------
-    ndarray of shape (ceil(h / factor), ceil(w / factor), 4), float32
-        ``coherence``, ``orient_axes``, ``orient_diagonal``, ``spread``.
-    """
-    from scipy import ndimage
-
-    z = _standardized_working(image, work_size, work_scale)
-    sigma = float(factor)
     gx = ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect")
     gy = ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect")
+    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
+    detail = log_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect"))
+    energy_x, energy_y = log_energy(gx), log_energy(gy)
     jxx = ndimage.gaussian_filter(gx * gx, sigma, mode="reflect")
     jyy = ndimage.gaussian_filter(gy * gy, sigma, mode="reflect")
     jxy = ndimage.gaussian_filter(gx * gy, sigma, mode="reflect")
@@ -424,9 +393,9 @@ def orientation_maps(image, work_size: int = 160, work_scale: float = 0.0, facto
     mean = ndimage.gaussian_filter(z, 2 * sigma, mode="reflect")
     power = ndimage.gaussian_filter(z * z, 2 * sigma, mode="reflect")
     spread = np.log(np.sqrt(np.maximum(power - mean * mean, 0.0)) + 0.05)
-    shape = _coarse_shape(z.shape, factor)
-    maps = [resize(m.astype(np.float32), shape) for m in (coherence, axes, diagonal, spread)]
-    return np.stack(maps, axis=-1)
+    shape = max(4, -(-z.shape[0] // factor)), max(4, -(-z.shape[1] // factor))
+    maps = (level, detail, energy_x, energy_y, coherence, axes, diagonal, spread)
+    return np.stack([resize(m.astype(np.float32), shape) for m in maps], axis=-1)
 
 
 def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
@@ -465,8 +434,7 @@ def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor:
     ndarray of shape (ceil(h / factor), ceil(w / factor), 10), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    coarse = coarse_maps(image, work_size, work_scale, factor)
-    both = np.concatenate([coarse, orientation_maps(image, work_size, work_scale, factor)], axis=-1)
+    both = coarse_maps(image, work_size, work_scale, factor)
     shape = both.shape[:2]
     maps = [both[..., j] - np.median(both[..., j]) for j in range(both.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]

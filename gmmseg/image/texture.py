@@ -434,9 +434,9 @@ def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor:
     ndarray of shape (ceil(h / factor), ceil(w / factor), 10), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    both = coarse_maps(image, work_size, work_scale, factor)
-    shape = both.shape[:2]
-    maps = [both[..., j] - np.median(both[..., j]) for j in range(both.shape[-1])]
+    coarse = coarse_maps(image, work_size, work_scale, factor)
+    shape = coarse.shape[:2]
+    maps = [coarse[..., j] - np.median(coarse[..., j]) for j in range(coarse.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]
     cols = (np.arange(shape[1], dtype=np.float32) + 0.5) / shape[1]
     maps.append(np.broadcast_to(np.minimum(rows, 1 - rows)[:, None], shape))

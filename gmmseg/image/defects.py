@@ -314,7 +314,7 @@ class DefectModel:
         calibration_idx = hold_idx if n_hold else train_idx
         self.scales_ = [self._new_scale(mode) for mode in (SCALES if self.scaling == "both" else (self.scaling,))]
         held_out_maps = []  # per scale, the finished maps of the calibration images
-        shapes = [as_image_array(image).shape[:2] for image in images] if len(self.scales_) > 1 else []
+        shapes = [as_image_array(image).shape for image in images]  # (H, W) or (H, W, C)
         for j, scale in enumerate(self.scales_):
             if j and self._same_working_images(scale, shapes, train_idx, calibration_idx):
                 self.scales_[j] = scale.twin(self.scales_[0])
@@ -348,7 +348,7 @@ class DefectModel:
             self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
-        self.training_images_ = describe_images(images)
+        self.training_images_ = describe_images(shapes)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -358,10 +358,10 @@ class DefectModel:
         Then its fit would repeat the first scale's draw for draw (images of one size: the
         two scales coincide), so :meth:`ScaleModel.twin` takes the first scale's fitted state.
         """
-        scale.set_work_scale([shapes[i] for i in train_idx])
+        scale.set_work_scale([shapes[i][:2] for i in train_idx])
         first = self.scales_[0]
         used = np.concatenate([train_idx, calibration_idx])
-        return all(scale.working_shape(shapes[i]) == first.working_shape(shapes[i]) for i in used)
+        return all(scale.working_shape(shapes[i][:2]) == first.working_shape(shapes[i][:2]) for i in used)
 
     def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray]) -> None:
         """Fit the broad channel; add it to the calibration scores and maps and re-set the thresholds.
@@ -636,12 +636,13 @@ class DefectModel:
         )
 
 
-def describe_images(images) -> dict[str, Any]:
+def describe_images(shapes) -> dict[str, Any]:
     """The sizes and modes of fit images, so a scan can note images unlike them.
 
     Parameters
     ----------
-    images : sequence of images
+    shapes : sequence of tuple
+        Each fit image's array shape, ``(H, W)`` or ``(H, W, C)``.
 
     Returns
     -------
@@ -649,7 +650,6 @@ def describe_images(images) -> dict[str, Any]:
         ``min_size`` and ``max_size`` (``[height, width]``, each the smallest or largest over
         the images) and ``modes`` (the sorted modes seen: ``"gray"``, ``"color"``).
     """
-    shapes = [as_image_array(image).shape for image in images]
     sizes = np.array([shape[:2] for shape in shapes])
     modes = sorted({image_mode(shape) for shape in shapes})
     return {"min_size": sizes.min(axis=0).tolist(), "max_size": sizes.max(axis=0).tolist(), "modes": modes}

@@ -20,7 +20,7 @@ import numpy as np
 from ..core.mixture import GaussianMixture
 from ..errors import FittingError
 from .io import as_image_array
-from .texture import working_image
+from .texture import standardized_working_image
 
 __all__ = ["ImageChannel", "image_descriptors"]
 
@@ -58,10 +58,7 @@ def image_descriptors(image, work_size: int = 160) -> np.ndarray:
     """
     from scipy import ndimage
 
-    gray = working_image(as_image_array(image), int(work_size))
-    center = float(np.median(gray))
-    spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
-    z = (gray - center) / np.float32(spread)
+    z = standardized_working_image(as_image_array(image), int(work_size))
     # a Gaussian pyramid: width 4 and 8 are width 2 at half and a quarter of the resolution
     # (the same statistics for a third of the filtering)
     out: list[np.ndarray] = []

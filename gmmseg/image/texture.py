@@ -57,6 +57,7 @@ __all__ = [
     "to_gray",
     "working_shape",
     "working_image",
+    "standardized_working_image",
     "resize",
     "normalize_exposure",
     "texture_features",
@@ -341,8 +342,21 @@ def texture_features(image, settings: TextureSettings | None = None) -> np.ndarr
     return np.stack(maps, axis=-1).astype(np.float32, copy=False)
 
 
-def _standardized_working(image, work_size: int, work_scale: float) -> np.ndarray:
-    """The working image minus its median, divided by its robust spread (gain and offset removed)."""
+def standardized_working_image(image, work_size: int = 160, work_scale: float = 0.0) -> np.ndarray:
+    """The working image minus its median, divided by its robust spread (gain and offset removed).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    work_size : int, default=160
+    work_scale : float, default=0
+        As in :func:`working_shape`.
+
+    Returns
+    -------
+    ndarray of shape (h, w), float32
+        ``(h, w)`` is :func:`working_shape` of the input.
+    """
     gray = working_image(image, work_size, work_scale)
     center = float(np.median(gray))
     spread = max(float(np.median(np.abs(gray - center))) * 1.4826, float(gray.std()) * 0.1, 1e-4)
@@ -370,7 +384,7 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     """
     from scipy import ndimage
 
-    z = _standardized_working(image, work_size, work_scale)
+    z = standardized_working_image(image, work_size, work_scale)
     sigma = float(factor)
 
     def log_energy(values):

@@ -381,8 +381,7 @@ def score_table(
         selection = select_components(Z_fit, ks, types, sample_weight=weights, **grid)
         mixture = best_without_tiny_components(selection, n_kept, d)
     if id_column is None:  # an identifier found by FeaturePrep is carried, as in memory
-        found = [c for c in frame.columns if prep.roles_.get(str(c)) == "id"]
-        id_column = found[0] if found else None
+        id_column = prep.first_identifier(frame.columns)
     id_name = id_column or "row"
     if threshold is None:
         ref_offsets = np.concatenate([[0], np.cumsum(ref_lengths)]).tolist()

@@ -975,8 +975,7 @@ def detect_anomalies(
     ).fit(reference_used, progress=progress)
     started = time.perf_counter()
     if id_column is None:  # an identifier found by FeaturePrep is left out of the model and carried
-        found = [c for c in used.columns if detector.prep_.roles_.get(str(c)) == "id"]
-        id_column = found[0] if found else None
+        id_column = detector.prep_.first_identifier(used.columns)
     known = detector.training_scores_ if reference is None else None
     scores = _score_columns(detector, used, id_column=id_column, n_reasons=n_reasons, scores=known)
     detector.timings_["table_seconds"] = round(time.perf_counter() - started, 3)

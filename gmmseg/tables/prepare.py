@@ -460,6 +460,21 @@ class FeaturePrep(EstimatorBase):
                 j += len(levels)
         return pd.DataFrame(data)
 
+    def first_identifier(self, columns):
+        """The first of ``columns`` whose fitted role is ``id`` (given or detected), or None.
+
+        Parameters
+        ----------
+        columns : iterable of column labels
+            The table's columns, in order (labels as the table has them).
+
+        Returns
+        -------
+        column label or None
+        """
+        self._check_is_fitted()
+        return next((c for c in columns if self.roles_.get(str(c)) == "id"), None)
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output features, shape (n_features_out,)."""
         self._check_is_fitted()

@@ -72,7 +72,7 @@ from .io import LoadedImage
 from .region_edges import edge_segments
 from .region_merge import boundary_contrast, merge_by_contrast
 from .regions import RegionStats, connected_regions, merge_regions, region_table
-from .smoothing import METHODS, NEIGHBORHOODS, label_energy, potts_beta, potts_em
+from .smoothing import METHODS, NEIGHBORHOODS, label_energy, noise_sigma, potts_beta, potts_em
 from .spatial import predict_spatial, spatial_probabilities, spatial_rows
 
 __all__ = ["segment_image", "Segmentation", "REG_COVAR"]
@@ -748,6 +748,11 @@ def _segment(
 START_BLUR = 2.0
 #: Aperture (pixels) of the median filter of the image whose fit gives the third start.
 START_MEDIAN = 5
+#: Noise (:func:`~gmmseg.image.smoothing.noise_sigma`, levels of 0..255) under which the
+#: smoothing starts from the plain fit only: the filtered copies' starts are for noise that
+#: misleads the plain fit, and on a clean image (a flat render, a screenshot, a logo, a photo)
+#: their blurred edge colors make labels of their own (noise-free dots: ARI 1.0 -> 0.877).
+CLEAN_NOISE = 5.0
 #: Blurs (pixels) of the colors inside one segment before it is split in two by color: a
 #: small one for small regions, a large one for near-identical colors under strong noise.
 SPLIT_BLURS = (4.0, 12.0)
@@ -802,7 +807,7 @@ def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **
 def _smoothed_at(
     pixels, visible, bits, colors, color_feats, model, beta, color_space, random_state, model_params, **options
 ):
-    """Potts EM from three starts, the one of the highest label energy kept; None when all collapse.
+    """Potts EM from up to three starts, the one of the highest label energy kept; None when all collapse.
 
     The starts: the plain fit, and fits to a blurred and to a median-filtered copy. On a noisy
     photo the plain fit can be a poor start (ARI 0.15 on scenes with RGB noise of sigma 60)
@@ -811,42 +816,47 @@ def _smoothed_at(
     winner has the highest :func:`~gmmseg.image.smoothing.label_energy` (each label's own
     Gaussian plus the Potts term, no mixture weights) on the colors of the blurred copy: the
     penalised likelihood of the runs prefers merged regions, and Gaussians on the exact colors
-    follow the shape of clipped noise. A segment the winner left empty is refilled
+    follow the shape of clipped noise. On a clean image (noise under :data:`CLEAN_NOISE`) the
+    plain fit is the only start. A segment the winner left empty is refilled
     (:func:`_fill_empty_segments`). When the result still keeps two or more segments fewer
     than the plain fit, the prior made things worse: None (keep the plain fit).
     """
     index = colors.inverse()
     neighborhood = options.get("neighborhood", 4)
     k = model.n_components
-    blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
-    blurred_feats = unit_color_features(blurred.unit, color_space)
-    scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
+    best = potts_em(index, color_feats, model, beta, **options)
+    best.start = "plain fit"
+    noise = noise_sigma(pixels, visible)
+    if noise < CLEAN_NOISE:
+        best.start += f", the only start (noise sigma {noise:.2f} < {CLEAN_NOISE:g}: a clean image)"
+    else:
+        blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
+        blurred_feats = unit_color_features(blurred.unit, color_space)
+        scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
+        best.score = label_energy(best.labels, *scored, beta, neighborhood=neighborhood)
 
-    def ranked(run, start: str):
-        run.start = start
-        run.score = label_energy(run.labels, *scored, beta, neighborhood=neighborhood)
-        return run
+        def median_copy():
+            import cv2
 
-    best = ranked(potts_em(index, color_feats, model, beta, **options), "plain fit")
+            copy = DistinctColors(cv2.medianBlur(np.ascontiguousarray(pixels), START_MEDIAN), visible, bits)
+            return copy, unit_color_features(copy.unit, color_space)
 
-    def median_copy():
-        import cv2
-
-        copy = DistinctColors(cv2.medianBlur(np.ascontiguousarray(pixels), START_MEDIAN), visible, bits)
-        return copy, unit_color_features(copy.unit, color_space)
-
-    for name, make_copy in (("blurred fit", lambda: (blurred, blurred_feats)), ("median-filtered fit", median_copy)):
-        copy, feats = make_copy()
-        if copy.n_colors < k:
-            continue
-        start_model = GaussianMixture(k, random_state=random_state, **model_params)
-        start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
-        start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
-        del copy, feats  # the median copy's per-pixel index is not needed during the run
-        run = ranked(potts_em(index, color_feats, model, beta, initial_labels=start, **options), name)
-        if run.score > best.score:  # only the best run is kept: each holds K maps of the image
-            best = run
-        del run, start
+        for name, make_copy in (
+            ("blurred fit", lambda: (blurred, blurred_feats)),
+            ("median-filtered fit", median_copy),
+        ):
+            copy, feats = make_copy()
+            if copy.n_colors < k:
+                continue
+            start_model = GaussianMixture(k, random_state=random_state, **model_params)
+            start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
+            start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
+            del copy, feats  # the median copy's per-pixel index is not needed during the run
+            run = potts_em(index, color_feats, model, beta, initial_labels=start, **options)
+            run.start, run.score = name, label_energy(run.labels, *scored, beta, neighborhood=neighborhood)
+            if run.score > best.score:  # only the best run is kept: each holds K maps of the image
+                best = run
+            del run, start
 
     def energy(labels: np.ndarray) -> float:
         return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)

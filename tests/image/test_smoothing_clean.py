@@ -90,4 +90,6 @@ def test_noisy_scenes_are_not_clean():
     # Their smoothing keeps the three starts (test_smoothing_does_not_collapse_on_noisy_random_color_scenes).
     for sigma in (10, 30, 60):
         image, _ = random_color_scene(sigma, seed=4)
-        assert noise_sigma(image) > max(segment_module.CLEAN_NOISE, 0.8 * sigma)
+        assert noise_sigma(image) > max(
+            segment_module.CLEAN_NOISE, 0.7 * sigma
+        )  # clipped at 0 and 255: a little under sigma

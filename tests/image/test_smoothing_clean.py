@@ -72,13 +72,26 @@ def test_smoothing_keeps_a_noise_free_dot_scene_exact():
     assert ari(truth, plain.labels) == 1.0
     for result in smoothed.values():
         assert ari(truth, result.labels) >= ari(truth, plain.labels)
-        assert "the only start (noise sigma 0.00" in result.settings["smoothing_start"]
+        assert "the only start (a clean image: noise sigma 0.00 <" in result.settings["smoothing_start"]
+
+
+def test_a_little_noise_on_well_separated_colors_is_clean_too():
+    # Noise of sigma 2: no flat windows left, but the plain fit is all but certain of every pixel.
+    image, truth = dense_dots()
+    noisy = np.clip(np.rint(image + np.random.default_rng(1).normal(0, 2, image.shape)), 0, 255).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = segment_image(noisy, int(truth.max()) + 1, random_state=0)
+        smooth = segment_image(noisy, int(truth.max()) + 1, random_state=0, smoothing=2.0)
+    assert "expected mislabelled share" in smooth.settings["smoothing_start"]
+    assert ari(truth, smooth.labels) >= ari(truth, plain.labels) == 1.0
 
 
 def test_the_three_starts_would_make_the_dot_scene_worse(monkeypatch):
     # Why the rule exists: with the filtered starts (as on a noisy image) the dots lose.
     image, truth = dense_dots()
     monkeypatch.setattr(segment_module, "CLEAN_NOISE", 0.0)
+    monkeypatch.setattr(segment_module, "CLEAN_AMBIGUITY", 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         smooth = segment_image(image, int(truth.max()) + 1, random_state=0, smoothing=2.0)

@@ -760,6 +760,9 @@ START_MEDIAN = 5
 #: ARI 1.0 -> 0.963). Photos are neither (298 of the 300 BSDS train and val photos).
 CLEAN_NOISE = 0.5
 CLEAN_AMBIGUITY = 0.005
+#: On a clean image, the smallest share of its plain-fit weight the smoothing may leave a
+#: segment (less: the plain fit is kept).
+CLEAN_KEPT = 0.5
 #: Blurs (pixels) of the colors inside one segment before it is split in two by color: a
 #: small one for small regions, a large one for near-identical colors under strong noise.
 SPLIT_BLURS = (4.0, 12.0)
@@ -786,7 +789,7 @@ def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **
     them at that beta (Besag's iterated estimate; each round starts from the last labels), never
     under :data:`AUTO_BETA_START` (at RGB noise of sigma 60 the estimate from the smoothed
     labels is 1.1-1.5 where the true labels give 2.9-4.0: their errors bias it down). A
-    round that empties a segment stops it (the last run is kept). The result's ``beta`` is the
+    round that empties a segment (on a clean image: shrinks one, :data:`CLEAN_KEPT`) stops it (the last run is kept). The result's ``beta`` is the
     beta of its labels, ``beta_rounds`` the rounds run. (A secant step on ``estimate - beta``
     was tried: the estimate moves in steps as labels flip, and the secant overshot.)
     """
@@ -808,9 +811,9 @@ def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **
         if abs(beta - run.beta) <= AUTO_BETA_TOL * run.beta:
             break
         trial = potts_em(index, color_feats, run.model, beta, initial_labels=run.labels, **options)
-        if _n_alive(trial.model) < _n_alive(run.model):
+        if _n_alive(trial.model) < _n_alive(run.model) or (run.clean and _shrunk(trial.model, model)):
             break
-        trial.start, trial.beta, trial.beta_rounds = run.start, beta, rounds
+        trial.start, trial.beta, trial.beta_rounds, trial.clean = run.start, beta, rounds, run.clean
         run = trial
     return run
 
@@ -827,10 +830,11 @@ def _smoothed_at(
     winner has the highest :func:`~gmmseg.image.smoothing.label_energy` (each label's own
     Gaussian plus the Potts term, no mixture weights) on the colors of the blurred copy: the
     penalised likelihood of the runs prefers merged regions, and Gaussians on the exact colors
-    follow the shape of clipped noise. On a clean image (:data:`CLEAN_NOISE`) the plain fit is
-    the only start. A segment the winner left empty is refilled
+    follow the shape of clipped noise. A segment the winner left empty is refilled
     (:func:`_fill_empty_segments`). When the result still keeps two or more segments fewer
-    than the plain fit, the prior made things worse: None (keep the plain fit).
+    than the plain fit, the prior made things worse: None (keep the plain fit). On a clean
+    image (:data:`CLEAN_NOISE`) the plain fit is the only start, nothing is refilled, and a
+    run that leaves a segment under :data:`CLEAN_KEPT` of its weight gives None.
     """
     index = colors.inverse()
     neighborhood = options.get("neighborhood", 4)
@@ -839,42 +843,54 @@ def _smoothed_at(
     best.start = "plain fit"
     clean = _clean_image(pixels, visible, colors, color_feats, model)
     if clean:
+        # The colors of a clean image are to be trusted: a segment the prior shrinks there is
+        # fine structure (small dots, thin lines; the plain fit may hold it under ALIVE_WEIGHT),
+        # not noise, and no refill is to take its place. The prior may move boundary pixels.
+        if _shrunk(best.model, model):
+            return None
         best.start += f", the only start (a clean image: {clean})"
-    else:
-        blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
-        blurred_feats = unit_color_features(blurred.unit, color_space)
-        scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
-        best.score = label_energy(best.labels, *scored, beta, neighborhood=neighborhood)
+        best.clean = True
+        return best
+    blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
+    blurred_feats = unit_color_features(blurred.unit, color_space)
+    scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
+    best.score = label_energy(best.labels, *scored, beta, neighborhood=neighborhood)
 
-        def median_copy():
-            import cv2
+    def median_copy():
+        import cv2
 
-            copy = DistinctColors(cv2.medianBlur(np.ascontiguousarray(pixels), START_MEDIAN), visible, bits)
-            return copy, unit_color_features(copy.unit, color_space)
+        copy = DistinctColors(cv2.medianBlur(np.ascontiguousarray(pixels), START_MEDIAN), visible, bits)
+        return copy, unit_color_features(copy.unit, color_space)
 
-        for name, make_copy in (
-            ("blurred fit", lambda: (blurred, blurred_feats)),
-            ("median-filtered fit", median_copy),
-        ):
-            copy, feats = make_copy()
-            if copy.n_colors < k:
-                continue
-            start_model = GaussianMixture(k, random_state=random_state, **model_params)
-            start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
-            start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
-            del copy, feats  # the median copy's per-pixel index is not needed during the run
-            run = potts_em(index, color_feats, model, beta, initial_labels=start, **options)
-            run.start, run.score = name, label_energy(run.labels, *scored, beta, neighborhood=neighborhood)
-            if run.score > best.score:  # only the best run is kept: each holds K maps of the image
-                best = run
-            del run, start
+    for name, make_copy in (
+        ("blurred fit", lambda: (blurred, blurred_feats)),
+        ("median-filtered fit", median_copy),
+    ):
+        copy, feats = make_copy()
+        if copy.n_colors < k:
+            continue
+        start_model = GaussianMixture(k, random_state=random_state, **model_params)
+        start_model.fit(feats, sample_weight=copy.counts.astype(np.float64))
+        start = copy.gather(start_model.predict(feats).astype(np.int16), fill=-1)
+        del copy, feats  # the median copy's per-pixel index is not needed during the run
+        run = potts_em(index, color_feats, model, beta, initial_labels=start, **options)
+        run.start, run.score = name, label_energy(run.labels, *scored, beta, neighborhood=neighborhood)
+        if run.score > best.score:  # only the best run is kept: each holds K maps of the image
+            best = run
+        del run, start
 
     def energy(labels: np.ndarray) -> float:
         return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)
 
     best = _fill_empty_segments(best, index, color_feats, beta, options, energy)
+    best.clean = False
     # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
     return None if _n_alive(best.model) < _n_alive(model) - 1 else best
+
+
+def _shrunk(smoothed, plain) -> bool:
+    """Whether the smoothing left a segment under :data:`CLEAN_KEPT` of its plain-fit weight."""
+    return bool(np.any(smoothed.weights_ < CLEAN_KEPT * plain.weights_))
 
 
 def _clean_image(pixels, visible, colors, color_feats, model) -> str:

@@ -760,9 +760,6 @@ START_MEDIAN = 5
 #: ARI 1.0 -> 0.963). Photos are neither (298 of the 300 BSDS train and val photos).
 CLEAN_NOISE = 0.5
 CLEAN_AMBIGUITY = 0.005
-#: On a clean image, the smallest share of its plain-fit weight the smoothing may leave a
-#: segment (less: the plain fit is kept).
-CLEAN_KEPT = 0.5
 #: Blurs (pixels) of the colors inside one segment before it is split in two by color: a
 #: small one for small regions, a large one for near-identical colors under strong noise.
 SPLIT_BLURS = (4.0, 12.0)
@@ -789,7 +786,7 @@ def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **
     them at that beta (Besag's iterated estimate; each round starts from the last labels), never
     under :data:`AUTO_BETA_START` (at RGB noise of sigma 60 the estimate from the smoothed
     labels is 1.1-1.5 where the true labels give 2.9-4.0: their errors bias it down). A
-    round that empties a segment (on a clean image: shrinks one, :data:`CLEAN_KEPT`) stops it (the last run is kept). The result's ``beta`` is the
+    round that empties a segment stops it (the last run is kept). The result's ``beta`` is the
     beta of its labels, ``beta_rounds`` the rounds run. (A secant step on ``estimate - beta``
     was tried: the estimate moves in steps as labels flip, and the secant overshot.)
     """
@@ -811,9 +808,9 @@ def _smoothed(pixels, visible, bits, colors, color_feats, model, beta, *args, **
         if abs(beta - run.beta) <= AUTO_BETA_TOL * run.beta:
             break
         trial = potts_em(index, color_feats, run.model, beta, initial_labels=run.labels, **options)
-        if _n_alive(trial.model) < _n_alive(run.model) or (run.clean and _shrunk(trial.model, model)):
+        if _n_alive(trial.model) < _n_alive(run.model):
             break
-        trial.start, trial.beta, trial.beta_rounds, trial.clean = run.start, beta, rounds, run.clean
+        trial.start, trial.beta, trial.beta_rounds = run.start, beta, rounds
         run = trial
     return run
 
@@ -833,8 +830,7 @@ def _smoothed_at(
     follow the shape of clipped noise. A segment the winner left empty is refilled
     (:func:`_fill_empty_segments`). When the result still keeps two or more segments fewer
     than the plain fit, the prior made things worse: None (keep the plain fit). On a clean
-    image (:data:`CLEAN_NOISE`) the plain fit is the only start, nothing is refilled, and a
-    run that leaves a segment under :data:`CLEAN_KEPT` of its weight gives None.
+    image (:data:`CLEAN_NOISE`) the plain fit is the only start and nothing is refilled.
     """
     index = colors.inverse()
     neighborhood = options.get("neighborhood", 4)
@@ -843,14 +839,11 @@ def _smoothed_at(
     best.start = "plain fit"
     clean = _clean_image(pixels, visible, colors, color_feats, model)
     if clean:
-        # The colors of a clean image are to be trusted: a segment the prior shrinks there is
-        # fine structure (small dots, thin lines; the plain fit may hold it under ALIVE_WEIGHT),
-        # not noise, and no refill is to take its place. The prior may move boundary pixels.
-        if _shrunk(best.model, model):
-            return None
+        # A segment the prior empties on a clean image is fine structure (small dots; the plain
+        # fit may hold it under ALIVE_WEIGHT) or JPEG artefacts, not two regions of one color:
+        # no refill (it split the background there).
         best.start += f", the only start (a clean image: {clean})"
-        best.clean = True
-        return best
+        return None if _n_alive(best.model) < _n_alive(model) - 1 else best
     blurred = DistinctColors(_blurred(pixels, START_BLUR), visible, bits)
     blurred_feats = unit_color_features(blurred.unit, color_space)
     scored = (blurred.inverse(), blurred_feats) if blurred.n_colors >= k else (index, color_feats)
@@ -883,14 +876,8 @@ def _smoothed_at(
         return label_energy(labels, index, color_feats, beta, neighborhood=neighborhood)
 
     best = _fill_empty_segments(best, index, color_feats, beta, options, energy)
-    best.clean = False
     # Dropping one segment is a merge the prior may rightly make; two or more is a collapse.
     return None if _n_alive(best.model) < _n_alive(model) - 1 else best
-
-
-def _shrunk(smoothed, plain) -> bool:
-    """Whether the smoothing left a segment under :data:`CLEAN_KEPT` of its plain-fit weight."""
-    return bool(np.any(smoothed.weights_ < CLEAN_KEPT * plain.weights_))
 
 
 def _clean_image(pixels, visible, colors, color_feats, model) -> str:

@@ -22,6 +22,10 @@ second EM loop here: the iteration is the core's (:func:`gmmseg.core.em.iterate`
 with this module's E-step and its label-change stop test as hooks), the data term
 comes from :meth:`GaussianMixture.component_log_prob` and the parameters from the core.
 
+Beside the EM: :func:`potts_beta` estimates beta from labels, :func:`label_energy` ranks
+runs, and :func:`noise_sigma` measures an image's noise (a clean image gets the plain start
+only, see :mod:`gmmseg.image.segment`).
+
 Memory: the per-pixel data term is gathered from the ``(n_colors, K)`` table one
 parity class at a time; the state is ``q`` in float32, stored as four contiguous,
 zero-padded parity sub-grids (so neighbor sums are contiguous slices), plus

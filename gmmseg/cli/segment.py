@@ -243,7 +243,7 @@ def segment_file(path, outdir, settings: SegmentSettings, prefix: str | None = N
     default="0",
     show_default=True,
     help="Spatial smoothing strength beta (Potts Markov random field); 0 is none, 2 is a good start, "
-    "auto estimates it per photo.",
+    "auto estimates it per photo (at least 2).",
 )
 @click.option(
     "--neighborhood", type=click.Choice(["4", "8"]), default="4", show_default=True, help="Smoothing neighborhood."

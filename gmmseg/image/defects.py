@@ -11,8 +11,8 @@ about ``target_fpr`` of good images are flagged. No defective example is needed.
 ``scaling="both"`` the two scales' scores and maps are standardized by their held-out
 good scores and averaged. A coarse channel (:mod:`gmmseg.image.defect_broad`; ``broad=True``,
 the default) adds what is broader than anything on good parts: its excess over the held-out
-good images' broad scores and the standardized level of its map's upper tail to the score
-(a broad, faint defect raises a large area a little), and its map, brought onto the fine
+good images' broad scores, of its map's maximum and of its map's upper-tail level (a broad,
+faint defect raises a large area a little), to the score, and its map, brought onto the fine
 map's scale (:mod:`gmmseg.image.defect_match`), wherever it is the larger. Regions and masks come from
 :mod:`gmmseg.image.regions`; the model file layout is :mod:`gmmseg.image.defect_file`.
 
@@ -114,11 +114,10 @@ class DefectModel:
         background removed; :func:`~gmmseg.image.texture.broad_features`), which sees
         chipped edges, missing corners, frayed edges, stains, worn areas and patches where
         the surface's marks are missing or turn (texture orientation and spread are among its
-        features). The image score gets its *excess* over the most unusual held-out good
-        image, and the level of its map's upper tail (the mean of its highest 5% of pixels
-        inside the border band: broad, faint defects raise a large area a little),
-        standardized by the held-out good images and added with the weight of the other
-        scores' spread (an equal-weight sum of standardized scores). Its map
+        features). The image score gets only its *excess* over the most unusual held-out
+        good image, of its map's maximum and of its map's upper-tail level (the mean of its
+        highest 5% of pixels inside the border band: broad, faint defects raise a large area
+        a little), so typical good parts score as without it. Its map
         is brought onto the fine map's scale by the ranks of the held-out good pixels
         (:class:`~gmmseg.image.defect_match.MapMatch`) and the map is the larger of the two,
         so neither channel's own spread on good parts drowns the other's defects. Measured
@@ -149,10 +148,10 @@ class DefectModel:
         Fine-score units per broad or image-channel unit above its good quantile: the gap
         between the median held-out fine score and the fine threshold.
     tail_center_, tail_weight_ : float
-        With the broad channel: the held-out good images' mean broad tail level
+        With the broad channel: the held-out good images' highest broad tail level
         (:func:`~gmmseg.image.defect_broad.tail_level`) and the score units per unit of it
-        (the spread of their other scores over the spread of their tail levels); the score
-        adds ``tail_weight_ * (level - tail_center_)``. Weight 0 without the broad channel
+        (the spread of their scores over the spread of their tail levels); the score adds
+        ``tail_weight_ * max(level - tail_center_, 0)``. Weight 0 without the broad channel
         and in files written before session 8.
     image_ : ImageChannel or None
         The image channel (``image_channel=True`` and 5 or more good images).
@@ -400,21 +399,20 @@ class DefectModel:
         return np.array([tail_level(r, float(self.border_margin)) for r in relative])
 
     def _fit_tail(self, tails: np.ndarray) -> None:
-        """Add the standardized broad tail level to the calibration scores; re-set the threshold.
+        """Set the unit and the start of the broad tail level's excess from the held-out images.
 
-        Weighted by the spread of the held-out scores so far, so the score is an equal-weight
-        sum of the two standardized scores (measured in docs/defects.md, session 8).
+        Both standardized (one held-out spread of the scores per held-out spread of the
+        levels); the excess starts above the highest held-out level, so it adds 0 to every
+        held-out score and the threshold stays (docs/defects.md, session 8: an equal-weight
+        sum of the two standardized scores failed the confirm half).
         """
         spread = float(np.std(tails))
-        self.tail_center_ = float(np.mean(tails))
+        self.tail_center_ = float(np.max(tails))
         self.tail_weight_ = float(np.std(self.calibration_scores_)) / spread if spread > 1e-9 else 0.0
-        self.calibration_scores_ = np.asarray(self.calibration_scores_, dtype=np.float64) + self._tail_term(tails)
-        q = 1.0 - float(self.target_fpr)
-        self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
 
-    def _tail_term(self, level):
-        """Score units of a broad tail level above the held-out good images' mean (negative below it)."""
-        return self.tail_weight_ * (level - self.tail_center_)
+    def _tail_term(self, level: float) -> float:
+        """Score units of a broad tail level above the highest held-out good level (0 below it)."""
+        return self.tail_weight_ * max(level - self.tail_center_, 0.0)
 
     def _broad_excess(self, relative):
         """Fine-score units above the most unusual held-out good broad appearance (0 below it)."""
@@ -518,8 +516,8 @@ class DefectModel:
 
         With ``scaling="both"``: the mean of the two scales' maxima, each standardized by
         the scores of the held-out good images. Plus the broad and image channels' excess
-        over the held-out good images (0 for most good parts) and the broad map's
-        standardized tail level (:attr:`tail_weight_`).
+        over the held-out good images (0 for most good parts), of the broad map's
+        maximum and of its upper-tail level (:attr:`tail_weight_`).
 
         Parameters
         ----------

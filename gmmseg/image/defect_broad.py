@@ -14,9 +14,7 @@ unusual broad appearance of a good part. :class:`~gmmseg.image.defects.DefectMod
 adds only the *excess* over 1 to the fine score (docs/defects.md says why: the broad
 channel's own spread on good parts must not raise false alarms); its map joins the fine map
 by the larger of the two, once brought onto the fine map's scale
-(:class:`~gmmseg.image.defect_match.MapMatch`). The image score also reads the map's upper
-tail (:func:`tail_level`, the mean of its highest pixels): a broad, faint defect raises a
-large area a little, which a maximum does not see.
+(:class:`~gmmseg.image.defect_match.MapMatch`).
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel", "TAIL_SHARE", "tail_level"]
+__all__ = ["BroadChannel"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -36,30 +34,6 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.5
-#: Share of a coarse map's pixels (inside the border band) whose mean is its tail level.
-TAIL_SHARE = 0.05
-
-
-def tail_level(relative: np.ndarray, border_margin: float) -> float:
-    """Mean of the highest :data:`TAIL_SHARE` of a coarse map's pixels, border band left out.
-
-    Parameters
-    ----------
-    relative : ndarray of shape (h, w)
-        A :meth:`BroadChannel.relative_map`.
-    border_margin : float
-        Fraction of the height and width left out at each side (as the image score's maximum).
-
-    Returns
-    -------
-    float
-    """
-    h, w = relative.shape
-    mh, mw = int(round(border_margin * h)), int(round(border_margin * w))
-    inner = relative[mh : h - mh or h, mw : w - mw or w]
-    values = (inner if inner.size else relative).ravel()
-    k = max(1, int(round(TAIL_SHARE * values.size)))
-    return float(np.partition(values, values.size - k)[values.size - k :].astype(np.float64).mean())
 
 
 class BroadChannel:

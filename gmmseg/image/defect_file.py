@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 7 (written now)::
+Layout version 6 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -12,7 +12,7 @@ Layout version 7 (written now)::
                 n_train_images, n_holdout_images, fit_seconds
                 arrays: calibration_scores, member0_*, member1_* (one-scale arrays)
     either      with ``params.broad``: metadata ``broad`` (mixture, center, quantile,
-                weight, match_slope, tail_center, tail_weight) and arrays broad_mixture_*, broad_mean, broad_scale,
+                weight, match_slope) and arrays broad_mixture_*, broad_mean, broad_scale,
                 broad_match_source, broad_match_target (the quantile tables of MapMatch);
                 with an image channel: metadata ``image_channel`` (mixture, center,
                 quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
@@ -24,8 +24,6 @@ Files of versions 1 (before the tail mixture and the two scales) and 2 (before t
 channel) still load, without a broad channel; so do files of versions 3 and 4 without the
 broad channel (version 4 changed only its features and its part of the map, version 5 how
 its map joins the fine one, version 6 its features again: orientation and spread); a file of
-version 6 loads without the broad tail level in its score (``tail_weight`` 0, as its
-threshold was set; version 7 added it); a file of
 versions 3 to 5 with ``broad`` true is refused with a message to re-fit, and so is a file whose
 image channel has another number of descriptors than today's (the 31 of sessions 5-6; the layout
 is the same). Parameters
@@ -53,7 +51,7 @@ from .texture import FAMILIES, TextureSettings
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 7
+MODEL_VERSION = 6
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
 _MODEL_ONLY = ("scaling", "holdout", "min_area", "broad", "image_channel")
 
@@ -139,9 +137,6 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
             )
         _check_channel(metadata, arrays, "broad", "broad", BroadChannel.n_features, "broad: ")
         fc.number(metadata["broad"], "match_slope", 0.0, where="broad: ", open_low=True)
-        if version >= 7:
-            fc.number(metadata["broad"], "tail_center", where="broad: ")
-            fc.number(metadata["broad"], "tail_weight", 0.0, where="broad: ")
         for name in ("broad_match_source", "broad_match_target"):
             if np.any(np.diff(fc.array(arrays, name, MATCH_LEVELS.shape, where="broad: ")) < 0):
                 raise ModelFileError(f"broad: array '{name}' must be non-decreasing")
@@ -399,8 +394,6 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metadata["broad"], broad_arrays = _channel_to_file(model.broad_, "broad", model.broad_weight_)
         match = model.broad_match_
         metadata["broad"]["match_slope"] = float(match.slope_)
-        metadata["broad"]["tail_center"] = float(model.tail_center_)
-        metadata["broad"]["tail_weight"] = float(model.tail_weight_)
         arrays |= broad_arrays | {"broad_match_source": match.source_, "broad_match_target": match.target_}
     if model.image_ is not None:
         metadata["image_channel"], image_arrays = _channel_to_file(model.image_, "image", model.broad_weight_)
@@ -480,7 +473,6 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         model.threshold_ = scale.threshold_
         model.pixel_threshold_ = scale.pixel_threshold_
     model.broad_ = None
-    model.tail_center_, model.tail_weight_ = 0.0, 0.0
     if params["broad"]:
         broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
         model.broad_ = _channel_from_file(broad, "broad", metadata["broad"], arrays)
@@ -488,9 +480,6 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         model.broad_match_ = MapMatch().set_state(
             arrays["broad_match_source"], arrays["broad_match_target"], float(metadata["broad"]["match_slope"])
         )
-        # version 6 files set their threshold without the tail level: weight 0 keeps it right
-        model.tail_center_ = float(metadata["broad"].get("tail_center", 0.0))
-        model.tail_weight_ = float(metadata["broad"].get("tail_weight", 0.0))
     model.image_ = None  # also with image_channel true: a fit on fewer than 5 images has none
     if "image_channel" in metadata:
         image = ImageChannel(int(model.work_size), model.random_state)

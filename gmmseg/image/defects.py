@@ -11,9 +11,8 @@ about ``target_fpr`` of good images are flagged. No defective example is needed.
 ``scaling="both"`` the two scales' scores and maps are standardized by their held-out
 good scores and averaged. A coarse channel (:mod:`gmmseg.image.defect_broad`; ``broad=True``,
 the default) adds what is broader than anything on good parts: its excess over the held-out
-good images' broad scores, of its map's maximum and of its map's upper-tail level (a broad,
-faint defect raises a large area a little), to the score, and its map, brought onto the fine
-map's scale (:mod:`gmmseg.image.defect_match`), wherever it is the larger. Regions and masks come from
+good images' broad scores to the score, and its map, brought onto the fine map's scale
+(:mod:`gmmseg.image.defect_match`), wherever it is the larger. Regions and masks come from
 :mod:`gmmseg.image.regions`; the model file layout is :mod:`gmmseg.image.defect_file`.
 
 Examples
@@ -39,7 +38,7 @@ import numpy as np
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
-from .defect_broad import BroadChannel, tail_level
+from .defect_broad import BroadChannel
 from .defect_image import ImageChannel
 from .defect_match import MapMatch
 from .defect_scale import SCALES, ScaleModel
@@ -114,10 +113,8 @@ class DefectModel:
         background removed; :func:`~gmmseg.image.texture.broad_features`), which sees
         chipped edges, missing corners, frayed edges, stains, worn areas and patches where
         the surface's marks are missing or turn (texture orientation and spread are among its
-        features). The image score gets only its *excess* over the most unusual held-out
-        good image, of its map's maximum and of its map's upper-tail level (the mean of its
-        highest 5% of pixels inside the border band: broad, faint defects raise a large area
-        a little), so typical good parts score as without it. Its map
+        features). The image score gets only its *excess* over the
+        most unusual held-out good image, so typical good parts score as without it. Its map
         is brought onto the fine map's scale by the ranks of the held-out good pixels
         (:class:`~gmmseg.image.defect_match.MapMatch`) and the map is the larger of the two,
         so neither channel's own spread on good parts drowns the other's defects. Measured
@@ -147,12 +144,6 @@ class DefectModel:
     broad_weight_ : float
         Fine-score units per broad or image-channel unit above its good quantile: the gap
         between the median held-out fine score and the fine threshold.
-    tail_center_, tail_weight_ : float
-        With the broad channel: the held-out good images' highest broad tail level
-        (:func:`~gmmseg.image.defect_broad.tail_level`) and the score units per unit of it
-        (the spread of their scores over the spread of their tail levels); the score adds
-        ``tail_weight_ * max(level - tail_center_, 0)``. Weight 0 without the broad channel
-        and in files written before session 8.
     image_ : ImageChannel or None
         The image channel (``image_channel=True`` and 5 or more good images).
     scale_center_, scale_spread_ : list of float
@@ -344,11 +335,10 @@ class DefectModel:
         self.broad_weight_ = max(float(self.threshold_ - np.median(fine)), 1e-6)
         with_image = self.image_channel and n >= _IMAGE_CHANNEL_MIN
         self.broad_ = None
-        self.tail_center_, self.tail_weight_ = 0.0, 0.0
         if self.broad:
             rng = np.random.default_rng(self.random_state)
             rng.permutation(n)
-            tails = self._fit_broad(images, train_idx, calibration_idx, rng, fine_maps)
+            self._fit_broad(images, train_idx, calibration_idx, rng, fine_maps)
         self.image_ = None
         if with_image:
             self.image_ = ImageChannel(int(self.work_size), self.random_state).fit(images)
@@ -356,8 +346,6 @@ class DefectModel:
             self.calibration_scores_ = np.asarray(self.calibration_scores_, dtype=np.float64) + excess
             q = 1.0 - float(self.target_fpr)
             self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
-        if self.broad:
-            self._fit_tail(tails)
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
         self.training_images_ = describe_images(shapes)
@@ -375,11 +363,10 @@ class DefectModel:
         used = np.concatenate([train_idx, calibration_idx])
         return all(scale.working_shape(shapes[i][:2]) == first.working_shape(shapes[i][:2]) for i in used)
 
-    def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray]) -> np.ndarray:
+    def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray]) -> None:
         """Fit the broad channel; add it to the calibration scores and maps and re-set the thresholds.
 
         ``fine_maps[i]`` is the fine map of calibration image ``i`` at the working resolution.
-        Returns the calibration images' broad tail levels.
         """
         self.broad_ = BroadChannel(int(self.work_size), float(self.target_fpr), self.random_state)
         relative = self.broad_.fit(images, train_idx, calibration_idx, rng)
@@ -396,23 +383,6 @@ class DefectModel:
             self.scales_[0].image_score(np.maximum(small, self.broad_match_(r))) for small, r in zip(fine_maps, resized)
         ]
         self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
-        return np.array([tail_level(r, float(self.border_margin)) for r in relative])
-
-    def _fit_tail(self, tails: np.ndarray) -> None:
-        """Set the unit and the start of the broad tail level's excess from the held-out images.
-
-        Both standardized (one held-out spread of the scores per held-out spread of the
-        levels); the excess starts above the highest held-out level, so it adds 0 to every
-        held-out score and the threshold stays (docs/defects.md, session 8: an equal-weight
-        sum of the two standardized scores failed the confirm half).
-        """
-        spread = float(np.std(tails))
-        self.tail_center_ = float(np.max(tails))
-        self.tail_weight_ = float(np.std(self.calibration_scores_)) / spread if spread > 1e-9 else 0.0
-
-    def _tail_term(self, level: float) -> float:
-        """Score units of a broad tail level above the highest held-out good level (0 below it)."""
-        return self.tail_weight_ * max(level - self.tail_center_, 0.0)
 
     def _broad_excess(self, relative):
         """Fine-score units above the most unusual held-out good broad appearance (0 below it)."""
@@ -468,7 +438,6 @@ class DefectModel:
             return score, small
         relative = self.broad_.relative_map(arr)
         score += float(self._broad_excess(relative.max()))
-        score += float(self._tail_term(tail_level(relative, float(self.border_margin))))
         return score, np.maximum(small, self.broad_match_(resize(relative, small.shape)))
 
     # ------------------------------------------------------------------ summaries of the scales
@@ -516,8 +485,7 @@ class DefectModel:
 
         With ``scaling="both"``: the mean of the two scales' maxima, each standardized by
         the scores of the held-out good images. Plus the broad and image channels' excess
-        over the held-out good images (0 for most good parts), of the broad map's
-        maximum and of its upper-tail level (:attr:`tail_weight_`).
+        over the held-out good images (0 for most good parts).
 
         Parameters
         ----------

@@ -280,9 +280,7 @@ def test_two_scale_model_is_the_standardised_mean_of_two_single_scale_models(tmp
     rng = np.random.default_rng(5)
     # one "camera": parts of different widths at the same magnification
     good = [good_image(rng, shape=(48, int(rng.choice([48, 64, 96])))) for _ in range(20)]
-    # the fine channel alone: the broad channel's tail level adds to every calibration score
     kw = dict(n_components=3, work_size=48, pixels_per_image=600, holdout=0.3, random_state=0, tail_share=0.05)
-    kw |= dict(broad=False, image_channel=False)
     both = DefectModel(scaling="both", **kw).fit(good)
     longest = DefectModel(scaling="longest", **kw).fit(good)
     fixed = DefectModel(scaling="fixed", **kw).fit(good)

@@ -142,7 +142,8 @@ def test_anomalies_on_scheduler(address, tmp_path, kind):
         return
     # an explicit threshold flags exactly the rows scoring below it; without --id the identifier
     # FeaturePrep finds is carried (not row numbers), as in memory
-    cut = float(np.sort(scores["score"])[N_OUTLIERS])
+    low = np.sort(scores["score"])  # scores.csv rounds to 6 decimals: cut halfway between two scores
+    cut = float((low[N_OUTLIERS - 1] + low[N_OUTLIERS]) / 2)
     out2 = tmp_path / "out2"
     _run(["anomalies", table, "--threshold", str(cut), "-o", str(out2), "--scheduler", address])
     again = pd.read_csv(out2 / "scores.csv")

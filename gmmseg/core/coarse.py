@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .mixture import GaussianMixture
-from .selection import SelectionResult, select_components
+from .selection import RESTARTS, SelectionResult, select_components
 from .validation import check_sample_weight
 
 __all__ = ["bin_rows", "select_on_bins"]
@@ -87,6 +87,7 @@ def select_on_bins(
     min_components: int = 1,
     covariance_type: str = "full",
     random_state=None,
+    restarts: int = RESTARTS,
     **params,
 ) -> SelectionResult:
     """:func:`~gmmseg.select_components` on :func:`bin_rows`, then the chosen K fitted on ``X``.
@@ -108,6 +109,8 @@ def select_on_bins(
         Smallest K that may be chosen (the table still has every K tried).
     covariance_type : str, default="full"
     random_state : int, Generator or None
+    restarts : int, default=3
+        As :func:`~gmmseg.select_components`.
     **params
         Other :class:`~gmmseg.GaussianMixture` parameters (``reg_covar``, ``n_init``, ...).
 
@@ -126,6 +129,7 @@ def select_on_bins(
         criterion,
         sample_weight=wb,
         random_state=random_state,
+        restarts=restarts,
         **_binned_params(params, step),
     )
     eligible = [row for row in coarse.table if row["n_components"] >= min_components] or coarse.table

@@ -101,6 +101,7 @@ def select_components(
     n_threads: int | None = None,
     keep_models: bool = False,
     progress=None,
+    restarts: int = RESTARTS,
 ) -> SelectionResult:
     """Fit a grid of K × covariance type and pick the best by an information criterion.
 
@@ -108,7 +109,7 @@ def select_components(
     K (its first K seeds seed every smaller K, as k-means++ is sequential), one
     k-means refinement per K shared by every covariance type, and one final
     E-step per model for the log-likelihood and the responsibilities' entropy.
-    With ``n_init=1``, the chosen K and the next smaller K then get three more
+    With ``n_init=1``, the chosen K and the next smaller K then get ``restarts`` more
     k-means++ starts each (the best log-likelihood per K is kept and K chosen again),
     as one start at the true K often lands in a poor optimum that makes the
     criterion prefer a larger K.
@@ -131,6 +132,9 @@ def select_components(
         Keep every fitted model in ``result.models`` (memory: one small model each).
     progress : callable, optional
         Called as ``progress(done, total, row)`` after each fit.
+    restarts : int, default=3
+        Extra k-means++ starts for the chosen K and the next smaller K when ``n_init=1``
+        (0: one start per K). They cost about as much as the one-start grid.
 
     Returns
     -------
@@ -180,7 +184,9 @@ def select_components(
 
     with limit_blas_threads(1):
         distinct = count_distinct_rows(Xa, w, ks[-1])
-        return run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress)
+        return run_grid(
+            ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress, restarts
+        )
 
 
 def check_grid(n_components, covariance_types, criterion) -> tuple[list[int], tuple[str, ...], str]:
@@ -219,7 +225,7 @@ def check_grid(n_components, covariance_types, criterion) -> tuple[list[int], tu
     return ks, covariance_types, criterion
 
 
-def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress):
+def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress, restarts):
     """Fit the K × covariance-type grid with shared seeding, wherever the rows live.
 
     Shared by :func:`select_components` and :func:`gmmseg.distributed.select_components`.
@@ -243,6 +249,8 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     keep_models : bool
     progress : callable or None
         Called as ``progress(done, total, row)``.
+    restarts : int
+        Extra starts below the chosen K (see :func:`_restart_below_best`).
 
     Returns
     -------
@@ -274,14 +282,16 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
                 best_value, best_model = row[criterion], model
             if progress is not None:
                 progress(len(table), total, row)
-    if params.get("n_init", 1) == 1:
-        best_model = _restart_below_best(table, models, best_model, criterion, usable, sample, sw, rng, params, fit)
+    if restarts > 0 and params.get("n_init", 1) == 1:
+        best_model = _restart_below_best(
+            table, models, best_model, criterion, usable, sample, sw, rng, params, fit, restarts
+        )
     models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
     return SelectionResult(table, criterion, best_model, models)
 
 
-def _restart_below_best(table, models, best_model, criterion, usable, sample, sw, rng, params, fit):
-    """Re-fit the chosen K and the next smaller K with :data:`RESTARTS` new seedings each.
+def _restart_below_best(table, models, best_model, criterion, usable, sample, sw, rng, params, fit, restarts):
+    """Re-fit the chosen K and the next smaller K with ``restarts`` new seedings each.
 
     A single start at the true K often lands in a poor optimum and the criterion then
     prefers a larger K; restarting the chosen K and its smaller neighbor (again below a
@@ -299,7 +309,7 @@ def _restart_below_best(table, models, best_model, criterion, usable, sample, sw
         for k in (k for k in usable if chosen - 1 <= k <= chosen and k not in restarted):
             restarted.add(k)
             i = index[(k, ct)]
-            for _ in range(RESTARTS):
+            for _ in range(restarts):
                 centers = kmeans(sample, kmeans_plusplus(sample, k, sw, rng), sw)
                 model = GaussianMixture(k, covariance_type=ct, **params)
                 started = time.perf_counter()

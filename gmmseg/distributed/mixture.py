@@ -24,7 +24,7 @@ from ..core.covariance import COVARIANCE, COVARIANCE_TYPES
 from ..core.em import check_settings, chunk_rows, fit_source, log_density_coefficients
 from ..core.init import KMEANS_MAX_SAMPLE, check_random_state, count_distinct_rows
 from ..core.mixture import GaussianMixture
-from ..core.selection import SelectionResult, check_grid, run_grid
+from ..core.selection import RESTARTS, SelectionResult, check_grid, run_grid
 from ..core.stats import Stats
 from ..core.validation import check_dtype, check_int
 from ..errors import FittingError, InputError, NotFittedError, ParameterError
@@ -207,6 +207,7 @@ def select_components(
     retries: int = 2,
     split_every: int = 8,
     sample_size: int = KMEANS_MAX_SAMPLE,
+    restarts: int = RESTARTS,
 ) -> SelectionResult:
     """:func:`gmmseg.select_components` on a dask collection: same grid, criteria and result.
 
@@ -220,7 +221,7 @@ def select_components(
     ----------
     X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
     n_components, covariance_types, criterion, sample_weight, random_state, n_init, max_iter, tol,
-    reg_covar, reg_covar_relative, dtype, chunk_size, keep_models, progress
+    reg_covar, reg_covar_relative, dtype, chunk_size, keep_models, progress, restarts
         As :func:`gmmseg.select_components`.
     client, retries, split_every, sample_size
         As :func:`fit_mixture`.
@@ -271,6 +272,7 @@ def select_components(
         fit,
         keep_models,
         progress,
+        restarts,
     )
 
 

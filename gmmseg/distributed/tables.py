@@ -330,6 +330,7 @@ def score_table(
     """
     from ..tables.anomalies import (
         FULL_MAX_FEATURES,
+        NO_RESTARTS,
         WIDE_COMPONENTS,
         WIDE_FEATURES,
         WIDE_SVD_ROWS,
@@ -369,7 +370,7 @@ def score_table(
     types = ("full", "diag") if d <= FULL_MAX_FEATURES else ("diag",)
     ks = range(1, int(max_components) + 1)
     n_ref = sum(ref_lengths)
-    grid = dict(random_state=random_state, reg_covar=reg_covar, keep_models=True, client=client)
+    grid = dict(random_state=random_state, reg_covar=reg_covar, keep_models=True, client=client, restarts=NO_RESTARTS)
     selection = select_components(Z_fit, ks, types, **grid)
     mixture = best_without_tiny_components(selection, n_ref, d)
     if trim > 0:

@@ -76,6 +76,10 @@ SCORE_CHUNK_CELLS = 1 << 20
 #: EM iterations of a warm-started refit: members 1..'s untrimmed fit, and their trimmed one.
 MEMBER_MAX_ITER = 100
 REFIT_MAX_ITER = 30
+#: The sweeps keep one start per K (``select_components(restarts=0)``): the extra starts near
+#: the chosen K moved the ADBench develop mean ROC AUC by +0.003 (0.917 -> 0.920, under the
+#: +0.005 a change must win by) for twice the CPU over the 20 sets.
+NO_RESTARTS = 0
 #: Bin width (prepared units) of the rows the per-feature mixtures are fitted on: binning moves a
 #: row by at most half a bin, adding at most step**2 / 12 (8e-6) to a variance that reg_covar
 #: floors at 1e-3, and cuts 20,000 rows to a few hundred weighted bins.
@@ -334,6 +338,7 @@ class TableAnomalyDetector(EstimatorBase):
                     reg_covar=self.reg_covar,
                     dtype=dtype,
                     keep_models=True,
+                    restarts=NO_RESTARTS,
                 )
             )
             mixture = best_without_tiny_components(selection, n, d).set_params(dtype="float64")
@@ -348,6 +353,7 @@ class TableAnomalyDetector(EstimatorBase):
                         sample_weight=column_weights,
                         random_state=seed,
                         reg_covar=self.reg_covar,
+                        restarts=NO_RESTARTS,
                     )
                     marginals.append(res.best_model)
         return mixture, marginals, selection

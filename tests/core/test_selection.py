@@ -91,18 +91,15 @@ def test_best_model_is_a_usable_gaussian_mixture(blobs):
     assert model.predict(X).shape == (len(X),)
 
 
-def test_restarts_near_the_chosen_k_reach_the_good_optimum(monkeypatch):
+def test_restarts_near_the_chosen_k_reach_the_good_optimum():
     """Hard mixture 16 of scripts/bench_init.py: one start at the true K=4 lands in a poor optimum."""
     from sklearn.mixture import GaussianMixture as SkGaussianMixture
     from threadpoolctl import threadpool_limits
 
-    from gmmseg.core import selection
     from scripts.bench_init import hard_mixture
 
     X, k = hard_mixture(16)
-    monkeypatch.setattr(selection, "RESTARTS", 0)
-    assert select_components(X, range(1, 9), "full", random_state=16).best_n_components == k + 1
-    monkeypatch.undo()
+    assert select_components(X, range(1, 9), "full", random_state=16, restarts=0).best_n_components == k + 1
     result = select_components(X, range(1, 9), "full", random_state=16)
     assert result.best_n_components == k
     assert len(result.table) == 8  # restarts replace rows, never add them

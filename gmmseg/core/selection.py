@@ -269,12 +269,7 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     for k in usable:
         centers = kmeans(sample, seeds[:k], sw) if k <= k_seed else None
         for ct in covariance_types:
-            model = GaussianMixture(k, covariance_type=ct, **params)
-            started = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                stats = fit(model, centers if params.get("n_init", 1) == 1 else None)
-            row = _table_row(model, stats, time.perf_counter() - started)
+            model, row = _fit_row(k, ct, centers if params.get("n_init", 1) == 1 else None, params, fit)
             table.append(row)
             if keep_models:
                 models[(k, ct)] = model
@@ -283,14 +278,15 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
             if progress is not None:
                 progress(len(table), total, row)
     if restarts > 0 and params.get("n_init", 1) == 1:
+        seeded = [k for k in usable if k <= k_seed]  # a K above the sample's distinct rows has no k-means++ start
         best_model = _restart_below_best(
-            table, models, best_model, criterion, usable, sample, sw, rng, params, fit, restarts
+            table, models, best_model, criterion, seeded, sample, sw, rng, params, fit, restarts
         )
     models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
     return SelectionResult(table, criterion, best_model, models)
 
 
-def _restart_below_best(table, models, best_model, criterion, usable, sample, sw, rng, params, fit, restarts):
+def _restart_below_best(table, models, best_model, criterion, seeded, sample, sw, rng, params, fit, restarts):
     """Re-fit the chosen K and the next smaller K with ``restarts`` new seedings each.
 
     A single start at the true K often lands in a poor optimum and the criterion then
@@ -298,25 +294,21 @@ def _restart_below_best(table, models, best_model, criterion, usable, sample, sw
     new choice, once) fixes most of those misses for a few fits, not a restart of every
     K. Larger K are not restarted: better optima there remove the criterion's interior
     minimum on real data (the CDNOW customers), which one start per K shows.
-    Each row of ``table`` (and entry of ``models``) is replaced by a restart with a higher
-    log-likelihood; returns the best model after the restarts.
+    Only K in ``seeded`` (those the sample can seed) are restarted. Each row of ``table``
+    (and entry of ``models``) is replaced by a restart with a higher log-likelihood; returns
+    the best model after the restarts.
     """
     index = {(r["n_components"], r["covariance_type"]): i for i, r in enumerate(table)}
     ct = best_model.covariance_type
     restarted: set[int] = set()
     for _ in range(2):
         chosen = best_model.n_components
-        for k in (k for k in usable if chosen - 1 <= k <= chosen and k not in restarted):
+        for k in (k for k in seeded if chosen - 1 <= k <= chosen and k not in restarted):
             restarted.add(k)
             i = index[(k, ct)]
             for _ in range(restarts):
                 centers = kmeans(sample, kmeans_plusplus(sample, k, sw, rng), sw)
-                model = GaussianMixture(k, covariance_type=ct, **params)
-                started = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    stats = fit(model, centers)
-                row = _table_row(model, stats, time.perf_counter() - started)
+                model, row = _fit_row(k, ct, centers, params, fit)
                 if row["log_likelihood"] > table[i]["log_likelihood"]:
                     table[i] = row
                     if (k, ct) in models:
@@ -326,6 +318,16 @@ def _restart_below_best(table, models, best_model, criterion, usable, sample, sw
         if best_model.n_components == chosen:
             break
     return best_model
+
+
+def _fit_row(k: int, ct: str, centers, params, fit) -> tuple[GaussianMixture, dict[str, Any]]:
+    """One model of the grid fitted by ``fit`` (from ``centers`` when not None), and its table row."""
+    model = GaussianMixture(k, covariance_type=ct, **params)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stats = fit(model, centers)
+    return model, _table_row(model, stats, time.perf_counter() - started)
 
 
 def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:

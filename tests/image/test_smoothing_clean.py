@@ -105,6 +105,7 @@ def test_the_three_starts_would_make_the_dot_scene_worse(monkeypatch):
     image, truth = dense_dots()
     monkeypatch.setattr(segment_module, "CLEAN_NOISE", 0.0)
     monkeypatch.setattr(segment_module, "CLEAN_AMBIGUITY", 0.0)
+    monkeypatch.setattr(segment_module, "LOW_NOISE", 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         smooth = segment_image(image, int(truth.max()) + 1, random_state=0, smoothing=2.0)
@@ -119,3 +120,22 @@ def test_noisy_scenes_are_not_clean():
         assert noise_sigma(image) > max(
             segment_module.CLEAN_NOISE, 0.7 * sigma
         )  # clipped at 0 and 255: a little under sigma
+
+
+def test_jpegd_line_art_of_low_noise_keeps_thin_lines(monkeypatch):
+    # Thin lines under noise of sigma 3, then JPEG at quality 90: the noise estimate is 0.52 (like a
+    # smooth photo), the plain fit well separated. The filtered starts thicken the lines by the
+    # JPEG halo (ARI 0.72 -> 0.42); the low-noise rule keeps the plain start only.
+    image, truth = clean_scene(3, 1216, jpeg=90)
+    assert segment_module.CLEAN_NOISE <= noise_sigma(image) < segment_module.LOW_NOISE
+    k = int(truth.max()) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = segment_image(image, k, random_state=0)
+        smooth = segment_image(image, k, random_state=0, smoothing=2.0)
+        monkeypatch.setattr(segment_module, "LOW_NOISE", 0.0)
+        three = segment_image(image, k, random_state=0, smoothing=2.0)
+    assert "at noise sigma 0.52 < 0.6" in smooth.settings["smoothing_start"]
+    assert ari(truth, smooth.labels) >= ari(truth, plain.labels) > 0.7
+    assert three.settings["smoothing_start"] == "blurred fit"
+    assert ari(truth, three.labels) < ari(truth, plain.labels) - 0.2

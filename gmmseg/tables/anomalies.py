@@ -8,7 +8,7 @@ features that make it unlikely, in the table's own units.
 The score
 ---------
 With ``ensemble="none", n_estimators=1, trim=0`` the score is exactly the fitted mixture's
-log-density of the prepared row. The default combines three measured ingredients:
+log-density of the prepared row. The default combines four measured ingredients:
 
 - two experts, the joint mixture (K in 1..5, full or diag, by BIC) and one 1-D mixture per
   feature (K in 1..3 by BIC) whose log-densities are summed; the member's score is the

@@ -366,3 +366,21 @@ def test_typical_ranges_stay_inside_the_fitted_columns_and_whole_for_counts():
         assert column.min() <= reason["typical_low"] <= reason["typical_high"] <= column.max()
         if reason["column"] == "age_days":  # mean - 2 sd of a uniform 0..2000 is below 0 unclipped
             assert float(reason["typical_low"]).is_integer() and float(reason["typical_high"]).is_integer()
+
+
+def test_bags_are_fitted_on_a_sample_of_the_kept_rows_of_a_large_table(monkeypatch):
+    from gmmseg.tables import anomalies as module
+
+    fitted_rows = []
+    original = module.GaussianMixture.fit
+
+    def counting_fit(self, X, *args, **kwargs):
+        fitted_rows.append(len(X))
+        return original(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(module, "BAG_FIT_ROWS", 150)
+    monkeypatch.setattr(module.GaussianMixture, "fit", counting_fit)
+    det = TableAnomalyDetector(n_estimators=1).fit(_bagged_frame())
+    # the last 8 fits are the bags: 150 of the 320 kept rows (400 minus the 20% trimmed), unweighted
+    assert fitted_rows[-8:] == [150] * 8 and len(det.bags_) == 8
+    assert np.isfinite(det.training_scores_).all()

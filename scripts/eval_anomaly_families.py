@@ -224,14 +224,23 @@ def main() -> int:
     parser.add_argument("--bench", choices=("develop", "confirm", "fresh"), default="develop")
     parser.add_argument("--data", type=Path, default=HERE.parent / ".." / "shared" / "data" / "adbench")
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated names")
+    parser.add_argument("--tables", help="comma-separated substrings: run only the tables whose name contains one")
+    parser.add_argument("--draws", help="START:STOP: only these of the chosen tables' draws (0-based, in order)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    start, stop = (int(v) for v in args.draws.split(":")) if args.draws else (0, None)
+    seen = -1
     names = [n for n in args.candidates.split(",") if n]
     methods = ["iforest", "default", *names]
     warnings.filterwarnings("ignore")
     rows = []
     print("".ljust(34) + "".join(f"{m[:9]:>10}" for m in methods), flush=True)
     for group, table, draw, X, matrix, y in tables(args.bench, args.data):
+        if args.tables and not any(part in table for part in args.tables.split(",")):
+            continue
+        seen += 1
+        if seen < start or (stop is not None and seen >= stop):
+            continue
         auc, cpu = {}, {}
         started = time.process_time()
         auc["iforest"] = roc_auc_score(y, eval_adbench.run_iforest(matrix))

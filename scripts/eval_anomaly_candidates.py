@@ -1,6 +1,6 @@
-"""Session 8's candidate scores for ``TableAnomalyDetector``, and the masking check (issue 13).
+"""Sessions 8 and 9's candidate scores for ``TableAnomalyDetector``, and the masking check (issue 13).
 
-None was adopted (docs/anomalies.md, "Session 8"). The file serves two purposes:
+None of session 8's was adopted (docs/anomalies.md, "Session 8"). The file serves two purposes:
 
 - ``VARIANTS`` for ``scripts/eval_adbench.py --variants-from scripts/eval_anomaly_candidates.py``
   (and ``eval_fresh_tables.py``), so that every number of that section can be re-run;
@@ -22,6 +22,17 @@ The candidates (each a detector whose member score replaces the default's):
   empirical tail probabilities) on the prepared features (training rows only);
 - ``J1_joint_heavier`` / ``J2_marginal_heavier``: member score ``(2 joint + marginals) / 3`` /
   ``(joint + 2 marginals) / 3`` instead of their mean.
+
+Session 9's (extra experts fitted on member 0's dequantized fit rows with the default's trim
+weights; ``rz`` = robust z-score on the training rows, (s - median) / (IQR / 1.349)):
+
+- ``B1_feature_bag``: feature bagging (Lazarevic & Kumar 2005): 6 joint mixtures on random subsets
+  of ceil(d/2)..d-1 features, each chosen by BIC as member 0's joint; the mean of their ``rz``;
+- ``B2_bag_plus_default``: ``0.5 * (rz(default) + B1)``;
+- ``P1_pair_forest``: 2-D mixtures on the maximum spanning forest of |r| (edges |r| >= 0.3),
+  default + 0.5 * sum of ``log p_ij - log p_i - log p_j``;
+- ``P2_pair_topm``: the top min(d, 8) pairs by |r|, default + 0.5 * sum of ``log p_ij``;
+- ``Z1_z_experts``: member score ``0.5 * (rz(joint) + rz(marginals))``.
 
     nice -n 15 env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python scripts/eval_anomaly_candidates.py
 """
@@ -144,6 +155,186 @@ class EcodRanked:
         return self
 
 
+def robust_z(scores: np.ndarray, stats: tuple[float, float] | None = None):
+    """``(scores - median) / (IQR / 1.349)`` and the (median, scale) used; pass ``stats`` to reuse them."""
+    if stats is None:
+        q1, median, q3 = np.quantile(scores, [0.25, 0.5, 0.75])
+        stats = (float(median), max(float(q3 - q1) / 1.349, 1e-12))
+    return (scores - stats[0]) / stats[1], stats
+
+
+class ExtraExperts(TableAnomalyDetector):
+    """Session 9's base: the default, then extra experts fitted on member 0's dequantized fit rows
+    with the default's trim weights (its 20% least likely rows weight 0), combined with its score.
+
+    Only the training rows are scored (``training_scores_``): enough for the benchmarks.
+    """
+
+    def fit(self, X, y=None, progress=None):
+        from gmmseg.core.threads import limit_blas_threads
+        from gmmseg.tables.prepare import _as_frame
+
+        super().fit(X)
+        frame = _as_frame(X)
+        base = int(self.random_state or 0)
+        fit_frame = frame
+        if self.max_fit_rows is not None and len(frame) > int(self.max_fit_rows):
+            rows = np.random.default_rng(base + 7).choice(len(frame), int(self.max_fit_rows), replace=False)
+            fit_frame = frame.iloc[np.sort(rows)]
+        with limit_blas_threads(1):
+            Z_fit = self._features(fit_frame, dequantize=True, seed=base)
+            first = self._score(Z_fit)
+            weights = (first > np.quantile(first, float(self.trim))).astype(np.float64)
+            self._fit_extra(Z_fit, weights, base)
+            self.training_scores_ = self._combine(self._features(frame), self.training_scores_)
+        return self
+
+
+def pair_correlations(Z: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """|Pearson r| of the kept fit rows, shape (d, d), 0 on the diagonal and for constant features."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.abs(np.nan_to_num(np.corrcoef(Z[weights > 0].T)))
+    np.fill_diagonal(r, 0.0)
+    return r
+
+
+class FeatureBagged(ExtraExperts):
+    """B1: Lazarevic & Kumar's feature bagging: 6 joint mixtures on random subsets of ceil(d/2)..d-1
+    features (chosen as member 0's joint: K 1..5, full/diag by BIC, no tiny component); the score is
+    the mean of their robust z-scores (B2: averaged with the default's robust z-score)."""
+
+    BAGS = 6
+    with_default = False
+
+    def _fit_extra(self, Z, weights, base):
+        from gmmseg.core.selection import select_components
+        from gmmseg.tables.anomalies import NO_RESTARTS, _in_joint_dtype, best_without_tiny_components
+
+        d = Z.shape[1]
+        rng = np.random.default_rng(base + 17)
+        n = int(np.count_nonzero(weights))
+        self.bags_ = []
+        for _ in range(self.BAGS if d >= 3 else 0):
+            subset = np.sort(rng.choice(d, int(rng.integers(-(-d // 2), d)), replace=False))
+            types = ("full", "diag") if len(subset) <= 40 else ("diag",)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                selection = _in_joint_dtype(
+                    lambda dtype, subset=subset, types=types: select_components(
+                        Z[:, subset],
+                        range(1, 6),
+                        types,
+                        sample_weight=weights,
+                        random_state=base,
+                        reg_covar=self.reg_covar,
+                        dtype=dtype,
+                        keep_models=True,
+                        restarts=NO_RESTARTS,
+                    )
+                )
+            model = best_without_tiny_components(selection, n, len(subset)).set_params(dtype="float64")
+            self.bags_.append((subset, model))
+
+    def _combine(self, Z, default):
+        if not self.bags_:
+            return default
+        bagged = np.mean([robust_z(model.score_samples(Z[:, s]))[0] for s, model in self.bags_], axis=0)
+        return 0.5 * (robust_z(default)[0] + bagged) if self.with_default else bagged
+
+
+class BaggedWithDefault(FeatureBagged):
+    """B2: 0.5 * (robust z of the default + B1's mean robust z over the bags)."""
+
+    with_default = True
+
+
+class PairExperts(ExtraExperts):
+    """P1: Chow-Liu-style pairwise experts on the maximum spanning forest of |r| (edges |r| >= 0.3):
+    default + 0.5 * sum over edges of log p_ij - log p_i - log p_j (member 0's 1-D experts).
+    P2 (``forest = False``): the top min(d, 8) pairs by |r|, default + 0.5 * sum of log p_ij."""
+
+    forest = True
+    MIN_R = 0.3
+    TOP = 8
+
+    def _pairs(self, r: np.ndarray) -> list[tuple[int, int]]:
+        i, j = np.triu_indices(r.shape[0], 1)
+        order = np.argsort(-r[i, j], kind="stable")
+        if not self.forest:
+            return [(int(i[k]), int(j[k])) for k in order[: min(r.shape[0], self.TOP)]]
+        root = list(range(r.shape[0]))
+
+        def find(a):
+            while root[a] != a:
+                root[a] = root[root[a]]
+                a = root[a]
+            return a
+
+        edges = []
+        for k in order:
+            if r[i[k], j[k]] < self.MIN_R:
+                break
+            a, b = find(int(i[k])), find(int(j[k]))
+            if a != b:
+                root[a] = b
+                edges.append((int(i[k]), int(j[k])))
+        return edges
+
+    def _fit_extra(self, Z, weights, base):
+        from gmmseg.core.selection import select_components
+        from gmmseg.tables.anomalies import NO_RESTARTS
+
+        self.pairs_ = []
+        for a, b in self._pairs(pair_correlations(Z, weights)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = select_components(
+                    Z[:, [a, b]],
+                    range(1, 4),
+                    "full",
+                    sample_weight=weights,
+                    random_state=base,
+                    reg_covar=self.reg_covar,
+                    restarts=NO_RESTARTS,
+                )
+            self.pairs_.append((a, b, res.best_model))
+
+    def _combine(self, Z, default):
+        extra = np.zeros(Z.shape[0])
+        for a, b, model in self.pairs_:
+            extra += model.score_samples(Z[:, [a, b]])
+            if self.forest:
+                extra -= self.marginals_[a].score_samples(Z[:, a : a + 1])
+                extra -= self.marginals_[b].score_samples(Z[:, b : b + 1])
+        return default + 0.5 * extra
+
+
+class PairsTop(PairExperts):
+    """P2: the top min(d, 8) pairs by |r| as extra experts."""
+
+    forest = False
+
+
+class StandardizedExperts(TableAnomalyDetector):
+    """Z1: member score 0.5 * (robust z of the joint + robust z of the sum of the 1-D experts), each
+    standardized on the training rows per member (the trimming during fit stays the default's)."""
+
+    def fit(self, X, y=None, progress=None):
+        from gmmseg.core.threads import limit_blas_threads
+        from gmmseg.tables.prepare import _as_frame
+
+        super().fit(X)
+        with limit_blas_threads(1):
+            Z = self._features(_as_frame(X))
+            total = np.zeros(Z.shape[0])
+            for mixture, marginals, _ in self.members_:
+                joint = mixture.score_samples(Z)
+                marginal = sum(m.score_samples(Z[:, j : j + 1]) for j, m in enumerate(marginals))
+                total += 0.5 * (robust_z(joint)[0] + robust_z(marginal)[0])
+        self.training_scores_ = total / len(self.members_)
+        return self
+
+
 VARIANTS = {
     "M1_unmask_tight": Unmasked,
     "M2_unmask_tight_all": UnmaskedAll,
@@ -151,6 +342,11 @@ VARIANTS = {
     "E1_ecod_rank": EcodRanked,
     "J1_joint_heavier": weighted_experts(2.0 / 3.0),
     "J2_marginal_heavier": weighted_experts(1.0 / 3.0),
+    "B1_feature_bag": FeatureBagged,
+    "B2_bag_plus_default": BaggedWithDefault,
+    "P1_pair_forest": PairExperts,
+    "P2_pair_topm": PairsTop,
+    "Z1_z_experts": StandardizedExperts,
 }
 
 

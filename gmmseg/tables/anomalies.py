@@ -8,7 +8,7 @@ features that make it unlikely, in the table's own units.
 The score
 ---------
 With ``ensemble="none", n_estimators=1, trim=0`` the score is exactly the fitted mixture's
-log-density of the prepared row. The default combines three measured ingredients:
+log-density of the prepared row. The default combines four measured ingredients:
 
 - two experts, the joint mixture (K in 1..5, full or diag, by BIC) and one 1-D mixture per
   feature (K in 1..3 by BIC) whose log-densities are summed; the member's score is the
@@ -16,7 +16,12 @@ log-density of the prepared row. The default combines three measured ingredients
 - trimmed refitting: after a first fit, the 20% least likely rows get weight 0 and the
   experts are refitted, so that anomalies do not shape the density;
 - three members with other dequantization noise and EM starts; the score is the mean of
-  their log-densities.
+  their log-densities;
+- feature bagging (Lazarevic and Kumar 2005): eight joint mixtures, each on a random half or
+  more of the features (member 0's K and covariance type, fitted on its trimmed rows); each
+  bag's log-density is put on the members' scale (the same mean and sd over the kept fit
+  rows) and the score is the mean of the members' score and the bags' mean. It weighs
+  combinations of intermediate order, which neither the joint nor the 1-D experts see alone.
 
 A table of more than 64 prepared features is modelled on its 32 leading principal
 components (:func:`principal_axes`): the per-feature experts cost a sweep per feature.
@@ -95,6 +100,12 @@ JOINT_DTYPE = "float32"
 #: terms' sum); smaller ones are what any ordinary row shows and would send the reader astray.
 REASON_MIN_SHARE = 0.1
 
+#: Feature bags (session 9, chosen on the develop half: docs/anomalies.md).
+N_BAGS = 8
+#: Kept fit rows a bag is fitted on (a seeded sample): the bags then cost about an eighth of the
+#: fit on a 50,000 x 64 table instead of a fifth (the "no 50,000-row table over 10 s" target).
+BAG_FIT_ROWS = 5000
+
 
 class TableAnomalyDetector(EstimatorBase):
     """Flag the rows of a table that a Gaussian mixture finds unlikely.
@@ -124,6 +135,12 @@ class TableAnomalyDetector(EstimatorBase):
         Members of the ensemble: each is fitted with other dequantization noise and other
         EM starts; the score is the mean of their log-densities. Member 0 chooses the
         models (the sweeps); the others refit its choice, started from its parameters.
+    n_bags : int, default=8
+        Feature-bagged joint mixtures of ``ensemble="marginal"`` (0: none): each is fitted
+        on a random subset of ceil(d/2)..d-1 features (tables of 3 or more features) with
+        member 0's K and covariance type on its trimmed rows (a sample of 5,000 of them at
+        most); the score becomes the mean of the members' score and the bags' mean
+        log-density, each bag's put on the members' scale (mean and sd over the kept fit rows).
     max_fit_rows : int or None, default=20000
         Fit the mixtures on a seeded random subset of at most this many rows (None: all
         rows); every row is scored.
@@ -138,6 +155,9 @@ class TableAnomalyDetector(EstimatorBase):
         The joint mixture.
     marginals_ : list of GaussianMixture
         One 1-D mixture per prepared feature (``ensemble="marginal"``).
+    bags_ : list of (ndarray, GaussianMixture, float, float)
+        Per bag: its feature indices, its mixture, and the mean and sd of its log-density
+        over the kept fit rows (empty without bags).
     selection_ : SelectionResult
         The BIC table. The model used is the lowest-BIC one whose components each hold
         at least 1% of the rows (and d + 1 rows): a component on a few extreme rows would
@@ -187,6 +207,7 @@ class TableAnomalyDetector(EstimatorBase):
         reg_covar: float = 1e-3,
         trim: float = 0.2,
         n_estimators: int = 3,
+        n_bags: int = N_BAGS,
         max_fit_rows: int | None = MAX_FIT_ROWS,
         roles: dict | None = None,
         random_state: int | None = 0,
@@ -201,6 +222,7 @@ class TableAnomalyDetector(EstimatorBase):
         self.reg_covar = reg_covar
         self.trim = trim
         self.n_estimators = n_estimators
+        self.n_bags = n_bags
         self.max_fit_rows = max_fit_rows
         self.roles = roles
         self.random_state = random_state
@@ -263,7 +285,8 @@ class TableAnomalyDetector(EstimatorBase):
         else:
             types = (self.covariance_type,)
         ks = range(1, int(self.max_components) + 1) if self.n_components == "auto" else [int(self.n_components)]
-        stages = int(self.n_estimators) * (2 if self.trim > 0 else 1) + 1
+        bagged = self.ensemble == "marginal" and int(self.n_bags) > 0 and width >= 3
+        stages = int(self.n_estimators) * (2 if self.trim > 0 else 1) + 1 + int(bagged)
         done = 0
 
         def advance() -> None:
@@ -275,6 +298,7 @@ class TableAnomalyDetector(EstimatorBase):
         prepared = time.perf_counter()
         # BLAS threads on the small per-chunk products cost up to 9x on a busy machine
         # (a 39-D full mixture scored 26,000 rows in 1.49 s, 0.16 s single-threaded)
+        self.bags_ = []
         with limit_blas_threads(1):
             members = []
             for i in range(int(self.n_estimators)):
@@ -299,9 +323,14 @@ class TableAnomalyDetector(EstimatorBase):
                         member = self._refit_models(members[0], Z_fit, weights, seed, REFIT_MAX_ITER)
                     advance()
                 members.append(member)
-        del Z_fit
-        self.members_ = members
-        self.mixture_, self.marginals_, self.selection_ = members[0]
+                if i == 0:
+                    Z_first = Z_fit
+            self.members_ = members
+            self.mixture_, self.marginals_, self.selection_ = members[0]
+            if bagged:
+                self.bags_ = self._fit_bags(Z_first, base)
+                advance()
+        del Z_fit, Z_first
         fitted = time.perf_counter()
         scores = self.score_samples(frame)
         advance()
@@ -321,6 +350,39 @@ class TableAnomalyDetector(EstimatorBase):
             "score_seconds": round(end - fitted, 3),
         }
         return self
+
+    def _fit_bags(self, Z_fit, base: int) -> list:
+        """The feature bags on member 0's fit rows, their scores' mean and sd on its kept rows (see ``n_bags``).
+
+        Member 0's K and covariance type serve every bag (one EM each, no sweep), and the
+        members' own score on these rows sets the trimming and the scale the bags are put on.
+        Each bag is fitted, and its scale taken, on at most ``BAG_FIT_ROWS`` of the kept rows.
+        """
+        members = self._members_score(Z_fit)
+        kept = members > np.quantile(members, float(self.trim)) if self.trim > 0 else np.ones(len(members), bool)
+        self.bag_scale_ = (float(members[kept].mean()), max(float(members[kept].std()), 1e-12))
+        Z_bag, weights = Z_fit, kept.astype(np.float64)
+        if np.count_nonzero(kept) > BAG_FIT_ROWS:
+            rows = np.random.default_rng(base + 13).choice(np.flatnonzero(kept), BAG_FIT_ROWS, replace=False)
+            Z_bag, weights = Z_fit[np.sort(rows)], None
+        on_bag = slice(None) if weights is None else kept
+        d = Z_fit.shape[1]
+        rng = np.random.default_rng(base)
+        bags = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for b in range(int(self.n_bags)):
+                columns = np.sort(rng.choice(d, int(rng.integers(-(-d // 2), d)), replace=False))
+                model = GaussianMixture(
+                    self.mixture_.n_components,
+                    covariance_type=self.mixture_.covariance_type,
+                    reg_covar=self.reg_covar,
+                    random_state=None if self.random_state is None else base + b,
+                    max_iter=MEMBER_MAX_ITER,
+                ).fit(Z_bag[:, columns], sample_weight=weights)
+                s = model.score_samples(Z_bag[:, columns])[on_bag]
+                bags.append((columns, model, float(s.mean()), max(float(s.std()), 1e-12)))
+        return bags
 
     def _fit_models(self, Z_fit, ks, types, weights, seed):
         """The sweeps: the joint K x covariance type by BIC, and K 1..3 per marginal feature."""
@@ -406,11 +468,21 @@ class TableAnomalyDetector(EstimatorBase):
             marginal += model.score_samples(Z[:, j : j + 1])
         return 0.5 * (joint + marginal)
 
-    def _score(self, Z: np.ndarray) -> np.ndarray:
+    def _members_score(self, Z: np.ndarray) -> np.ndarray:
         total = np.zeros(Z.shape[0])
         for mixture, marginals, _ in self.members_:
             total += self._member_score(mixture, marginals, Z)
         return total / len(self.members_)
+
+    def _score(self, Z: np.ndarray) -> np.ndarray:
+        members = self._members_score(Z)
+        if not self.bags_:
+            return members
+        bagged = np.zeros(Z.shape[0])
+        for columns, model, mean, sd in self.bags_:
+            bagged += (model.score_samples(Z[:, columns]) - mean) / sd
+        center, spread = self.bag_scale_
+        return 0.5 * (members + center + spread * bagged / len(self.bags_))
 
     def score_samples(self, X) -> np.ndarray:
         """Score of every row: its (ensemble) log-density, higher = more normal.
@@ -676,6 +748,7 @@ class TableAnomalyDetector(EstimatorBase):
             "covariance_type": self.mixture_.covariance_type,
             "ensemble": self.ensemble,
             "n_estimators": int(self.n_estimators),
+            "n_bags": len(self.bags_),
             "trim": float(self.trim),
             "marginal_components": [int(m.n_components) for m in self.marginals_],
             "threshold_score": float(self.offset_),

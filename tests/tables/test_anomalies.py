@@ -37,15 +37,61 @@ def test_score_is_the_mixture_log_density():
     np.testing.assert_allclose(det.score_samples(frame), ref, rtol=1e-8)
 
 
-def test_default_score_is_mean_over_members_of_joint_and_marginal_experts():
-    frame = _data()
-    det = TableAnomalyDetector(n_estimators=2).fit(frame)
-    Z = det.prep_.transform(frame)
-    expected = np.zeros(len(frame))
+def _members_score(det, Z):
+    expected = np.zeros(len(Z))
     for mixture, marginals, _ in det.members_:
         marg = sum(m.score_samples(Z[:, [j]]) for j, m in enumerate(marginals))
         expected += 0.5 * (mixture.score_samples(Z) + marg) / len(det.members_)
-    np.testing.assert_allclose(det.score_samples(frame), expected)
+    return expected
+
+
+def test_score_without_bags_is_mean_over_members_of_joint_and_marginal_experts():
+    frame = _data()
+    det = TableAnomalyDetector(n_estimators=2, n_bags=0).fit(frame)
+    assert det.bags_ == []
+    np.testing.assert_allclose(det.score_samples(frame), _members_score(det, det.prep_.transform(frame)))
+
+
+def _bagged_frame(n=400, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    X[:, 1] = X[:, 0] + 0.1 * rng.normal(size=n)
+    return pd.DataFrame(X, columns=list("abcde"))
+
+
+def test_default_score_averages_the_members_and_the_feature_bags_on_their_scale():
+    frame = _bagged_frame()
+    det = TableAnomalyDetector(n_estimators=2).fit(frame)
+    assert len(det.bags_) == 8 and det.summary()["n_bags"] == 8
+    Z = det.prep_.transform(frame)
+    # member 0's fit rows (its dequantization noise) and its trimming (the 20% least likely rows out)
+    Z_fit = det.prep_.transform(frame, dequantize=True, seed=0)
+    members_fit = _members_score(det, Z_fit)
+    kept = members_fit > np.quantile(members_fit, 0.2)
+    center, spread = members_fit[kept].mean(), members_fit[kept].std()
+    bagged = np.zeros(len(frame))
+    for columns, model, _, _ in det.bags_:
+        assert 3 <= len(columns) <= 4 and len(set(columns)) == len(columns)  # ceil(5/2)..5-1 features
+        assert (model.n_components, model.covariance_type) == (det.mixture_.n_components, det.mixture_.covariance_type)
+        on_fit = model.score_samples(Z_fit[:, columns])[kept]
+        bagged += (model.score_samples(Z[:, columns]) - on_fit.mean()) / on_fit.std() / len(det.bags_)
+    expected = 0.5 * (_members_score(det, Z) + center + spread * bagged)
+    np.testing.assert_allclose(det.score_samples(frame), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_bags_catch_a_broken_pair_that_the_one_dimensional_experts_miss():
+    # a row typical in every column but breaking the a ~ b relation: the bags that hold both see it
+    frame = _bagged_frame()
+    frame.loc[len(frame)] = [1.5, -1.5, 0.0, 0.0, 0.0]
+    det = TableAnomalyDetector().fit(frame)
+    assert int(np.argmin(det.training_scores_)) == len(frame) - 1
+    assert det.predict(frame.iloc[[-1]]).tolist() == [-1]
+
+
+def test_no_bags_for_tables_under_three_features_or_without_the_marginal_ensemble():
+    frame = _bagged_frame()
+    assert TableAnomalyDetector(n_estimators=1).fit(frame[["a", "b"]]).bags_ == []
+    assert TableAnomalyDetector(ensemble="none", n_estimators=1).fit(frame).bags_ == []
 
 
 def test_trim_refits_without_the_least_likely_rows():
@@ -320,3 +366,21 @@ def test_typical_ranges_stay_inside_the_fitted_columns_and_whole_for_counts():
         assert column.min() <= reason["typical_low"] <= reason["typical_high"] <= column.max()
         if reason["column"] == "age_days":  # mean - 2 sd of a uniform 0..2000 is below 0 unclipped
             assert float(reason["typical_low"]).is_integer() and float(reason["typical_high"]).is_integer()
+
+
+def test_bags_are_fitted_on_a_sample_of_the_kept_rows_of_a_large_table(monkeypatch):
+    from gmmseg.tables import anomalies as module
+
+    fitted_rows = []
+    original = module.GaussianMixture.fit
+
+    def counting_fit(self, X, *args, **kwargs):
+        fitted_rows.append(len(X))
+        return original(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(module, "BAG_FIT_ROWS", 150)
+    monkeypatch.setattr(module.GaussianMixture, "fit", counting_fit)
+    det = TableAnomalyDetector(n_estimators=1).fit(_bagged_frame())
+    # the last 8 fits are the bags: 150 of the 320 kept rows (400 minus the 20% trimmed), unweighted
+    assert fitted_rows[-8:] == [150] * 8 and len(det.bags_) == 8
+    assert np.isfinite(det.training_scores_).all()

@@ -106,4 +106,5 @@ def test_restarts_near_the_chosen_k_reach_the_good_optimum():
     loglik = next(r["log_likelihood"] for r in result.table if r["n_components"] == k)
     with threadpool_limits(1):  # threaded BLAS is many times slower on these small fits
         reference = SkGaussianMixture(k, n_init=5, random_state=0).fit(X).score(X) * X.shape[0]
-    assert loglik >= reference - 1e-6 * abs(reference)
+    # the same optimum, up to EM's stopping tolerance (tol=1e-3 per row on both sides)
+    assert loglik >= reference - 1e-3 * X.shape[0]

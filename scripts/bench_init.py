@@ -21,7 +21,7 @@ B. **Choosing K on hard mixtures.** 30 synthetic mixtures with overlapping, elon
    of it]. (The grid is full covariances only to keep the loop short.)
 
 Settings are chosen on the ``dev`` seeds and confirmed on the ``confirm`` seeds (disjoint);
-``confirm2`` is a fresh confirmation set for part B; all are reported.
+``confirm2`` and ``confirm3`` are fresh confirmation sets for part B; all are reported.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 from tests.image.synthetic import random_color_scene  # noqa: E402  (the scenes the smoothing tests use)
 
 #: Seeds of the scenes / mixtures: settings are chosen on "dev" and confirmed on "confirm".
-#: "confirm2" is the fresh set for the restarts near the chosen K (session 8; "confirm" had been looked at).
-SEEDS = {"dev": range(0, 30), "confirm": range(100, 130), "confirm2": range(200, 230)}
+#: "confirm2" is the fresh set for the restarts near the chosen K (session 8; "confirm" had been looked at),
+#: "confirm3" the fresh set for their merged starts (session 9).
+SEEDS = {"dev": range(0, 30), "confirm": range(100, 130), "confirm2": range(200, 230), "confirm3": range(300, 330)}
 #: Below the best mean log-likelihood per pixel of a scene by more than this: a poor optimum.
 POOR_GAP = 0.01
 

@@ -138,7 +138,7 @@ def select_components(
     restarts : int, default=1
         Extra starts for the chosen K and the next smaller K when ``n_init=1``, each from
         the next larger K's fit with one of its ``restarts`` closest pairs of components
-        merged (0: one start per K). One costs about a tenth of the one-start grid.
+        merged (0: one start per K). They add about a tenth to the one-start grid's time.
 
     Returns
     -------
@@ -296,8 +296,8 @@ def _restart_below_best(table, models, fitted, best_model, criterion, params, fi
     cluster while another covers two) and the criterion then prefers a larger K. The fit
     with one more component usually splits that cluster pair correctly: merging its
     closest pair gives a start at K next to the good optimum, which EM reaches in a few
-    iterations. This matched three k-means++ restarts per K in hits for a fifth of their
-    time (docs/segment.md). The chosen K and its smaller neighbor are re-fitted (again
+    iterations. This found the true K at least as often as three k-means++ restarts per K
+    for about a tenth of their time (docs/segment.md). The chosen K and its smaller neighbor are re-fitted (again
     below a new choice, up to ``RESTART_ROUNDS`` times). Larger K are not: better optima
     there remove the criterion's interior minimum on real data (the CDNOW customers).
     ``fitted`` holds the current model of every (K, type); each row of ``table`` (and

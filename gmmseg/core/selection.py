@@ -301,8 +301,8 @@ def _restart_below_best(table, models, fitted, best_model, criterion, params, fi
     below a new choice, up to ``RESTART_ROUNDS`` times). Larger K are not: better optima
     there remove the criterion's interior minimum on real data (the CDNOW customers).
     ``fitted`` holds the current model of every (K, type); each row of ``table`` (and
-    entry of ``models`` and ``fitted``) is replaced by a restart with a higher
-    log-likelihood. Returns the best model after the restarts.
+    entry of ``models`` and ``fitted``) is replaced by a restart with a log-likelihood
+    higher by more than ``tol`` per row. Returns the best model after the restarts.
     """
     index = {(r["n_components"], r["covariance_type"]): i for i, r in enumerate(table)}
     ct = best_model.covariance_type
@@ -315,7 +315,11 @@ def _restart_below_best(table, models, fitted, best_model, criterion, params, fi
             i = index[(k, ct)]
             for start in _merged_starts(fitted[(k + 1, ct)], restarts):
                 model, row = _fit_row(k, ct, None, {**params, **start}, fit)
-                if row["log_likelihood"] > table[i]["log_likelihood"]:
+                # Better by more than EM's stopping tolerance (per row): the same optimum
+                # reached again keeps the grid's model, whose log-likelihood differs only by
+                # rounding (the Dask backend's sums would otherwise pick the other one).
+                gain = model.lower_bound_ - fitted[(k, ct)].lower_bound_
+                if row["log_likelihood"] > table[i]["log_likelihood"] and gain > params["tol"]:
                     table[i] = row
                     fitted[(k, ct)] = model
                     if (k, ct) in models:

@@ -109,7 +109,7 @@ def select_on_bins(
         Smallest K that may be chosen (the table still has every K tried).
     covariance_type : str, default="full"
     random_state : int, Generator or None
-    restarts : int, default=3
+    restarts : int, default=1
         As :func:`~gmmseg.select_components`.
     **params
         Other :class:`~gmmseg.GaussianMixture` parameters (``reg_covar``, ``n_init``, ...).

@@ -267,7 +267,6 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     k_seed = min(usable[-1], _distinct_in(sample))
     seeds = kmeans_plusplus(sample, k_seed, sw, rng)
     table: list[dict[str, Any]] = []
-    models: dict = {}
     fitted: dict = {}  # every model of the grid: the restarts start from their neighbors
     best_model, best_value = None, np.inf
     total = len(usable) * len(covariance_types)
@@ -277,19 +276,18 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
             model, row = _fit_row(k, ct, centers if params.get("n_init", 1) == 1 else None, params, fit)
             table.append(row)
             fitted[(k, ct)] = model
-            if keep_models:
-                models[(k, ct)] = model
             if row[criterion] < best_value:
                 best_value, best_model = row[criterion], model
             if progress is not None:
                 progress(len(table), total, row)
     if restarts > 0 and params.get("n_init", 1) == 1:
-        best_model = _restart_below_best(table, models, fitted, best_model, criterion, params, fit, restarts)
+        best_model = _restart_below_best(table, fitted, best_model, criterion, params, fit, restarts)
+    models = dict(fitted) if keep_models else {}
     models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
     return SelectionResult(table, criterion, best_model, models)
 
 
-def _restart_below_best(table, models, fitted, best_model, criterion, params, fit, restarts):
+def _restart_below_best(table, fitted, best_model, criterion, params, fit, restarts):
     """Re-fit the chosen K and the next smaller K from merges of the next larger K's fit.
 
     A single start at the true K often lands in a poor optimum (two components share one
@@ -301,7 +299,7 @@ def _restart_below_best(table, models, fitted, best_model, criterion, params, fi
     below a new choice, up to ``RESTART_ROUNDS`` times). Larger K are not: better optima
     there remove the criterion's interior minimum on real data (the CDNOW customers).
     ``fitted`` holds the current model of every (K, type); each row of ``table`` (and
-    entry of ``models`` and ``fitted``) is replaced by a restart with a log-likelihood
+    entry of ``fitted``) is replaced by a restart with a log-likelihood
     higher by more than ``tol`` per row. Returns the best model after the restarts.
     """
     index = {(r["n_components"], r["covariance_type"]): i for i, r in enumerate(table)}
@@ -322,8 +320,6 @@ def _restart_below_best(table, models, fitted, best_model, criterion, params, fi
                 if row["log_likelihood"] > table[i]["log_likelihood"] and gain > params["tol"]:
                     table[i] = row
                     fitted[(k, ct)] = model
-                    if (k, ct) in models:
-                        models[(k, ct)] = model
                     if row[criterion] < min(r[criterion] for r in table if r is not row):
                         best_model = model
         if best_model.n_components == chosen:

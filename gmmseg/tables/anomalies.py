@@ -313,7 +313,7 @@ class TableAnomalyDetector(EstimatorBase):
                 if self.trim > 0:
                     # refit without the least likely rows, so that they cannot shape the density
                     first = self._member_score(member[0], member[1], Z_fit)
-                    weights = (first > np.quantile(first, float(self.trim))).astype(np.float64)
+                    weights = self._kept_rows(first).astype(np.float64)
                     if i == 0:
                         member = self._fit_models(Z_fit, ks, types, weights, seed)
                     else:
@@ -359,7 +359,7 @@ class TableAnomalyDetector(EstimatorBase):
         Each bag is fitted, and its scale taken, on at most ``BAG_FIT_ROWS`` of the kept rows.
         """
         members = self._members_score(Z_fit)
-        kept = members > np.quantile(members, float(self.trim)) if self.trim > 0 else np.ones(len(members), bool)
+        kept = self._kept_rows(members)
         self.bag_scale_ = (float(members[kept].mean()), max(float(members[kept].std()), 1e-12))
         Z_bag, weights = Z_fit, kept.astype(np.float64)
         if np.count_nonzero(kept) > BAG_FIT_ROWS:
@@ -383,6 +383,12 @@ class TableAnomalyDetector(EstimatorBase):
                 s = model.score_samples(Z_bag[:, columns])[on_bag]
                 bags.append((columns, model, float(s.mean()), max(float(s.std()), 1e-12)))
         return bags
+
+    def _kept_rows(self, scores: np.ndarray) -> np.ndarray:
+        """Rows above the ``trim`` quantile of ``scores`` (n,): the trimmed refits' rows, (n,) bool."""
+        if self.trim <= 0:
+            return np.ones(len(scores), dtype=bool)
+        return scores > np.quantile(scores, float(self.trim))
 
     def _fit_models(self, Z_fit, ks, types, weights, seed):
         """The sweeps: the joint K x covariance type by BIC, and K 1..3 per marginal feature."""

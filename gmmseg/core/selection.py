@@ -264,7 +264,7 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     if not usable:
         raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
     # Shared seeding: k-means++ for the largest K on one weighted sample; its first K seeds seed each K.
-    k_seed = min(usable[-1], _distinct_in(sample))
+    k_seed = count_distinct_rows(sample, sw, usable[-1])
     seeds = kmeans_plusplus(sample, k_seed, sw, rng)
     table: list[dict[str, Any]] = []
     fitted: dict = {}  # every model of the grid: the restarts start from their neighbors
@@ -307,7 +307,7 @@ def _restart_below_best(table, fitted, best_model, criterion, params, fit, resta
     restarted: set[int] = set()
     for _ in range(RESTART_ROUNDS):
         chosen = best_model.n_components
-        candidates = [k for k in (chosen - 1, chosen) if (k, ct) in index and (k + 1, ct) in fitted]
+        candidates = [k for k in (chosen + 1, chosen, chosen - 1) if (k, ct) in index and (k + 1, ct) in fitted]
         for k in (k for k in candidates if k not in restarted):
             restarted.add(k)
             i = index[(k, ct)]
@@ -350,17 +350,14 @@ def _merged_starts(model: GaussianMixture, n_starts: int) -> list[dict[str, np.n
     w = np.asarray(model.weights_, dtype=np.float64)
     mu = np.asarray(model.means_, dtype=np.float64)
     cov = full_matrices(ct, np.asarray(model.covariances_, dtype=np.float64), k, mu.shape[1])
+    a_all, b_all = np.triu_indices(k, 1)
+    mid, gap = (cov[a_all] + cov[b_all]) / 2, mu[a_all] - mu[b_all]
     logdet = np.linalg.slogdet(cov)[1]
-    pairs = []
-    for a in range(k):
-        for b in range(a + 1, k):
-            mid, gap = (cov[a] + cov[b]) / 2, mu[a] - mu[b]
-            distance = (
-                gap @ np.linalg.solve(mid, gap) / 8 + (np.linalg.slogdet(mid)[1] - (logdet[a] + logdet[b]) / 2) / 2
-            )
-            pairs.append((distance, a, b))
+    mahalanobis = np.einsum("pd,pd->p", gap, np.linalg.solve(mid, gap[..., None])[..., 0])
+    distance = mahalanobis / 8 + (np.linalg.slogdet(mid)[1] - (logdet[a_all] + logdet[b_all]) / 2) / 2
+    closest = np.argsort(distance, kind="stable")[:n_starts]  # ties: the first pair in (a, b) order
     starts = []
-    for _, a, b in sorted(pairs)[:n_starts]:
+    for a, b in zip(a_all[closest], b_all[closest]):
         keep = [j for j in range(k) if j not in (a, b)]
         weight = w[a] + w[b]
         mean = (w[a] * mu[a] + w[b] * mu[b]) / weight
@@ -414,12 +411,3 @@ def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
         "n_iter": int(model.n_iter_),
         "fit_seconds": round(seconds, 4),
     }
-
-
-def _distinct_in(sample: np.ndarray) -> int:
-    if sample.shape[0] > 200_000:
-        return sample.shape[0]
-    if sample.shape[1] == 1:
-        # ~50x faster than the row-wise unique; the anomaly detector sweeps every column alone
-        return int(np.unique(sample.ravel()).shape[0])
-    return int(np.unique(sample, axis=0).shape[0])

@@ -23,10 +23,10 @@ from .validation import check_array, check_choice, check_dtype, check_sample_wei
 __all__ = ["select_components", "SelectionResult", "CRITERIA", "check_grid", "run_grid"]
 
 CRITERIA = ("bic", "aic", "icl")
-#: Extra starts for the chosen K and the next smaller one, each merging one of the closest pairs
-#: of components of the next larger K's fit (see :func:`_restart_below_best`).
+#: Extra starts for the chosen K and its two neighbors, each merging one of the closest pairs
+#: of components of the next larger K's fit (see :func:`_restart_near_best`).
 RESTARTS = 1
-#: How many times the restarts follow the choice when it moves down.
+#: How many times the restarts follow the choice when it moves.
 RESTART_ROUNDS = 3
 
 
@@ -112,10 +112,10 @@ def select_components(
     K (its first K seeds seed every smaller K, as k-means++ is sequential), one
     k-means refinement per K shared by every covariance type, and one final
     E-step per model for the log-likelihood and the responsibilities' entropy.
-    With ``n_init=1``, the chosen K and the next smaller K then get ``restarts`` more
-    starts each, from the next larger K's fit with its closest pair of components merged
+    With ``n_init=1``, the chosen K and the next smaller and larger K then get ``restarts``
+    more starts each, from the next larger K's fit with its closest pair of components merged
     (the best log-likelihood per K is kept and K chosen again), as one start at the true
-    K often lands in a poor optimum that makes the criterion prefer a larger K.
+    K often lands in a poor optimum that makes the criterion prefer another K.
 
     Parameters
     ----------
@@ -136,9 +136,10 @@ def select_components(
     progress : callable, optional
         Called as ``progress(done, total, row)`` after each fit.
     restarts : int, default=1
-        Extra starts for the chosen K and the next smaller K when ``n_init=1``, each from
-        the next larger K's fit with one of its ``restarts`` closest pairs of components
-        merged (0: one start per K). They add about a tenth to the one-start grid's time.
+        Extra starts for the chosen K and the next smaller and larger K when ``n_init=1``,
+        each from the next larger K's fit with one of its ``restarts`` closest pairs of
+        components merged (0: one start per K). They add about a tenth to the one-start
+        grid's time.
 
     Returns
     -------
@@ -254,7 +255,7 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     progress : callable or None
         Called as ``progress(done, total, row)``.
     restarts : int
-        Extra starts for the chosen K and the next smaller one (see :func:`_restart_below_best`).
+        Extra starts for the chosen K and its neighbors (see :func:`_restart_near_best`).
 
     Returns
     -------
@@ -281,23 +282,26 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
             if progress is not None:
                 progress(len(table), total, row)
     if restarts > 0 and params.get("n_init", 1) == 1:
-        best_model = _restart_below_best(table, fitted, best_model, criterion, params, fit, restarts)
+        best_model = _restart_near_best(table, fitted, best_model, criterion, params, fit, restarts)
     models = dict(fitted) if keep_models else {}
     models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
     return SelectionResult(table, criterion, best_model, models)
 
 
-def _restart_below_best(table, fitted, best_model, criterion, params, fit, restarts):
-    """Re-fit the chosen K and the next smaller K from merges of the next larger K's fit.
+def _restart_near_best(table, fitted, best_model, criterion, params, fit, restarts):
+    """Re-fit the chosen K and its two neighbors from merges of the next larger K's fit.
 
     A single start at the true K often lands in a poor optimum (two components share one
     cluster while another covers two) and the criterion then prefers a larger K. The fit
     with one more component usually splits that cluster pair correctly: merging its
     closest pair gives a start at K next to the good optimum, which EM reaches in a few
     iterations. This found the true K at least as often as three k-means++ restarts per K
-    for about a tenth of their time (docs/segment.md). The chosen K and its smaller neighbor are re-fitted (again
-    below a new choice, up to ``RESTART_ROUNDS`` times). Larger K are not: better optima
-    there remove the criterion's interior minimum on real data (the CDNOW customers).
+    for about a tenth of their time (docs/segment.md). K* + 1, K* and K* - 1 are re-fitted
+    in that order, so that K*'s merge comes from a restarted K* + 1 (again around a new
+    choice, up to ``RESTART_ROUNDS`` times); K* + 1 catches a poor fit at the true K that
+    made the criterion take one K too few. Larger K are not: better optima there remove the
+    criterion's interior minimum on real data (session 8's k-means++ restarts of K* + 1 did
+    on the CDNOW customers; one merged start there does not).
     ``fitted`` holds the current model of every (K, type); each row of ``table`` (and
     entry of ``fitted``) is replaced by a restart with a log-likelihood
     higher by more than ``tol`` per row. Returns the best model after the restarts.

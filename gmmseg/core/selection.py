@@ -23,10 +23,10 @@ from .validation import check_array, check_choice, check_dtype, check_sample_wei
 __all__ = ["select_components", "SelectionResult", "CRITERIA", "check_grid", "run_grid"]
 
 CRITERIA = ("bic", "aic", "icl")
-#: Extra starts for the chosen K and the next smaller one, each merging one of the closest pairs
-#: of components of the next larger K's fit (see :func:`_restart_below_best`).
+#: Extra starts for the chosen K and its two neighbors, each merging one of the closest pairs
+#: of components of the next larger K's fit (see :func:`_restart_near_best`).
 RESTARTS = 1
-#: How many times the restarts follow the choice when it moves down.
+#: How many times the restarts follow the choice when it moves.
 RESTART_ROUNDS = 3
 
 
@@ -112,10 +112,10 @@ def select_components(
     K (its first K seeds seed every smaller K, as k-means++ is sequential), one
     k-means refinement per K shared by every covariance type, and one final
     E-step per model for the log-likelihood and the responsibilities' entropy.
-    With ``n_init=1``, the chosen K and the next smaller K then get ``restarts`` more
-    starts each, from the next larger K's fit with its closest pair of components merged
+    With ``n_init=1``, the chosen K and the next smaller and larger K then get ``restarts``
+    more starts each, from the next larger K's fit with its closest pair of components merged
     (the best log-likelihood per K is kept and K chosen again), as one start at the true
-    K often lands in a poor optimum that makes the criterion prefer a larger K.
+    K often lands in a poor optimum that makes the criterion prefer another K.
 
     Parameters
     ----------
@@ -136,9 +136,10 @@ def select_components(
     progress : callable, optional
         Called as ``progress(done, total, row)`` after each fit.
     restarts : int, default=1
-        Extra starts for the chosen K and the next smaller K when ``n_init=1``, each from
-        the next larger K's fit with one of its ``restarts`` closest pairs of components
-        merged (0: one start per K). They add about a tenth to the one-start grid's time.
+        Extra starts for the chosen K and the next smaller and larger K when ``n_init=1``,
+        each from the next larger K's fit with one of its ``restarts`` closest pairs of
+        components merged (0: one start per K). They add about a tenth to the one-start
+        grid's time.
 
     Returns
     -------
@@ -254,7 +255,7 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     progress : callable or None
         Called as ``progress(done, total, row)``.
     restarts : int
-        Extra starts for the chosen K and the next smaller one (see :func:`_restart_below_best`).
+        Extra starts for the chosen K and its neighbors (see :func:`_restart_near_best`).
 
     Returns
     -------
@@ -264,7 +265,7 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     if not usable:
         raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
     # Shared seeding: k-means++ for the largest K on one weighted sample; its first K seeds seed each K.
-    k_seed = min(usable[-1], _distinct_in(sample))
+    k_seed = count_distinct_rows(sample, sw, usable[-1])
     seeds = kmeans_plusplus(sample, k_seed, sw, rng)
     table: list[dict[str, Any]] = []
     fitted: dict = {}  # every model of the grid: the restarts start from their neighbors
@@ -281,23 +282,26 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
             if progress is not None:
                 progress(len(table), total, row)
     if restarts > 0 and params.get("n_init", 1) == 1:
-        best_model = _restart_below_best(table, fitted, best_model, criterion, params, fit, restarts)
+        best_model = _restart_near_best(table, fitted, best_model, criterion, params, fit, restarts)
     models = dict(fitted) if keep_models else {}
     models.setdefault((best_model.n_components, best_model.covariance_type), best_model)
     return SelectionResult(table, criterion, best_model, models)
 
 
-def _restart_below_best(table, fitted, best_model, criterion, params, fit, restarts):
-    """Re-fit the chosen K and the next smaller K from merges of the next larger K's fit.
+def _restart_near_best(table, fitted, best_model, criterion, params, fit, restarts):
+    """Re-fit the chosen K and its two neighbors from merges of the next larger K's fit.
 
     A single start at the true K often lands in a poor optimum (two components share one
     cluster while another covers two) and the criterion then prefers a larger K. The fit
     with one more component usually splits that cluster pair correctly: merging its
     closest pair gives a start at K next to the good optimum, which EM reaches in a few
     iterations. This found the true K at least as often as three k-means++ restarts per K
-    for about a tenth of their time (docs/segment.md). The chosen K and its smaller neighbor are re-fitted (again
-    below a new choice, up to ``RESTART_ROUNDS`` times). Larger K are not: better optima
-    there remove the criterion's interior minimum on real data (the CDNOW customers).
+    for about a tenth of their time (docs/segment.md). K* + 1, K* and K* - 1 are re-fitted
+    in that order, so that K*'s merge comes from a restarted K* + 1 (again around a new
+    choice, up to ``RESTART_ROUNDS`` times); K* + 1 catches a poor fit at the true K that
+    made the criterion take one K too few. Larger K are not: better optima there remove the
+    criterion's interior minimum on real data (session 8's k-means++ restarts of K* + 1 did
+    on the CDNOW customers; one merged start there does not).
     ``fitted`` holds the current model of every (K, type); each row of ``table`` (and
     entry of ``fitted``) is replaced by a restart with a log-likelihood
     higher by more than ``tol`` per row. Returns the best model after the restarts.
@@ -307,7 +311,7 @@ def _restart_below_best(table, fitted, best_model, criterion, params, fit, resta
     restarted: set[int] = set()
     for _ in range(RESTART_ROUNDS):
         chosen = best_model.n_components
-        candidates = [k for k in (chosen - 1, chosen) if (k, ct) in index and (k + 1, ct) in fitted]
+        candidates = [k for k in (chosen + 1, chosen, chosen - 1) if (k, ct) in index and (k + 1, ct) in fitted]
         for k in (k for k in candidates if k not in restarted):
             restarted.add(k)
             i = index[(k, ct)]
@@ -350,17 +354,14 @@ def _merged_starts(model: GaussianMixture, n_starts: int) -> list[dict[str, np.n
     w = np.asarray(model.weights_, dtype=np.float64)
     mu = np.asarray(model.means_, dtype=np.float64)
     cov = full_matrices(ct, np.asarray(model.covariances_, dtype=np.float64), k, mu.shape[1])
+    a_all, b_all = np.triu_indices(k, 1)
+    mid, gap = (cov[a_all] + cov[b_all]) / 2, mu[a_all] - mu[b_all]
     logdet = np.linalg.slogdet(cov)[1]
-    pairs = []
-    for a in range(k):
-        for b in range(a + 1, k):
-            mid, gap = (cov[a] + cov[b]) / 2, mu[a] - mu[b]
-            distance = (
-                gap @ np.linalg.solve(mid, gap) / 8 + (np.linalg.slogdet(mid)[1] - (logdet[a] + logdet[b]) / 2) / 2
-            )
-            pairs.append((distance, a, b))
+    mahalanobis = np.einsum("pd,pd->p", gap, np.linalg.solve(mid, gap[..., None])[..., 0])
+    distance = mahalanobis / 8 + (np.linalg.slogdet(mid)[1] - (logdet[a_all] + logdet[b_all]) / 2) / 2
+    closest = np.argsort(distance, kind="stable")[:n_starts]  # ties: the first pair in (a, b) order
     starts = []
-    for _, a, b in sorted(pairs)[:n_starts]:
+    for a, b in zip(a_all[closest], b_all[closest]):
         keep = [j for j in range(k) if j not in (a, b)]
         weight = w[a] + w[b]
         mean = (w[a] * mu[a] + w[b] * mu[b]) / weight
@@ -414,12 +415,3 @@ def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
         "n_iter": int(model.n_iter_),
         "fit_seconds": round(seconds, 4),
     }
-
-
-def _distinct_in(sample: np.ndarray) -> int:
-    if sample.shape[0] > 200_000:
-        return sample.shape[0]
-    if sample.shape[1] == 1:
-        # ~50x faster than the row-wise unique; the anomaly detector sweeps every column alone
-        return int(np.unique(sample.ravel()).shape[0])
-    return int(np.unique(sample, axis=0).shape[0])

@@ -110,6 +110,22 @@ def test_restarts_near_the_chosen_k_reach_the_good_optimum():
     assert loglik >= reference - 1e-3 * X.shape[0]
 
 
+def test_restart_above_the_chosen_k_reaches_the_true_k():
+    """Hard mixture 0 of scripts/bench_init.py: one start at the true K=6 is poor, so BIC takes K=5."""
+    from scripts.bench_init import hard_mixture
+
+    X, k = hard_mixture(0)
+    one_start = select_components(X, range(1, 9), "full", random_state=0, restarts=0)
+    assert one_start.best_n_components == k - 1
+    result = select_components(X, range(1, 9), "full", random_state=0)
+    assert result.best_n_components == k
+    bic = {r["n_components"]: r["bic"] for r in result.table}
+    before = {r["n_components"]: r["bic"] for r in one_start.table}
+    # the K=6 row is the merge of the K=7 fit, refitted; no restart beat the rows above it
+    assert bic[k] < before[k] - 100
+    assert bic[k + 1] == before[k + 1] and bic[k + 2] == before[k + 2]
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 def test_merged_start_pools_the_closest_pair(covariance_type):
     """Two overlapping blobs and a far one: the merge pools the two into their rows' moments."""

@@ -100,6 +100,10 @@ JOINT_DTYPE = "float32"
 #: terms' sum); smaller ones are what any ordinary row shows and would send the reader astray.
 REASON_MIN_SHARE = 0.1
 
+#: Contamination-like joint components (session 10, chosen on the develop half: docs/anomalies.md): a
+#: component lighter than this whose rows' median per-feature term is below this quantile of the fit rows'.
+FAR_SMALL_WEIGHT = 0.25
+FAR_QUANTILE = 0.25
 #: Feature bags (session 9, chosen on the develop half: docs/anomalies.md).
 N_BAGS = 8
 #: Kept fit rows a bag is fitted on (a seeded sample): the bags then cost about an eighth of the
@@ -325,10 +329,14 @@ class TableAnomalyDetector(EstimatorBase):
                 members.append(member)
                 if i == 0:
                     Z_first = Z_fit
+            chosen = members[0][0]
+            if self.ensemble == "marginal":
+                members = [self._without_far_small(member, Z_first) for member in members]
             self.members_ = members
             self.mixture_, self.marginals_, self.selection_ = members[0]
+            self.dropped_components_ = chosen.n_components - self.mixture_.n_components
             if bagged:
-                self.bags_ = self._fit_bags(Z_first, base)
+                self.bags_ = self._fit_bags(Z_first, base, chosen)
                 advance()
         del Z_fit, Z_first
         fitted = time.perf_counter()
@@ -351,12 +359,35 @@ class TableAnomalyDetector(EstimatorBase):
         }
         return self
 
-    def _fit_bags(self, Z_fit, base: int) -> list:
+    def _without_far_small(self, member, Z_fit):
+        """``member`` with its joint mixture's contamination-like components dropped (see ``fit``).
+
+        A component is dropped when it weighs less than ``FAR_SMALL_WEIGHT`` and the median
+        per-feature term of the fit rows it is most responsible for is below the
+        ``FAR_QUANTILE`` quantile of that term over all fit rows; the largest never is.
+        """
+        mixture, marginals, selection = member
+        marginal = np.zeros(Z_fit.shape[0])
+        for j, model in enumerate(marginals):
+            marginal += model.score_samples(Z_fit[:, j : j + 1])
+        owner = mixture.predict_proba(Z_fit).argmax(axis=1)
+        cutoff = np.quantile(marginal, FAR_QUANTILE)
+        keep = np.ones(mixture.n_components, dtype=bool)
+        for k in np.flatnonzero(mixture.weights_ < FAR_SMALL_WEIGHT):
+            rows = owner == k
+            keep[k] = not (rows.any() and np.median(marginal[rows]) < cutoff)
+        keep[np.argmax(mixture.weights_)] = True
+        if keep.all():
+            return member
+        return without_components(mixture, keep), marginals, selection
+
+    def _fit_bags(self, Z_fit, base: int, chosen: GaussianMixture) -> list:
         """The feature bags on member 0's fit rows, their scores' mean and sd on its kept rows (see ``n_bags``).
 
-        Member 0's K and covariance type serve every bag (one EM each, no sweep), and the
-        members' own score on these rows sets the trimming and the scale the bags are put on.
-        Each bag is fitted, and its scale taken, on at most ``BAG_FIT_ROWS`` of the kept rows.
+        The K and covariance type member 0's sweep chose (``chosen``, before any component is
+        dropped) serve every bag (one EM each, no sweep), and the members' own score on these
+        rows sets the trimming and the scale the bags are put on. Each bag is fitted, and its
+        scale taken, on at most ``BAG_FIT_ROWS`` of the kept rows.
         """
         members = self._members_score(Z_fit)
         kept = self._kept_rows(members)
@@ -374,8 +405,8 @@ class TableAnomalyDetector(EstimatorBase):
             for b in range(int(self.n_bags)):
                 columns = np.sort(rng.choice(d, int(rng.integers(-(-d // 2), d)), replace=False))
                 model = GaussianMixture(
-                    self.mixture_.n_components,
-                    covariance_type=self.mixture_.covariance_type,
+                    chosen.n_components,
+                    covariance_type=chosen.covariance_type,
                     reg_covar=self.reg_covar,
                     random_state=None if self.random_state is None else base + b,
                     max_iter=MEMBER_MAX_ITER,
@@ -755,6 +786,7 @@ class TableAnomalyDetector(EstimatorBase):
             "ensemble": self.ensemble,
             "n_estimators": int(self.n_estimators),
             "n_bags": len(self.bags_),
+            "dropped_components": int(self.dropped_components_),
             "trim": float(self.trim),
             "marginal_components": [int(m.n_components) for m in self.marginals_],
             "threshold_score": float(self.offset_),
@@ -803,6 +835,33 @@ def principal_axes(Z: np.ndarray, n_components: int, random_state: int = 0) -> d
     total = float(np.einsum("ij,ij->", A, A))
     explained = float(np.sum(singular[:kept] ** 2) / total) if total > 0 else 1.0
     return {"center": center, "axes": vt[:kept].T.copy(), "explained": explained, "n_features": int(Z.shape[1])}
+
+
+def without_components(mixture: GaussianMixture, keep: np.ndarray) -> GaussianMixture:
+    """A copy of a fitted mixture with only the ``keep`` components, their weights renormalized.
+
+    Its log-density is ``log sum_{k kept} w_k N_k(x) - log sum_{k kept} w_k``.
+
+    Parameters
+    ----------
+    mixture : GaussianMixture
+        Fitted (a tied mixture keeps its one shared covariance).
+    keep : ndarray of bool of shape (n_components,)
+        At least one True.
+
+    Returns
+    -------
+    GaussianMixture
+        Fitted, with ``n_components = keep.sum()``.
+    """
+    model = GaussianMixture.mixture_of([mixture], [1.0])
+    model.set_params(n_components=int(np.count_nonzero(keep)))
+    model.weights_ = mixture.weights_[keep] / mixture.weights_[keep].sum()
+    model.means_ = mixture.means_[keep]
+    if mixture.covariance_type != "tied":
+        for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+            setattr(model, name, getattr(mixture, name)[keep])
+    return model
 
 
 def _in_joint_dtype(fit):

@@ -384,3 +384,47 @@ def test_bags_are_fitted_on_a_sample_of_the_kept_rows_of_a_large_table(monkeypat
     # the last 8 fits are the bags: 150 of the 320 kept rows (400 minus the 20% trimmed), unweighted
     assert fitted_rows[-8:] == [150] * 8 and len(det.bags_) == 8
     assert np.isfinite(det.training_scores_).all()
+
+
+def _contaminated_frame(seed=1):
+    # 35% anomalies, as on ADBench's breastw: more than the 20% trimmed, so they keep a joint component
+    rng = np.random.default_rng(seed)
+    rows = np.vstack([rng.normal(0, 1, (390, 4)), rng.normal(4, 2.0, (210, 4))])
+    return pd.DataFrame(rows.round(3), columns=list("abcd")), np.r_[np.zeros(390), np.ones(210)]
+
+
+def _roc_auc(y, abnormal):
+    from scipy.stats import rankdata
+
+    ranks = rankdata(abnormal)
+    positives = int(y.sum())
+    return (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives))
+
+
+def test_a_light_joint_component_of_rows_with_unlikely_marginals_is_dropped():
+    frame, y = _contaminated_frame()
+    det = TableAnomalyDetector().fit(frame)
+    assert det.dropped_components_ == 1 and det.summary()["dropped_components"] == 1
+    # member 0's joint as its trimmed sweep chose it, before the drop
+    full = det.selection_.models[(det.mixture_.n_components + 1, det.mixture_.covariance_type)]
+    Z_fit = det.prep_.transform(frame, dequantize=True, seed=0)  # member 0's fit rows
+    marginal = sum(m.score_samples(Z_fit[:, [j]]) for j, m in enumerate(det.marginals_))
+    owner = full.predict_proba(Z_fit).argmax(axis=1)
+    keep = np.array(
+        [
+            full.weights_[k] >= 0.25 or np.median(marginal[owner == k]) >= np.quantile(marginal, 0.25)
+            for k in range(full.n_components)
+        ]
+    )
+    assert keep.sum() == det.mixture_.n_components
+    Z = det.prep_.transform(frame)
+    expected = logsumexp(full.component_log_prob(Z)[:, keep], axis=1) - np.log(full.weights_[keep].sum())
+    np.testing.assert_allclose(det.mixture_.score_samples(Z), expected, rtol=1e-10)
+    # the bags keep the K the sweep chose
+    assert {model.n_components for _, model, _, _ in det.bags_} == {full.n_components}
+    assert _roc_auc(y, -det.training_scores_) > 0.99
+
+
+def test_no_joint_component_is_dropped_from_a_table_of_ordinary_segments():
+    det = TableAnomalyDetector().fit(_data())
+    assert det.dropped_components_ == 0 and det.mixture_.n_components >= 2

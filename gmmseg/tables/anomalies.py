@@ -62,6 +62,11 @@ from .prepare import FeaturePrep, _as_frame, _backward
 __all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies"]
 
 ENSEMBLES = ("none", "marginal")
+SMALL_CLUSTERS = ("normal", "anomalous")
+#: ``small_clusters="anomalous"``: a joint component is a small tight cluster when it weighs less than
+#: this and its log-volume per feature is below the other components' weighted mean minus log 2
+#: (half their spread per feature); a tight cluster of 10% anomalies weighs 0.10-0.125 (session 8).
+SMALL_CLUSTER_WEIGHT = 0.15
 #: Features above which the joint mixture uses diagonal covariances only.
 FULL_MAX_FEATURES = 40
 #: Components smaller than this share of the rows disqualify a model (see fit).
@@ -141,6 +146,13 @@ class TableAnomalyDetector(EstimatorBase):
         member 0's K and covariance type on its trimmed rows (a sample of 5,000 of them at
         most); the score becomes the mean of the members' score and the bags' mean
         log-density, each bag's put on the members' scale (mean and sd over the kept fit rows).
+    small_clusters : {"normal", "anomalous"}, default="normal"
+        ``anomalous``: small tight clusters are taken for anomalies (fraud rings, a batch of bad
+        records). Every member's joint mixture and every bag drop their components lighter than
+        15% whose log-volume per feature is below the other components' weighted mean minus
+        log 2, so that such a cluster's rows get the density of the components around them
+        instead of a high one of their own. A small tight segment of ordinary rows is then
+        flagged too: from the rows alone the two look the same (docs/anomalies.md, sessions 8 and 10).
     max_fit_rows : int or None, default=20000
         Fit the mixtures on a seeded random subset of at most this many rows (None: all
         rows); every row is scored.
@@ -208,6 +220,7 @@ class TableAnomalyDetector(EstimatorBase):
         trim: float = 0.2,
         n_estimators: int = 3,
         n_bags: int = N_BAGS,
+        small_clusters: str = "normal",
         max_fit_rows: int | None = MAX_FIT_ROWS,
         roles: dict | None = None,
         random_state: int | None = 0,
@@ -223,6 +236,7 @@ class TableAnomalyDetector(EstimatorBase):
         self.trim = trim
         self.n_estimators = n_estimators
         self.n_bags = n_bags
+        self.small_clusters = small_clusters
         self.max_fit_rows = max_fit_rows
         self.roles = roles
         self.random_state = random_state
@@ -230,6 +244,10 @@ class TableAnomalyDetector(EstimatorBase):
     def _check_params(self) -> None:
         if self.ensemble not in ENSEMBLES:
             raise ParameterError(f"ensemble must be one of {', '.join(ENSEMBLES)}, got {self.ensemble!r}")
+        if self.small_clusters not in SMALL_CLUSTERS:
+            raise ParameterError(
+                f"small_clusters must be one of {', '.join(SMALL_CLUSTERS)}, got {self.small_clusters!r}"
+            )
         if self.threshold is None and not (0.0 < float(self.contamination) < 0.5):
             raise ParameterError(f"contamination must be in (0, 0.5), got {self.contamination!r}")
         if self.n_components != "auto" and not (
@@ -325,10 +343,13 @@ class TableAnomalyDetector(EstimatorBase):
                 members.append(member)
                 if i == 0:
                     Z_first = Z_fit
+            chosen = members[0][0]
+            if self.small_clusters == "anomalous":
+                members = [(without_small_tight(mixture), *rest) for mixture, *rest in members]
             self.members_ = members
             self.mixture_, self.marginals_, self.selection_ = members[0]
             if bagged:
-                self.bags_ = self._fit_bags(Z_first, base)
+                self.bags_ = self._fit_bags(Z_first, base, chosen)
                 advance()
         del Z_fit, Z_first
         fitted = time.perf_counter()
@@ -351,10 +372,11 @@ class TableAnomalyDetector(EstimatorBase):
         }
         return self
 
-    def _fit_bags(self, Z_fit, base: int) -> list:
+    def _fit_bags(self, Z_fit, base: int, chosen: GaussianMixture) -> list:
         """The feature bags on member 0's fit rows, their scores' mean and sd on its kept rows (see ``n_bags``).
 
-        Member 0's K and covariance type serve every bag (one EM each, no sweep), and the
+        The K and covariance type of member 0's joint mixture (``chosen``, as its sweep chose it:
+        before any small tight component is dropped) serve every bag (one EM each, no sweep), and the
         members' own score on these rows sets the trimming and the scale the bags are put on.
         Each bag is fitted, and its scale taken, on at most ``BAG_FIT_ROWS`` of the kept rows.
         """
@@ -374,12 +396,14 @@ class TableAnomalyDetector(EstimatorBase):
             for b in range(int(self.n_bags)):
                 columns = np.sort(rng.choice(d, int(rng.integers(-(-d // 2), d)), replace=False))
                 model = GaussianMixture(
-                    self.mixture_.n_components,
-                    covariance_type=self.mixture_.covariance_type,
+                    chosen.n_components,
+                    covariance_type=chosen.covariance_type,
                     reg_covar=self.reg_covar,
                     random_state=None if self.random_state is None else base + b,
                     max_iter=MEMBER_MAX_ITER,
                 ).fit(Z_bag[:, columns], sample_weight=weights)
+                if self.small_clusters == "anomalous":
+                    model = without_small_tight(model)
                 s = model.score_samples(Z_bag[:, columns])[on_bag]
                 bags.append((columns, model, float(s.mean()), max(float(s.std()), 1e-12)))
         return bags
@@ -755,6 +779,7 @@ class TableAnomalyDetector(EstimatorBase):
             "ensemble": self.ensemble,
             "n_estimators": int(self.n_estimators),
             "n_bags": len(self.bags_),
+            "small_clusters": self.small_clusters,
             "trim": float(self.trim),
             "marginal_components": [int(m.n_components) for m in self.marginals_],
             "threshold_score": float(self.offset_),
@@ -803,6 +828,46 @@ def principal_axes(Z: np.ndarray, n_components: int, random_state: int = 0) -> d
     total = float(np.einsum("ij,ij->", A, A))
     explained = float(np.sum(singular[:kept] ** 2) / total) if total > 0 else 1.0
     return {"center": center, "axes": vt[:kept].T.copy(), "explained": explained, "n_features": int(Z.shape[1])}
+
+
+def without_small_tight(mixture: GaussianMixture) -> GaussianMixture:
+    """A fitted mixture without its small tight components (``small_clusters="anomalous"``), weights renormalized.
+
+    A component is dropped when it weighs less than ``SMALL_CLUSTER_WEIGHT`` and its
+    log-volume per feature (``0.5 * log det(cov) / d``) is below the weighted mean of the other
+    components' minus log 2; the largest component never is. Its rows then get the density of
+    the components around them: a tight cluster of anomalies with a component of its own would
+    otherwise score as the most normal rows of the table.
+
+    Parameters
+    ----------
+    mixture : GaussianMixture
+        Fitted; a tied mixture (one shared covariance) is returned as it is.
+
+    Returns
+    -------
+    GaussianMixture
+        ``mixture`` itself when nothing is dropped, else a copy with ``n_components`` the kept ones.
+    """
+    weights, d = mixture.weights_, mixture.means_.shape[1]
+    if mixture.covariance_type == "tied" or mixture.n_components < 2:
+        return mixture
+    covariances = full_matrices(mixture.covariance_type, mixture.covariances_, mixture.n_components, d)
+    volume = np.array([0.5 * np.linalg.slogdet(c)[1] / d for c in covariances])
+    keep = np.ones(mixture.n_components, dtype=bool)
+    for k in np.flatnonzero(weights < SMALL_CLUSTER_WEIGHT):
+        others = np.arange(mixture.n_components) != k
+        keep[k] = volume[k] >= np.average(volume[others], weights=weights[others]) - np.log(2.0)
+    keep[np.argmax(weights)] = True
+    if keep.all():
+        return mixture
+    model = GaussianMixture.mixture_of([mixture], [1.0])
+    model.set_params(n_components=int(np.count_nonzero(keep)))
+    model.weights_ = weights[keep] / weights[keep].sum()
+    model.means_ = mixture.means_[keep]
+    for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+        setattr(model, name, getattr(mixture, name)[keep])
+    return model
 
 
 def _in_joint_dtype(fit):
@@ -1009,6 +1074,7 @@ def detect_anomalies(
     exclude: Sequence[str] | None = None,
     contamination: float = 0.01,
     threshold: float | None = None,
+    small_clusters: str = "normal",
     random_state: int | None = 0,
     n_reasons: int = 3,
     source: str | None = None,
@@ -1033,6 +1099,8 @@ def detect_anomalies(
         Share of the reference rows flagged (ignored when ``threshold`` is given).
     threshold : float, optional
         Flag rows whose score (log-density) is below this.
+    small_clusters : {"normal", "anomalous"}, default="normal"
+        ``anomalous``: small tight clusters are flagged (:class:`TableAnomalyDetector`).
     random_state : int or None, default=0
     n_reasons : int, default=3
         Reason columns of the scores table.
@@ -1055,6 +1123,7 @@ def detect_anomalies(
     detector = TableAnomalyDetector(
         contamination=contamination,
         threshold=threshold,
+        small_clusters=small_clusters,
         roles={id_column: "id"} if id_column else None,
         random_state=random_state,
     ).fit(reference_used, progress=progress)

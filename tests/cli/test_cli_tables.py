@@ -188,6 +188,10 @@ def test_anomalies_without_an_identifier_numbers_the_rows(runner, tmp_path):
         (["customers", "{table}", "-k", "many", "-o", "{out}"], "is not a number"),
         (["customers", "{table}", "--model", "{table}", "-o", "{out}"], "model file"),
         (["anomalies", "{table}", "--contamination", "0.1", "--threshold", "1", "-o", "{out}"], "not both"),
+        (
+            ["anomalies", "{table}", "--small-clusters", "anomalous", "--scheduler", "local:1", "-o", "{out}"],
+            "needs the in-memory ensemble",
+        ),
         (["rfm", "{table}", "--customer", "customer_id", "-o", "{out}/x.csv"], "required"),
     ],
 )
@@ -242,6 +246,25 @@ def test_anomalies_wide_table_is_modelled_on_principal_components(runner, tmp_pa
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert len(scores) == 200 and scores["score"].idxmin() == 0
     assert scores.loc[0, "reason_1"].startswith("c7 = ")
+
+
+def test_anomalies_small_clusters_anomalous_flags_a_tight_cluster(runner, tmp_path):
+    # 200 rows in one tight cluster 3 sd off the first segment in three columns: a component of their own
+    rng = np.random.default_rng(0)
+    normal = np.vstack([rng.normal(0, 1, (1000, 5)), rng.normal([6, 0, 0, 0, 0], 1, (800, 5))])
+    cluster = rng.normal([0, 3, 3, 3, 0], 0.1, (200, 5))
+    path = tmp_path / "t.csv"
+    pd.DataFrame(np.vstack([normal, cluster]).round(4), columns=list("abcde")).to_csv(path, index=False)
+    flagged = {}
+    for choice in ("normal", "anomalous"):
+        out = tmp_path / choice
+        args = ["anomalies", str(path), "--contamination", "0.1", "--small-clusters", choice, "-o", str(out), "-q"]
+        res = runner.invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        scores = pd.read_csv(out / "scores.csv")
+        flagged[choice] = int(scores.loc[scores["flagged"], "row"].ge(1800).sum())
+        assert json.loads((out / "summary.json").read_text())["small_clusters"] == choice
+    assert flagged["normal"] < 20 and flagged["anomalous"] >= 150, flagged
 
 
 def test_anomalies_json_has_timings(runner, tmp_path):

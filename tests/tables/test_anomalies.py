@@ -11,7 +11,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from gmmseg.errors import TableError
+from gmmseg.errors import ParameterError, TableError
 from gmmseg.tables.anomalies import TableAnomalyDetector, anomaly_table, detect_anomalies
 
 
@@ -384,3 +384,52 @@ def test_bags_are_fitted_on_a_sample_of_the_kept_rows_of_a_large_table(monkeypat
     # the last 8 fits are the bags: 150 of the 320 kept rows (400 minus the 20% trimmed), unweighted
     assert fitted_rows[-8:] == [150] * 8 and len(det.bags_) == 8
     assert np.isfinite(det.training_scores_).all()
+
+
+def _roc_auc(y, abnormal):
+    from scipy.stats import rankdata
+
+    ranks = rankdata(abnormal)
+    positives = int(y.sum())
+    return (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives))
+
+
+def _tight_cluster_frame(seed=0):
+    # 10% anomalies in one tight cluster: the joint mixture gives them a component of their own
+    rng = np.random.default_rng(seed)
+    normal = np.vstack([rng.normal(0, 1, (1000, 5)), rng.normal([6, 0, 0, 0, 0], 1, (800, 5))])
+    cluster = rng.normal([0, 3, 3, 3, 0], 0.1, (200, 5))  # 3 sd off the first segment in three columns
+    return pd.DataFrame(np.vstack([normal, cluster]).round(4), columns=list("abcde")), np.r_[
+        np.zeros(1800), np.ones(200)
+    ]
+
+
+def test_small_clusters_anomalous_drops_small_tight_components_and_unmasks_the_cluster():
+    from gmmseg.core.covariance import full_matrices
+
+    frame, y = _tight_cluster_frame()
+    masked = TableAnomalyDetector().fit(frame)
+    assert _roc_auc(y, -masked.training_scores_) < 0.5
+    det = TableAnomalyDetector(small_clusters="anomalous").fit(frame)
+    assert det.summary()["small_clusters"] == "anomalous"
+    # the members are fitted as without the option; the drop comes after
+    full = masked.mixture_
+    assert max(model.n_components for _, model, _, _ in det.bags_) <= full.n_components
+    d = full.means_.shape[1]
+    covs = full_matrices(full.covariance_type, full.covariances_, full.n_components, d)
+    volume = np.array([0.5 * np.linalg.slogdet(c)[1] / d for c in covs])
+    keep = np.ones(full.n_components, dtype=bool)
+    for k in range(full.n_components):
+        others = np.arange(full.n_components) != k
+        mean_other = np.sum(full.weights_[others] * volume[others]) / full.weights_[others].sum()
+        keep[k] = not (full.weights_[k] < 0.15 and volume[k] < mean_other - np.log(2.0))
+    assert not keep.all() and keep.sum() == det.mixture_.n_components
+    Z = det.prep_.transform(frame)
+    expected = logsumexp(full.component_log_prob(Z)[:, keep], axis=1) - np.log(full.weights_[keep].sum())
+    np.testing.assert_allclose(det.mixture_.score_samples(Z), expected, rtol=1e-10)
+    assert _roc_auc(y, -det.training_scores_) > 0.9
+
+
+def test_small_clusters_is_checked():
+    with pytest.raises(ParameterError, match="small_clusters must be one of normal, anomalous"):
+        TableAnomalyDetector(small_clusters="tight").fit(_data())

@@ -23,6 +23,14 @@ from ._options import HEADER_OPTIONS, TABLE_PATH, column, distributed_names, rea
 @click.option("--id", "id_col", help="Identifier column (carried to scores.csv, not modelled).")
 @click.option("--columns", multiple=True, help="Columns to model (comma-separated or repeated).")
 @click.option("--exclude", multiple=True, help="Columns to leave out (comma-separated or repeated).")
+@click.option(
+    "--small-clusters",
+    type=click.Choice(["normal", "anomalous"]),
+    default="normal",
+    show_default=True,
+    help="anomalous: small tight clusters of rows are flagged (fraud rings, a batch of bad records), "
+    "at the cost of flagging small tight segments of ordinary rows too.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @with_options(HEADER_OPTIONS)
 @click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -39,6 +47,7 @@ def anomalies_command(
     id_col,
     columns,
     exclude,
+    small_clusters,
     seed,
     no_header,
     names,
@@ -65,6 +74,8 @@ def anomalies_command(
     quiet = is_quiet(ctx, quiet)
     if contamination is not None and threshold is not None:
         raise ParameterError("pass --contamination or --threshold, not both")
+    if scheduler is not None and small_clusters != "normal":
+        raise ParameterError("--small-clusters anomalous needs the in-memory ensemble; drop it or --scheduler")
     if scheduler is not None:
         from ... import distributed as gd
         from ...distributed.table_io import write_csv_lazy
@@ -129,6 +140,7 @@ def anomalies_command(
         exclude=split_names(exclude),
         contamination=0.01 if contamination is None else contamination,
         threshold=threshold,
+        small_clusters=small_clusters,
         random_state=seed,
         source=str(table),
         reference_source=str(reference) if reference is not None else None,

@@ -17,10 +17,10 @@ Each candidate is the session-9 default (bags on) with one change, as a subclass
 - ``C2a_rank_join``: a member's score is the mean of ``probit(ECDF)`` of its joint and of its
   per-feature term, each ECDF over member 0's kept fit rows, instead of their raw mean (the
   joint term's spread is 5x the per-feature term's on pendigits);
-- ``C3_small_clusters`` (item 3, masking; an opt-in): ``TableAnomalyDetector(small_clusters="anomalous")``;
 - ``C2b_robust_join``: as C2a with each term centred by its median and divided by IQR / 1.349;
 - ``C4_drop_and_rank`` (round 2, as the rule fixed it: the best C1 and the best C2 together):
-  C1b's joint (small far components dropped) rank-joined with the per-feature term as in C2a.
+  C1b's joint (small far components dropped) rank-joined with the per-feature term as in C2a;
+- ``C3_small_clusters`` (item 3, masking; an opt-in): ``TableAnomalyDetector(small_clusters="anomalous")``.
 
     nice -n 15 env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python scripts/eval_adbench.py --half develop \
         --methods iforest,default --variants-from scripts/eval_anomaly_margin.py \
@@ -103,10 +103,10 @@ class _AfterMembers(TableAnomalyDetector):
     bags' kept rows and scale are then taken on the changed members' score.
     """
 
-    def _fit_bags(self, Z_fit, base):
+    def _fit_bags(self, Z_fit, base, chosen):
         raw = TableAnomalyDetector._members_score(self, Z_fit)
         self._prepare_members(Z_fit, self._kept_rows(raw))
-        return super()._fit_bags(Z_fit, base)
+        return super()._fit_bags(Z_fit, base, chosen)
 
     def _members_score(self, Z):
         if not hasattr(self, "member_state_"):

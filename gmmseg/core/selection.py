@@ -296,9 +296,10 @@ def _restart_near_best(table, fitted, best_model, criterion, params, fit, restar
     with one more component usually splits that cluster pair correctly: merging its
     closest pair gives a start at K next to the good optimum, which EM reaches in a few
     iterations. This found the true K at least as often as three k-means++ restarts per K
-    for about a tenth of their time (docs/segment.md). K* + 1, K* and K* - 1 are re-fitted
-    in that order, so that K*'s merge comes from a restarted K* + 1 (again around a new
-    choice, up to ``RESTART_ROUNDS`` times); K* + 1 catches a poor fit at the true K that
+    for about a tenth of their time (docs/segment.md). In each round K* + 1, K* and K* - 1
+    are re-fitted in that order, so that in the first round K*'s merge comes from a
+    restarted K* + 1; a K already restarted is not restarted again (the rounds follow a new
+    choice, up to ``RESTART_ROUNDS`` times). K* + 1 catches a poor fit at the true K that
     made the criterion take one K too few. Larger K are not: better optima there remove the
     criterion's interior minimum on real data (session 8's k-means++ restarts of K* + 1 did
     on the CDNOW customers; one merged start there does not).

@@ -59,7 +59,7 @@ from .io import select_columns
 from .numbers import column_values
 from .prepare import FeaturePrep, _as_frame, _backward
 
-__all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies"]
+__all__ = ["TableAnomalyDetector", "AnomalyDetection", "anomaly_table", "detect_anomalies", "without_small_tight"]
 
 ENSEMBLES = ("none", "marginal")
 SMALL_CLUSTERS = ("normal", "anomalous")
@@ -153,6 +153,7 @@ class TableAnomalyDetector(EstimatorBase):
         log 2, so that such a cluster's rows get the density of the components around them
         instead of a high one of their own. A small tight segment of ordinary rows is then
         flagged too: from the rows alone the two look the same (docs/anomalies.md, sessions 8 and 10).
+        Needs a covariance per component (not ``covariance_type="tied"``).
     max_fit_rows : int or None, default=20000
         Fit the mixtures on a seeded random subset of at most this many rows (None: all
         rows); every row is scored.
@@ -164,7 +165,9 @@ class TableAnomalyDetector(EstimatorBase):
     ----------
     prep_ : FeaturePrep
     mixture_ : GaussianMixture
-        The joint mixture.
+        The joint mixture (member 0's); with ``small_clusters="anomalous"``, without its small
+        tight components, so its ``n_components`` (and the summary's) can be below the K that
+        ``selection_`` chose.
     marginals_ : list of GaussianMixture
         One 1-D mixture per prepared feature (``ensemble="marginal"``).
     bags_ : list of (ndarray, GaussianMixture, float, float)
@@ -247,6 +250,11 @@ class TableAnomalyDetector(EstimatorBase):
         if self.small_clusters not in SMALL_CLUSTERS:
             raise ParameterError(
                 f"small_clusters must be one of {', '.join(SMALL_CLUSTERS)}, got {self.small_clusters!r}"
+            )
+        if self.small_clusters == "anomalous" and self.covariance_type == "tied":
+            raise ParameterError(
+                "small_clusters='anomalous' needs a covariance per component; "
+                "use covariance_type auto, full, diag or spherical"
             )
         if self.threshold is None and not (0.0 < float(self.contamination) < 0.5):
             raise ParameterError(f"contamination must be in (0, 0.5), got {self.contamination!r}")

@@ -121,9 +121,9 @@ def test_restart_above_the_chosen_k_reaches_the_true_k():
     assert result.best_n_components == k
     bic = {r["n_components"]: r["bic"] for r in result.table}
     before = {r["n_components"]: r["bic"] for r in one_start.table}
-    # the K=6 row is the merge of the K=7 fit, refitted; no restart beat the rows above it
+    # the K=6 row is the merge of the K=7 fit, refitted; the K=7 restart did not beat its grid fit
     assert bic[k] < before[k] - 100
-    assert bic[k + 1] == before[k + 1] and bic[k + 2] == before[k + 2]
+    assert bic[k + 1] == before[k + 1]
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])

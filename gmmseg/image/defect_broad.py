@@ -26,7 +26,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel"]
+__all__ = ["BroadChannel", "COARSE_FACTOR"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -34,6 +34,9 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.5
+#: Reduction of the coarse channel (:class:`~gmmseg.image.defects.DefectModel`'s second
+#: BroadChannel): twice the broad channel's, chosen among 6, 8 and 12 (docs/defects.md, "Session 9").
+COARSE_FACTOR = 8
 
 
 class BroadChannel:
@@ -42,10 +45,13 @@ class BroadChannel:
     Parameters
     ----------
     work_size : int
-        Longest side of the working image (reduced 4 times for the features).
+        Longest side of the working image.
     target_fpr : float
         The calibration quantile is ``1 - target_fpr``.
     random_state : int or None
+    factor : int, default=4
+        Reduction of the working image for the features, and their Gaussian width in working
+        pixels (8: the coarse channel, which sees areas a fifth of the part wide).
 
     Attributes
     ----------
@@ -61,14 +67,15 @@ class BroadChannel:
 
     n_features = len(BROAD_FEATURES)
 
-    def __init__(self, work_size: int, target_fpr: float, random_state: int | None):
+    def __init__(self, work_size: int, target_fpr: float, random_state: int | None, factor: int = 4):
         self.work_size = work_size
         self.target_fpr = target_fpr
         self.random_state = random_state
+        self.factor = factor
 
     def features(self, image) -> np.ndarray:
         """Coarse features of an image, shape (h, w, 10), float32."""
-        return broad_features(as_image_array(image), int(self.work_size))
+        return broad_features(as_image_array(image), int(self.work_size), factor=int(self.factor))
 
     def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator) -> BroadChannel:
         """Fit the density on ``images[train_idx]`` and calibrate on ``images[calibration_idx]``.

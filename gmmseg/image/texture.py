@@ -386,26 +386,35 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
 
     z = standardized_working_image(image, work_size, work_scale)
     sigma = float(factor)
+    # from factor 8 on, the wide filters run on means of step x step blocks (step 2 for
+    # factor 8): the blocks add 1/4 px² of variance to the Gaussian's 64 px², and the filter
+    # work drops about 8 times (the coarse channel's features; docs/defects.md, "Session 10")
+    step = max(1, factor // 4)
+    pad = (0, -z.shape[0] % step), (0, -z.shape[1] % step)
 
-    def log_energy(values):
+    def smooth(values, width):
+        if step > 1:
+            values = np.pad(values, pad, mode="edge")
+            values = values.reshape(values.shape[0] // step, step, values.shape[1] // step, step).mean(axis=(1, 3))
+        return ndimage.gaussian_filter(values, width / step, mode="reflect")
+
+    def log_energy(smoothed_square):
         # log: flattened texture is a ratio change of the fine energy, whatever its level
-        return np.log(np.sqrt(ndimage.gaussian_filter(values * values, sigma, mode="reflect")) + 0.05)
+        return np.log(np.sqrt(smoothed_square) + 0.05)
 
     gx = ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect")
     gy = ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect")
-    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
-    detail = log_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect"))
-    energy_x, energy_y = log_energy(gx), log_energy(gy)
-    jxx = ndimage.gaussian_filter(gx * gx, sigma, mode="reflect")
-    jyy = ndimage.gaussian_filter(gy * gy, sigma, mode="reflect")
-    jxy = ndimage.gaussian_filter(gx * gy, sigma, mode="reflect")
+    level = smooth(z, sigma)
+    residual = z - ndimage.gaussian_filter(z, 1.0, mode="reflect")
+    detail = log_energy(smooth(residual * residual, sigma))
+    jxx, jyy, jxy = smooth(gx * gx, sigma), smooth(gy * gy, sigma), smooth(gx * gy, sigma)
+    energy_x, energy_y = log_energy(jxx), log_energy(jyy)
     # the structure tensor normalized by its trace: how strongly one direction dominates
     # (marks of a machined or brushed surface) and which one, free of the texture's strength
     trace = jxx + jyy + 1e-3
     axes, diagonal = (jxx - jyy) / trace, 2 * jxy / trace
     coherence = np.sqrt(axes * axes + diagonal * diagonal)
-    mean = ndimage.gaussian_filter(z, 2 * sigma, mode="reflect")
-    power = ndimage.gaussian_filter(z * z, 2 * sigma, mode="reflect")
+    mean, power = smooth(z, 2 * sigma), smooth(z * z, 2 * sigma)
     spread = np.log(np.sqrt(np.maximum(power - mean * mean, 0.0)) + 0.05)
     shape = max(4, -(-z.shape[0] // factor)), max(4, -(-z.shape[1] // factor))
     maps = (level, detail, energy_x, energy_y, coherence, axes, diagonal, spread)

@@ -73,9 +73,15 @@ class BroadChannel:
         self.random_state = random_state
         self.factor = factor
 
-    def features(self, image) -> np.ndarray:
-        """Coarse features of an image, shape (h, w, 10), float32."""
-        return broad_features(as_image_array(image), int(self.work_size), factor=int(self.factor))
+    def features(self, image, gradients: np.ndarray | None = None) -> np.ndarray:
+        """Coarse features of an image, shape (h, w, 10), float32.
+
+        ``gradients``: the image's :func:`~gmmseg.image.texture.fine_gradients` at
+        ``work_size``, when already computed (shared by the broad and coarse channels).
+        """
+        if gradients is None:
+            image = as_image_array(image)
+        return broad_features(image, int(self.work_size), factor=int(self.factor), gradients=gradients)
 
     def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator) -> BroadChannel:
         """Fit the density on ``images[train_idx]`` and calibrate on ``images[calibration_idx]``.
@@ -117,12 +123,14 @@ class BroadChannel:
         self.quantile_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
         return [self._relative(m) for m in maps]
 
-    def raw_map(self, image) -> np.ndarray:
+    def raw_map(self, image, gradients: np.ndarray | None = None) -> np.ndarray:
         """Blurred negative log-density of the coarse pixels.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
+        gradients : ndarray of shape (4, h, w) or None
+            As in :meth:`features`.
 
         Returns
         -------
@@ -131,24 +139,26 @@ class BroadChannel:
         """
         from scipy import ndimage
 
-        feats = self.features(image)
+        feats = self.features(image, gradients)
         h, w = feats.shape[:2]
         Z = (feats.reshape(-1, self.n_features) - self.mean_.astype(np.float32)) / self.scale_.astype(np.float32)
         nll = -self.mixture_.score_samples(Z.astype(np.float32)).reshape(h, w)
         return ndimage.gaussian_filter(nll.astype(np.float32), _BLUR, mode="nearest")
 
-    def relative_map(self, image) -> np.ndarray:
+    def relative_map(self, image, gradients: np.ndarray | None = None) -> np.ndarray:
         """The coarse map relative to good parts: 0 at a typical good pixel, 1 at the good quantile.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
+        gradients : ndarray of shape (4, h, w) or None
+            As in :meth:`features`.
 
         Returns
         -------
         ndarray of shape (h, w), float32
         """
-        return self._relative(self.raw_map(image))
+        return self._relative(self.raw_map(image, gradients))
 
     def _relative(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.quantile_ - self.center_, 1e-6)

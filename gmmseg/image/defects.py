@@ -44,7 +44,7 @@ from .defect_match import MapMatch
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
 from .regions import Region, defect_mask, regions_from_map
-from .texture import TextureSettings, resize
+from .texture import TextureSettings, fine_gradients, resize
 
 __all__ = ["DefectModel", "SCALINGS"]
 
@@ -458,12 +458,15 @@ class DefectModel:
             score += self._image_excess(arr)
         if self.broad_ is None:
             return score, small
-        relative = self.broad_.relative_map(arr)
+        # the broad and coarse channels start from the same fine gradients: computed once
+        gradients = fine_gradients(arr, int(self.work_size))
+        relative = self.broad_.relative_map(arr, gradients)
         score += float(self._broad_excess(relative.max()))
         combined = np.maximum(small, self.broad_match_(resize(relative, small.shape)))
-        if self.coarse_ is None:  # a file written before session 9
+        if self.coarse_ is None:  # read from a version-6 file
             return score, combined
-        return score, np.maximum(combined, self.coarse_match_(resize(self.coarse_.relative_map(arr), small.shape)))
+        coarse = self.coarse_.relative_map(arr, gradients)
+        return score, np.maximum(combined, self.coarse_match_(resize(coarse, small.shape)))
 
     # ------------------------------------------------------------------ summaries of the scales
 

@@ -120,7 +120,7 @@ def test_the_excess_is_zero_on_the_held_out_good_images(models):
     # the map is the largest of the fine map and the broad and coarse maps brought onto its scale
     fine_map = fine.score_map(good, input_resolution=False)
     onto_fine = broad.broad_match_(resize(relative, fine_map.shape))
-    coarse = broad.coarse_match_(resize(broad.coarse_.relative_map(good), fine_map.shape))
+    coarse = broad._coarse_excess(resize(broad.coarse_.relative_map(good), fine_map.shape))
     combined = broad.score_map(good, input_resolution=False)
     np.testing.assert_allclose(combined, np.maximum(np.maximum(fine_map, onto_fine), coarse), rtol=1e-5, atol=1e-5)
     # and the pixel threshold is the held-out images' quantile of that map's interior maxima
@@ -200,7 +200,7 @@ def test_version_6_files_load_without_the_coarse_channel(models, tmp_path):
     # the coarse channel joins the map only: the image score is the same without it
     assert old.score(img) == pytest.approx(broad.score(img), rel=1e-6)
     small = old.score_map(img, input_resolution=False)
-    coarse = broad.coarse_match_(resize(broad.coarse_.relative_map(img), small.shape))
+    coarse = broad._coarse_excess(resize(broad.coarse_.relative_map(img), small.shape))
     np.testing.assert_allclose(broad.score_map(img, input_resolution=False), np.maximum(small, coarse), rtol=1e-5)
     # a version-7 file without the coarse arrays is refused with one line
     header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
@@ -226,7 +226,7 @@ def test_the_coarse_channel_changes_only_the_map_and_the_pixel_threshold(monkeyp
     for img in [*stained, texture(np.random.default_rng(13))]:
         assert without.score(img) == full.score(img)  # bit for bit
         small = without.score_map(img, input_resolution=False)
-        coarse = full.coarse_match_(resize(full.coarse_.relative_map(img), small.shape))
+        coarse = full._coarse_excess(resize(full.coarse_.relative_map(img), small.shape))
         np.testing.assert_array_equal(full.score_map(img, input_resolution=False), np.maximum(small, coarse))
 
 

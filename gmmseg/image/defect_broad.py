@@ -26,7 +26,7 @@ from ..errors import FittingError
 from .io import as_image_array
 from .texture import BROAD_FEATURES, broad_features
 
-__all__ = ["BroadChannel", "COARSE_FACTOR"]
+__all__ = ["BroadChannel"]
 
 #: Mixture components of the broad density.
 _COMPONENTS = 8
@@ -34,9 +34,6 @@ _COMPONENTS = 8
 _PIXELS_PER_IMAGE = 400
 #: Gaussian blur of the coarse map (coarse pixels).
 _BLUR = 1.5
-#: Reduction of the coarse channel (:class:`~gmmseg.image.defects.DefectModel`'s second
-#: BroadChannel): twice the broad channel's, chosen among 6, 8 and 12 (docs/defects.md, "Session 9").
-COARSE_FACTOR = 8
 
 
 class BroadChannel:
@@ -45,13 +42,10 @@ class BroadChannel:
     Parameters
     ----------
     work_size : int
-        Longest side of the working image.
+        Longest side of the working image (reduced 4 times for the features).
     target_fpr : float
         The calibration quantile is ``1 - target_fpr``.
     random_state : int or None
-    factor : int, default=4
-        Reduction of the working image for the features, and their Gaussian width in working
-        pixels (8: the coarse channel, which sees areas a fifth of the part wide).
 
     Attributes
     ----------
@@ -67,21 +61,14 @@ class BroadChannel:
 
     n_features = len(BROAD_FEATURES)
 
-    def __init__(self, work_size: int, target_fpr: float, random_state: int | None, factor: int = 4):
+    def __init__(self, work_size: int, target_fpr: float, random_state: int | None):
         self.work_size = work_size
         self.target_fpr = target_fpr
         self.random_state = random_state
-        self.factor = factor
 
-    def features(self, image, gradients: np.ndarray | None = None) -> np.ndarray:
-        """Coarse features of an image, shape (h, w, 10), float32.
-
-        ``gradients``: the image's :func:`~gmmseg.image.texture.fine_gradients` at
-        ``work_size``, when already computed (shared by the broad and coarse channels).
-        """
-        if gradients is None:
-            image = as_image_array(image)
-        return broad_features(image, int(self.work_size), factor=int(self.factor), gradients=gradients)
+    def features(self, image) -> np.ndarray:
+        """Coarse features of an image, shape (h, w, 10), float32."""
+        return broad_features(as_image_array(image), int(self.work_size))
 
     def fit(self, images, train_idx, calibration_idx, rng: np.random.Generator) -> BroadChannel:
         """Fit the density on ``images[train_idx]`` and calibrate on ``images[calibration_idx]``.
@@ -123,14 +110,12 @@ class BroadChannel:
         self.quantile_ = float(np.quantile(scores, 1.0 - float(self.target_fpr), method="higher"))
         return [self._relative(m) for m in maps]
 
-    def raw_map(self, image, gradients: np.ndarray | None = None) -> np.ndarray:
+    def raw_map(self, image) -> np.ndarray:
         """Blurred negative log-density of the coarse pixels.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
-        gradients : ndarray of shape (4, h, w) or None
-            As in :meth:`features`.
 
         Returns
         -------
@@ -139,26 +124,24 @@ class BroadChannel:
         """
         from scipy import ndimage
 
-        feats = self.features(image, gradients)
+        feats = self.features(image)
         h, w = feats.shape[:2]
         Z = (feats.reshape(-1, self.n_features) - self.mean_.astype(np.float32)) / self.scale_.astype(np.float32)
         nll = -self.mixture_.score_samples(Z.astype(np.float32)).reshape(h, w)
         return ndimage.gaussian_filter(nll.astype(np.float32), _BLUR, mode="nearest")
 
-    def relative_map(self, image, gradients: np.ndarray | None = None) -> np.ndarray:
+    def relative_map(self, image) -> np.ndarray:
         """The coarse map relative to good parts: 0 at a typical good pixel, 1 at the good quantile.
 
         Parameters
         ----------
         image : ndarray of shape (H, W) or (H, W, C), LoadedImage or path
-        gradients : ndarray of shape (4, h, w) or None
-            As in :meth:`features`.
 
         Returns
         -------
         ndarray of shape (h, w), float32
         """
-        return self._relative(self.raw_map(image, gradients))
+        return self._relative(self.raw_map(image))
 
     def _relative(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.quantile_ - self.center_, 1e-6)

@@ -1,6 +1,6 @@
 """The DefectModel layout inside a gmmseg model file (.npz arrays + JSON metadata, no pickle).
 
-Layout version 7 (written now)::
+Layout version 6 (written now)::
 
     one scale   metadata: version, params, texture, mixture, offset, background_cap,
                 threshold, pixel_threshold, n_train_images, n_holdout_images,
@@ -14,9 +14,6 @@ Layout version 7 (written now)::
     either      with ``params.broad``: metadata ``broad`` (mixture, center, quantile,
                 weight, match_slope) and arrays broad_mixture_*, broad_mean, broad_scale,
                 broad_match_source, broad_match_target (the quantile tables of MapMatch);
-                since version 7 also metadata ``coarse`` (mixture, center, quantile,
-                weight, match_slope) and arrays coarse_mixture_*, coarse_mean, coarse_scale,
-                coarse_match_source, coarse_match_target (the coarse channel);
                 with an image channel: metadata ``image_channel`` (mixture, center,
                 quantile, weight) and arrays image_mixture_*, image_mean, image_scale;
                 with either, the model's threshold, pixel_threshold and calibration_scores
@@ -27,7 +24,7 @@ Files of versions 1 (before the tail mixture and the two scales) and 2 (before t
 channel) still load, without a broad channel; so do files of versions 3 and 4 without the
 broad channel (version 4 changed only its features and its part of the map, version 5 how
 its map joins the fine one, version 6 its features again: orientation and spread); a file of
-versions 3 to 5 with ``broad`` true is refused (version 6 loads without the coarse channel) with a message to re-fit, and so is a file whose
+versions 3 to 5 with ``broad`` true is refused with a message to re-fit, and so is a file whose
 image channel has another number of descriptors than today's (the 31 of sessions 5-6; the layout
 is the same). Parameters
 of older files are brought to today's names: ``smoothing`` (the map blur) is read as
@@ -45,7 +42,7 @@ from ..core import file_checks as fc
 from ..core.mixture_file import check_mixture, mixture_from_file, mixture_to_file
 from ..core.persist import register_check
 from ..errors import ModelFileError, ParameterError
-from .defect_broad import COARSE_FACTOR, BroadChannel
+from .defect_broad import BroadChannel
 from .defect_image import ImageChannel
 from .defect_match import MATCH_LEVELS, MapMatch
 from .defect_scale import SCALES, ScaleModel
@@ -54,7 +51,7 @@ from .texture import FAMILIES, TextureSettings
 __all__ = ["MODEL_VERSION", "to_file", "from_file", "upgrade_params", "check_file"]
 
 #: Version of the DefectModel layout inside the model file.
-MODEL_VERSION = 7
+MODEL_VERSION = 6
 #: Constructor arguments of a DefectModel that a ScaleModel does not take.
 _MODEL_ONLY = ("scaling", "holdout", "min_area", "broad", "image_channel")
 
@@ -139,10 +136,10 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
                 "whose features or map changed; re-fit the model"
             )
         _check_channel(metadata, arrays, "broad", "broad", BroadChannel.n_features, "broad: ")
-        _check_match(metadata, arrays, "broad")
-        if version >= 7:
-            _check_channel(metadata, arrays, "coarse", "coarse", BroadChannel.n_features, "coarse: ")
-            _check_match(metadata, arrays, "coarse")
+        fc.number(metadata["broad"], "match_slope", 0.0, where="broad: ", open_low=True)
+        for name in ("broad_match_source", "broad_match_target"):
+            if np.any(np.diff(fc.array(arrays, name, MATCH_LEVELS.shape, where="broad: ")) < 0):
+                raise ModelFileError(f"broad: array '{name}' must be non-decreasing")
     if not isinstance(params["image_channel"], bool):
         raise ModelFileError(f"params.image_channel is {params['image_channel']!r:.60}, not true or false")
     if "image_channel" in metadata:
@@ -177,14 +174,6 @@ def check_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         for value in values:
             fc.number({key: value}, key, low, open_low=True)
     _check_common(metadata, arrays, "")
-
-
-def _check_match(metadata: dict[str, Any], arrays: dict[str, np.ndarray], key: str) -> None:
-    """A channel's MapMatch: ``metadata[key]["match_slope"]`` and its two quantile tables."""
-    fc.number(metadata[key], "match_slope", 0.0, where=f"{key}: ", open_low=True)
-    for name in (f"{key}_match_source", f"{key}_match_target"):
-        if np.any(np.diff(fc.array(arrays, name, MATCH_LEVELS.shape, where=f"{key}: ")) < 0):
-            raise ModelFileError(f"{key}: array '{name}' must be non-decreasing")
 
 
 def _check_training_images(section: dict[str, Any]) -> None:
@@ -402,15 +391,10 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     else:
         metadata, arrays = _members_to_file(model, params, n_train, n_holdout)
     if model.broad_ is not None:
-        for key, channel, match in (
-            ("broad", model.broad_, model.broad_match_),
-            ("coarse", model.coarse_, getattr(model, "coarse_match_", None)),
-        ):
-            if channel is None:  # a model read from a version-6 file has no coarse channel
-                continue
-            metadata[key], channel_arrays = _channel_to_file(channel, key, model.broad_weight_)
-            metadata[key]["match_slope"] = float(match.slope_)
-            arrays |= channel_arrays | {f"{key}_match_source": match.source_, f"{key}_match_target": match.target_}
+        metadata["broad"], broad_arrays = _channel_to_file(model.broad_, "broad", model.broad_weight_)
+        match = model.broad_match_
+        metadata["broad"]["match_slope"] = float(match.slope_)
+        arrays |= broad_arrays | {"broad_match_source": match.source_, "broad_match_target": match.target_}
     if model.image_ is not None:
         metadata["image_channel"], image_arrays = _channel_to_file(model.image_, "image", model.broad_weight_)
         arrays |= image_arrays
@@ -488,16 +472,14 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         model.calibration_scores_ = scale.calibration_scores_
         model.threshold_ = scale.threshold_
         model.pixel_threshold_ = scale.pixel_threshold_
-    model.broad_ = model.coarse_ = None
+    model.broad_ = None
     if params["broad"]:
         broad = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state)
         model.broad_ = _channel_from_file(broad, "broad", metadata["broad"], arrays)
         model.broad_weight_ = float(metadata["broad"]["weight"])
-        model.broad_match_ = _match_from_file(metadata, arrays, "broad")
-    if params["broad"] and "coarse" in metadata:  # absent in version-6 files
-        coarse = BroadChannel(int(model.work_size), float(model.target_fpr), model.random_state, COARSE_FACTOR)
-        model.coarse_ = _channel_from_file(coarse, "coarse", metadata["coarse"], arrays)
-        model.coarse_match_ = _match_from_file(metadata, arrays, "coarse")
+        model.broad_match_ = MapMatch().set_state(
+            arrays["broad_match_source"], arrays["broad_match_target"], float(metadata["broad"]["match_slope"])
+        )
     model.image_ = None  # also with image_channel true: a fit on fewer than 5 images has none
     if "image_channel" in metadata:
         image = ImageChannel(int(model.work_size), model.random_state)
@@ -508,12 +490,6 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
     model.fit_seconds_ = float(metadata["fit_seconds"])
     model.training_images_ = metadata.get("training_images")  # absent in files before session 7
     return model
-
-
-def _match_from_file(metadata: dict[str, Any], arrays: dict[str, np.ndarray], key: str) -> MapMatch:
-    return MapMatch().set_state(
-        arrays[f"{key}_match_source"], arrays[f"{key}_match_target"], float(metadata[key]["match_slope"])
-    )
 
 
 register_check("DefectModel", check_file, "gmmseg defects fit")

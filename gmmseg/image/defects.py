@@ -38,13 +38,13 @@ import numpy as np
 from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
-from .defect_broad import COARSE_FACTOR, BroadChannel
+from .defect_broad import BroadChannel
 from .defect_image import ImageChannel
 from .defect_match import MapMatch
 from .defect_scale import SCALES, ScaleModel
 from .io import as_image_array
 from .regions import Region, defect_mask, regions_from_map
-from .texture import TextureSettings, fine_gradients, resize
+from .texture import TextureSettings, resize
 
 __all__ = ["DefectModel", "SCALINGS"]
 
@@ -141,11 +141,6 @@ class DefectModel:
         The broad channel (``broad=True``).
     broad_match_ : MapMatch
         With the broad channel: its relative map onto the fine map's scale.
-    coarse_ : BroadChannel or None
-        With the broad channel: the coarse channel, the same features at twice its scale
-        (reduced 8 times); its map joins the score map, not the image score.
-    coarse_match_ : MapMatch
-        With the coarse channel: its relative map onto the fine map's scale.
     broad_weight_ : float
         Fine-score units per broad or image-channel unit above its good quantile: the gap
         between the median held-out fine score and the fine threshold.
@@ -339,7 +334,7 @@ class DefectModel:
         # one unit for every excess: the fine threshold's gap over the median good score
         self.broad_weight_ = max(float(self.threshold_ - np.median(fine)), 1e-6)
         with_image = self.image_channel and n >= _IMAGE_CHANNEL_MIN
-        self.broad_ = self.coarse_ = None
+        self.broad_ = None
         if self.broad:
             rng = np.random.default_rng(self.random_state)
             rng.permutation(n)
@@ -369,7 +364,7 @@ class DefectModel:
         return all(scale.working_shape(shapes[i][:2]) == first.working_shape(shapes[i][:2]) for i in used)
 
     def _fit_broad(self, images, train_idx, calibration_idx, rng, fine_maps: list[np.ndarray]) -> None:
-        """Fit the broad channel, then the coarse one; add them to the calibration scores and maps.
+        """Fit the broad channel; add it to the calibration scores and maps and re-set the thresholds.
 
         ``fine_maps[i]`` is the fine map of calibration image ``i`` at the working resolution.
         """
@@ -384,26 +379,9 @@ class DefectModel:
         # the other's defects (docs/defects.md)
         resized = [resize(r, small.shape) for small, r in zip(fine_maps, relative)]
         self.broad_match_ = MapMatch().fit(resized, fine_maps)
-        combined = [np.maximum(small, self.broad_match_(r)) for small, r in zip(fine_maps, resized)]
-        self._fit_coarse(images, train_idx, calibration_idx, fine_maps, combined)
-
-    def _fit_coarse(self, images, train_idx, calibration_idx, fine_maps, maps: list[np.ndarray]) -> None:
-        """Fit the coarse channel; add its map to the calibration maps and set the pixel threshold.
-
-        The coarse channel joins the map only: areas a fifth of the part wide (the broad breaks
-        of MTD) light up, and the image score is left alone, since on MTD every broad score in
-        it cost the small defects (docs/defects.md, "Session 9"). It draws from a random stream
-        of its own, so the rest of the fit (image scores, threshold) is the same with or without
-        it. ``fine_maps[i]`` is the fine map of calibration image ``i`` at the working resolution
-        (its map is matched onto it, as the broad one), ``maps[i]`` that and the broad map's maximum.
-        """
-        seed = None if self.random_state is None else [int(self.random_state), COARSE_FACTOR]
-        self.coarse_ = BroadChannel(int(self.work_size), float(self.target_fpr), self.random_state, COARSE_FACTOR)
-        coarse = self.coarse_.fit(images, train_idx, calibration_idx, np.random.default_rng(seed))
-        coarse = [resize(c, m.shape) for m, c in zip(fine_maps, coarse)]
-        self.coarse_match_ = MapMatch().fit(coarse, fine_maps)
-        peaks = [self.scales_[0].image_score(np.maximum(m, self._coarse_excess(c))) for m, c in zip(maps, coarse)]
-        q = 1.0 - float(self.target_fpr)
+        peaks = [
+            self.scales_[0].image_score(np.maximum(small, self.broad_match_(r))) for small, r in zip(fine_maps, resized)
+        ]
         self.pixel_threshold_ = float(np.quantile(peaks, q, method="higher"))
 
     def _broad_excess(self, relative):
@@ -458,23 +436,9 @@ class DefectModel:
             score += self._image_excess(arr)
         if self.broad_ is None:
             return score, small
-        # the broad and coarse channels start from the same fine gradients: computed once
-        gradients = fine_gradients(arr, int(self.work_size))
-        relative = self.broad_.relative_map(arr, gradients)
+        relative = self.broad_.relative_map(arr)
         score += float(self._broad_excess(relative.max()))
-        combined = np.maximum(small, self.broad_match_(resize(relative, small.shape)))
-        if self.coarse_ is None:  # read from a version-6 file
-            return score, combined
-        coarse = self.coarse_.relative_map(arr, gradients)
-        return score, np.maximum(combined, self._coarse_excess(resize(coarse, small.shape)))
-
-    def _coarse_excess(self, relative: np.ndarray) -> np.ndarray:
-        """The coarse map on the fine map's scale where it exceeds every held-out good part's, else -inf.
-
-        Everywhere, its max with the other maps raised every good pixel a little and cost the
-        small defects their contrast (AUPRO, docs/defects.md, "Session 10").
-        """
-        return np.where(relative > np.float32(1.0), self.coarse_match_(relative), np.float32(-np.inf))
+        return score, np.maximum(small, self.broad_match_(resize(relative, small.shape)))
 
     # ------------------------------------------------------------------ summaries of the scales
 

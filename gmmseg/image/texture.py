@@ -63,7 +63,6 @@ __all__ = [
     "texture_features",
     "broad_features",
     "coarse_maps",
-    "fine_gradients",
     "FAMILIES",
     "BROAD_FEATURES",
 ]
@@ -364,35 +363,7 @@ def standardized_working_image(image, work_size: int = 160, work_scale: float = 
     return (gray - center) / spread
 
 
-def fine_gradients(image, work_size: int = 160, work_scale: float = 0.0) -> np.ndarray:
-    """The fine layers :func:`coarse_maps` starts from, computed once for every factor.
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W) or (H, W, C)
-    work_size : int, default=160
-    work_scale : float, default=0
-        As in :func:`working_shape`.
-
-    Returns
-    -------
-    ndarray of shape (4, h, w), float32
-        The :func:`standardized_working_image` ``z``, its Gaussian derivatives (σ 1) along
-        the columns and along the rows, and its finest detail ``z`` minus its σ-1 blur;
-        ``(h, w)`` is :func:`working_shape` of the input.
-    """
-    from scipy import ndimage
-
-    z = standardized_working_image(image, work_size, work_scale)
-    gx = ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect")
-    gy = ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect")
-    residual = z - ndimage.gaussian_filter(z, 1.0, mode="reflect")
-    return np.stack([z, gx, gy, residual]).astype(np.float32, copy=False)
-
-
-def coarse_maps(
-    image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4, gradients: np.ndarray | None = None
-) -> np.ndarray:
+def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
     """The coarse appearance maps of :func:`broad_features`, before they are referred to the image.
 
     Parameters
@@ -404,9 +375,6 @@ def coarse_maps(
     factor : int, default=4
         Reduction of the working image, and the Gaussian width of the features (the structure
         tensor's window is ``factor`` working pixels, the spread's ``2 * factor``).
-    gradients : ndarray of shape (4, h, w) or None
-        The image's :func:`fine_gradients` at the same working size, when already computed
-        (the broad and coarse channels share them); ``image`` is then not read.
 
     Returns
     -------
@@ -416,45 +384,38 @@ def coarse_maps(
     """
     from scipy import ndimage
 
-    if gradients is None:
-        gradients = fine_gradients(image, work_size, work_scale)
-    z, gx, gy, residual = gradients
+    z = standardized_working_image(image, work_size, work_scale)
     sigma = float(factor)
-    # from factor 8 on, the wide filters run on means of step x step blocks (step 2 for
-    # factor 8): the blocks add 1/4 px² of variance to the Gaussian's 64 px², and the filter
-    # work drops about 8 times (the coarse channel's features; docs/defects.md, "Session 10")
-    step = max(1, factor // 4)
-    pad = (0, -z.shape[0] % step), (0, -z.shape[1] % step)
 
-    def smooth(values, width):
-        if step > 1:
-            values = np.pad(values, pad, mode="edge")
-            values = values.reshape(values.shape[0] // step, step, values.shape[1] // step, step).mean(axis=(1, 3))
-        return ndimage.gaussian_filter(values, width / step, mode="reflect")
+    def local_energy(values):
+        return ndimage.gaussian_filter(values * values, sigma, mode="reflect")
 
-    def log_energy(smoothed_square):
+    def log_energy(energy):
         # log: flattened texture is a ratio change of the fine energy, whatever its level
-        return np.log(np.sqrt(smoothed_square) + 0.05)
+        return np.log(np.sqrt(energy) + 0.05)
 
-    level = smooth(z, sigma)
-    detail = log_energy(smooth(residual * residual, sigma))
-    jxx, jyy, jxy = smooth(gx * gx, sigma), smooth(gy * gy, sigma), smooth(gx * gy, sigma)
+    gx = ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect")
+    gy = ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect")
+    level = ndimage.gaussian_filter(z, sigma, mode="reflect")
+    detail = log_energy(local_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect")))
+    # the gradient energies are the structure tensor's diagonal: filtered once for both
+    jxx, jyy = local_energy(gx), local_energy(gy)
+    jxy = ndimage.gaussian_filter(gx * gy, sigma, mode="reflect")
     energy_x, energy_y = log_energy(jxx), log_energy(jyy)
     # the structure tensor normalized by its trace: how strongly one direction dominates
     # (marks of a machined or brushed surface) and which one, free of the texture's strength
     trace = jxx + jyy + 1e-3
     axes, diagonal = (jxx - jyy) / trace, 2 * jxy / trace
     coherence = np.sqrt(axes * axes + diagonal * diagonal)
-    mean, power = smooth(z, 2 * sigma), smooth(z * z, 2 * sigma)
+    mean = ndimage.gaussian_filter(z, 2 * sigma, mode="reflect")
+    power = ndimage.gaussian_filter(z * z, 2 * sigma, mode="reflect")
     spread = np.log(np.sqrt(np.maximum(power - mean * mean, 0.0)) + 0.05)
     shape = max(4, -(-z.shape[0] // factor)), max(4, -(-z.shape[1] // factor))
     maps = (level, detail, energy_x, energy_y, coherence, axes, diagonal, spread)
     return np.stack([resize(m.astype(np.float32), shape) for m in maps], axis=-1)
 
 
-def broad_features(
-    image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4, gradients: np.ndarray | None = None
-) -> np.ndarray:
+def broad_features(image, work_size: int = 160, work_scale: float = 0.0, factor: int = 4) -> np.ndarray:
     """Coarse, position-aware features of broad appearance (see :data:`BROAD_FEATURES`).
 
     The working image (as for :func:`texture_features`) is centred on its median and divided
@@ -484,15 +445,13 @@ def broad_features(
         As in :func:`working_shape`.
     factor : int, default=4
         Reduction of the working image, and the Gaussian width of the features.
-    gradients : ndarray of shape (4, h, w) or None
-        As in :func:`coarse_maps`.
 
     Returns
     -------
     ndarray of shape (ceil(h / factor), ceil(w / factor), 10), float32
         ``(h, w)`` is :func:`working_shape` of the input (each side of the result at least 4).
     """
-    coarse = coarse_maps(image, work_size, work_scale, factor, gradients)
+    coarse = coarse_maps(image, work_size, work_scale, factor)
     shape = coarse.shape[:2]
     maps = [coarse[..., j] - np.median(coarse[..., j]) for j in range(coarse.shape[-1])]
     rows = (np.arange(shape[0], dtype=np.float32) + 0.5) / shape[0]

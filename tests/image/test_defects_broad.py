@@ -10,7 +10,7 @@ import gmmseg
 from gmmseg.errors import ModelFileError
 from gmmseg.image.defect_match import MATCH_LEVELS
 from gmmseg.image.defects import DefectModel
-from gmmseg.image.texture import BROAD_FEATURES, broad_features, fine_gradients, resize
+from gmmseg.image.texture import BROAD_FEATURES, broad_features, resize
 
 
 def texture(rng, shape=(96, 96)):
@@ -117,12 +117,11 @@ def test_the_excess_is_zero_on_the_held_out_good_images(models):
     relative = broad.broad_.relative_map(good)
     expected = fine.score(good) + broad.broad_weight_ * max(0.0, float(relative.max()) - 1.0)
     assert broad.score(good) == pytest.approx(expected, rel=1e-5)
-    # the map is the largest of the fine map and the broad and coarse maps brought onto its scale
+    # the map is the larger of the fine map and the broad map brought onto its scale
     fine_map = fine.score_map(good, input_resolution=False)
     onto_fine = broad.broad_match_(resize(relative, fine_map.shape))
-    coarse = broad._coarse_excess(resize(broad.coarse_.relative_map(good), fine_map.shape))
     combined = broad.score_map(good, input_resolution=False)
-    np.testing.assert_allclose(combined, np.maximum(np.maximum(fine_map, onto_fine), coarse), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(combined, np.maximum(fine_map, onto_fine), rtol=1e-5, atol=1e-5)
     # and the pixel threshold is the held-out images' quantile of that map's interior maxima
     assert broad.pixel_threshold_ >= fine.pixel_threshold_
 
@@ -182,68 +181,3 @@ def test_broad_models_round_trip_and_older_files_load_without_it(models, tmp_pat
     arrays.pop("broad_mean")
     with pytest.raises(ModelFileError, match="broad_mean"):
         gmmseg.load(save_arrays(tmp_path / "cut.gmmseg", "DefectModel", header["metadata"], arrays))
-
-
-def test_version_6_files_load_without_the_coarse_channel(models, tmp_path):
-    from gmmseg.core.persist import load_arrays, save_arrays
-
-    broad, _ = models
-    img, _ = with_stain(texture(np.random.default_rng(5)))
-    assert broad.coarse_ is not None and broad.coarse_.features(img).shape[:2] == (8, 8)  # 64 working px / 8
-    header, arrays = load_arrays(broad.save(tmp_path / "broad.gmmseg"), "DefectModel")
-    metadata = header["metadata"]
-    metadata["version"] = 6
-    metadata.pop("coarse")
-    arrays = {k: v for k, v in arrays.items() if not k.startswith("coarse_")}
-    old = gmmseg.load(save_arrays(tmp_path / "v6.gmmseg", "DefectModel", metadata, arrays))
-    assert old.coarse_ is None
-    # the coarse channel joins the map only: the image score is the same without it
-    assert old.score(img) == pytest.approx(broad.score(img), rel=1e-6)
-    small = old.score_map(img, input_resolution=False)
-    coarse = broad._coarse_excess(resize(broad.coarse_.relative_map(img), small.shape))
-    np.testing.assert_allclose(broad.score_map(img, input_resolution=False), np.maximum(small, coarse), rtol=1e-5)
-    # a version-7 file without the coarse arrays is refused with one line
-    header, arrays = load_arrays(tmp_path / "broad.gmmseg", "DefectModel")
-    arrays.pop("coarse_match_target")
-    with pytest.raises(ModelFileError, match="coarse_match_target"):
-        gmmseg.load(save_arrays(tmp_path / "cut.gmmseg", "DefectModel", header["metadata"], arrays))
-
-
-def test_the_coarse_channel_changes_only_the_map_and_the_pixel_threshold(monkeypatch):
-    rng = np.random.default_rng(0)
-    good = [texture(rng) for _ in range(30)]
-    # both scales and the image channel on: every part of the fit that could share a stream
-    kwargs = dict(n_components=3, work_size=64, pixels_per_image=600, random_state=0)
-    full = DefectModel(**kwargs).fit(good)
-    # the same fit with the coarse channel left out: it has a random stream of its own, so
-    # every other draw (pixel samples, mixtures, calibration) is the same
-    monkeypatch.setattr(DefectModel, "_fit_coarse", lambda self, *args: None)
-    without = DefectModel(**kwargs).fit(good)
-    assert without.coarse_ is None and full.coarse_ is not None and full.image_ is not None
-    np.testing.assert_array_equal(without.calibration_scores_, full.calibration_scores_)
-    assert without.threshold_ == full.threshold_
-    stained = [with_stain(texture(np.random.default_rng(s)))[0] for s in (11, 12)]
-    for img in [*stained, texture(np.random.default_rng(13))]:
-        assert without.score(img) == full.score(img)  # bit for bit
-        small = without.score_map(img, input_resolution=False)
-        coarse = full._coarse_excess(resize(full.coarse_.relative_map(img), small.shape))
-        np.testing.assert_array_equal(full.score_map(img, input_resolution=False), np.maximum(small, coarse))
-
-
-def test_the_coarse_features_share_the_fine_gradients_and_filter_on_block_means():
-    from gmmseg.image.texture import standardized_working_image
-
-    img = texture(np.random.default_rng(7), (120, 150))
-    gradients = fine_gradients(img, 96)
-    for factor in (4, 8):
-        np.testing.assert_array_equal(
-            broad_features(img, 96, factor=factor, gradients=gradients), broad_features(img, 96, factor=factor)
-        )
-    # the level at factor 8 (a sigma-8 blur on 2x2 block means) against the blur at full
-    # resolution: the same within 2% of its range on average (10% at the last row of an odd height)
-    z = standardized_working_image(img, 96)
-    level = resize(ndimage.gaussian_filter(z, 8.0, mode="reflect"), (10, 12))
-    feats = broad_features(img, 96, factor=8)[..., BROAD_FEATURES.index("level")]
-    error = np.abs(feats - (level - np.median(level)))
-    assert feats.shape == level.shape
-    assert error.mean() < 0.02 * np.ptp(level) and error.max() < 0.1 * np.ptp(level)

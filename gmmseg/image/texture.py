@@ -387,18 +387,21 @@ def coarse_maps(image, work_size: int = 160, work_scale: float = 0.0, factor: in
     z = standardized_working_image(image, work_size, work_scale)
     sigma = float(factor)
 
-    def log_energy(values):
+    def local_energy(values):
+        return ndimage.gaussian_filter(values * values, sigma, mode="reflect")
+
+    def log_energy(energy):
         # log: flattened texture is a ratio change of the fine energy, whatever its level
-        return np.log(np.sqrt(ndimage.gaussian_filter(values * values, sigma, mode="reflect")) + 0.05)
+        return np.log(np.sqrt(energy) + 0.05)
 
     gx = ndimage.gaussian_filter(z, 1.0, order=(0, 1), mode="reflect")
     gy = ndimage.gaussian_filter(z, 1.0, order=(1, 0), mode="reflect")
     level = ndimage.gaussian_filter(z, sigma, mode="reflect")
-    detail = log_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect"))
-    energy_x, energy_y = log_energy(gx), log_energy(gy)
-    jxx = ndimage.gaussian_filter(gx * gx, sigma, mode="reflect")
-    jyy = ndimage.gaussian_filter(gy * gy, sigma, mode="reflect")
+    detail = log_energy(local_energy(z - ndimage.gaussian_filter(z, 1.0, mode="reflect")))
+    # the gradient energies are the structure tensor's diagonal: filtered once for both
+    jxx, jyy = local_energy(gx), local_energy(gy)
     jxy = ndimage.gaussian_filter(gx * gy, sigma, mode="reflect")
+    energy_x, energy_y = log_energy(jxx), log_energy(jyy)
     # the structure tensor normalized by its trace: how strongly one direction dominates
     # (marks of a machined or brushed surface) and which one, free of the texture's strength
     trace = jxx + jyy + 1e-3

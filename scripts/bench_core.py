@@ -12,13 +12,17 @@ Usage: python scripts/bench_core.py [--quick] [--iterations 3] [--repeats 2]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.mixture import GaussianMixture as SkGM
 
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gmmseg
 from gmmseg import GaussianMixture, select_components
 

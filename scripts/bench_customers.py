@@ -13,15 +13,19 @@ Peak memory of the gmmseg run is measured with tracemalloc (numpy allocations in
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gmmseg.tables.customers import segment_customers
 
 

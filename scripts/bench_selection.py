@@ -10,11 +10,15 @@ Usage: python scripts/bench_selection.py [--cases 50]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gmmseg import select_components
 
 

@@ -10,12 +10,15 @@ effect of the tie handling: the same sweep without dequantization.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gmmseg.core.selection import select_components
 from gmmseg.tables.customers import segment_customers
 from gmmseg.tables.io import read_table

@@ -8,9 +8,12 @@ Writes docs/figures/customers_{sizes,bic,projection}.png and docs/figures/anomal
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 
+# measure the checkout this script sits in, not whichever gmmseg is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gmmseg.reports.anomalies import score_histogram
 from gmmseg.reports.customers import save_customer_figures
 from gmmseg.reports.plots import save_figure

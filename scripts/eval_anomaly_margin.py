@@ -203,9 +203,7 @@ VARIANTS = {
 
 def main() -> int:
     import eval_adbench
-    from eval_anomaly_candidates import legit_small_clusters
-    from make_fresh_tables import clustered_anomalies
-    from sklearn.metrics import roc_auc_score
+    from eval_anomaly_candidates import print_masking_check
 
     runners = {"iforest": None, "default": eval_adbench.detector_runner(TableAnomalyDetector)}
     runners |= {name: eval_adbench.detector_runner(factory) for name, factory in VARIANTS.items()}
@@ -214,17 +212,7 @@ def main() -> int:
     args = parser.parse_args()
     names = args.methods.split(",")
     warnings.filterwarnings("ignore")
-    for table in (clustered_anomalies, legit_small_clusters):
-        auc = {m: [] for m in names}
-        for seed in range(5):
-            frame, y = table(np.random.default_rng(seed))
-            for m in names:
-                if m == "iforest":
-                    scores = eval_adbench.run_iforest(frame.to_numpy(np.float64))
-                else:
-                    scores = runners[m](frame)
-                auc[m].append(roc_auc_score(y, scores))
-        print(f"{table.__name__:<22}" + "  ".join(f"{m} {np.mean(v):.3f}" for m, v in auc.items()), flush=True)
+    print_masking_check(runners, names)
     # the demo's orders (0.8% planted among ordinary segments): planted orders among the 30 least likely
     folder = HERE.parent / "sample_images" / "orders"
     orders = pd.read_csv(folder / "orders.csv")

@@ -170,6 +170,9 @@ class TableAnomalyDetector(EstimatorBase):
         ``selection_`` chose.
     marginals_ : list of GaussianMixture
         One 1-D mixture per prepared feature (``ensemble="marginal"``).
+    small_components_dropped_ : int
+        How many small tight components member 0's joint mixture lost (``small_clusters="anomalous"``;
+        0 otherwise).
     bags_ : list of (ndarray, GaussianMixture, float, float)
         Per bag: its feature indices, its mixture, and the mean and sd of its log-density
         over the kept fit rows (empty without bags).
@@ -356,6 +359,7 @@ class TableAnomalyDetector(EstimatorBase):
                 members = [(without_small_tight(mixture), *rest) for mixture, *rest in members]
             self.members_ = members
             self.mixture_, self.marginals_, self.selection_ = members[0]
+            self.small_components_dropped_ = int(chosen.n_components - self.mixture_.n_components)
             if bagged:
                 self.bags_ = self._fit_bags(Z_first, base, chosen)
                 advance()
@@ -788,6 +792,7 @@ class TableAnomalyDetector(EstimatorBase):
             "n_estimators": int(self.n_estimators),
             "n_bags": len(self.bags_),
             "small_clusters": self.small_clusters,
+            "small_components_dropped": int(self.small_components_dropped_),
             "trim": float(self.trim),
             "marginal_components": [int(m.n_components) for m in self.marginals_],
             "threshold_score": float(self.offset_),

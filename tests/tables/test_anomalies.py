@@ -423,6 +423,8 @@ def test_small_clusters_anomalous_drops_small_tight_components_and_unmasks_the_c
         mean_other = np.sum(full.weights_[others] * volume[others]) / full.weights_[others].sum()
         keep[k] = not (full.weights_[k] < 0.15 and volume[k] < mean_other - np.log(2.0))
     assert not keep.all() and keep.sum() == det.mixture_.n_components
+    assert det.summary()["small_components_dropped"] == full.n_components - keep.sum()
+    assert masked.summary()["small_components_dropped"] == 0
     Z = det.prep_.transform(frame)
     expected = logsumexp(full.component_log_prob(Z)[:, keep], axis=1) - np.log(full.weights_[keep].sum())
     np.testing.assert_allclose(det.mixture_.score_samples(Z), expected, rtol=1e-10)

@@ -31,6 +31,13 @@ def test_fit_json_and_bad_options(workspace, tmp_path):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["params"]["target_fpr"] == 0.05 and out.exists()
+    # n held-out images at 5% with n < 20: the threshold is their highest score, and the fit says so
+    n = info["n_holdout_images"]
+    assert n < 20 and f"highest score of the {n} held-out" in info["threshold_note"]
+    result = runner.invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), "--fpr", str(1 / n)])
+    assert result.exit_code == 0 and "note:" not in result.stdout  # one held-out image above the threshold
+    result = runner.invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out)])
+    assert result.exit_code == 0 and f"note: the threshold is the highest score of the {n} held-out" in result.stdout
     result = runner.invoke(cli, ["defects", "fit", str(root / "good"), "-o", str(out), "--fpr", "1.5"])
     assert result.exit_code == 2 and "--fpr" in result.output
     result = runner.invoke(cli, ["defects", "fit", str(tmp_path / "nothing*.png"), "-o", str(out)])

@@ -404,6 +404,37 @@ class GaussianMixture(EstimatorBase):
         model.n_reseeded_ = int(sum(getattr(p, "n_reseeded_", 0) for p in parts))
         return model
 
+    def kept_components(self, keep) -> GaussianMixture:
+        """A fitted copy with only the components where ``keep`` is true, their weights renormalized.
+
+        Its density is ``Σ_{k kept} w_k p_k(x) / Σ_{k kept} w_k``. A tied mixture keeps its shared
+        covariance.
+
+        Parameters
+        ----------
+        keep : array-like of bool, shape (n_components,)
+            At least one true.
+
+        Returns
+        -------
+        GaussianMixture
+            Fitted, with ``n_components`` the number kept.
+        """
+        self._check_is_fitted()
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.n_components,) or not keep.any():
+            raise ParameterError(
+                f"keep must be {self.n_components} booleans with at least one true, got shape {keep.shape}"
+            )
+        model = type(self).mixture_of([self], [1.0])  # a fitted copy
+        model.set_params(n_components=int(np.count_nonzero(keep)))
+        model.weights_ = self.weights_[keep] / self.weights_[keep].sum()
+        model.means_ = self.means_[keep]
+        if self.covariance_type != "tied":  # one shared covariance: nothing to select
+            for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+                setattr(model, name, getattr(self, name)[keep])
+        return model
+
     def permute_components(self, order) -> GaussianMixture:
         """Renumber the components in place: component ``order[j]`` becomes component ``j``.
 

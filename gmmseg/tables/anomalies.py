@@ -872,15 +872,7 @@ def without_small_tight(mixture: GaussianMixture) -> GaussianMixture:
         others = np.arange(mixture.n_components) != k
         keep[k] = volume[k] >= np.average(volume[others], weights=weights[others]) - np.log(2.0)
     keep[np.argmax(weights)] = True
-    if keep.all():
-        return mixture
-    model = GaussianMixture.mixture_of([mixture], [1.0])
-    model.set_params(n_components=int(np.count_nonzero(keep)))
-    model.weights_ = weights[keep] / weights[keep].sum()
-    model.means_ = mixture.means_[keep]
-    for name in ("covariances_", "precisions_", "precisions_cholesky_"):
-        setattr(model, name, getattr(mixture, name)[keep])
-    return model
+    return mixture if keep.all() else mixture.kept_components(keep)
 
 
 def _in_joint_dtype(fit):

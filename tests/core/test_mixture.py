@@ -252,6 +252,21 @@ def test_permute_components_renumbers_without_changing_the_density(covariance_ty
         gm.permute_components([0, 0, 1])
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_kept_components_is_the_renormalized_density_of_the_kept_ones(covariance_type, blobs):
+    X, _ = blobs
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    keep = np.array([True, False, True])
+    kept = gm.kept_components(keep)
+    assert kept.n_components == 2 and gm.n_components == 3
+    # reference: the kept components' weighted densities from the original model, renormalized
+    log_w = np.log(gm.weights_[keep] / gm.weights_[keep].sum())
+    expected = np.logaddexp.reduce(gm.component_log_prob(X)[:, keep] - np.log(gm.weights_[keep]) + log_w, axis=1)
+    np.testing.assert_allclose(kept.score_samples(X), expected, rtol=1e-10)
+    with pytest.raises(ParameterError, match="at least one true"):
+        gm.kept_components([False, False, False])
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 def test_mixture_of_is_the_share_weighted_density_of_its_parts(covariance_type, blobs, tmp_path):
     X, _ = blobs

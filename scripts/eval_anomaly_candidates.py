@@ -369,17 +369,25 @@ def legit_small_clusters(rng: np.random.Generator, n: int = 2000) -> tuple[pd.Da
 
 
 def main() -> int:
+    runners, names = methods_from_command_line(VARIANTS, __doc__)
+    print_masking_check(runners, names)
+    return 0
+
+
+def methods_from_command_line(variants: dict, doc: str) -> tuple[dict, list[str]]:
+    """Runners for IsolationForest, the default detector and ``variants``, and the ``--methods`` asked for.
+
+    ``variants`` maps a name to a detector factory; a runner is ``runner(frame) -> scores``.
+    """
     import eval_adbench
 
     runners = {"iforest": None, "default": eval_adbench.detector_runner(TableAnomalyDetector)}
-    runners |= {name: eval_adbench.detector_runner(factory) for name, factory in VARIANTS.items()}
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    runners |= {name: eval_adbench.detector_runner(factory) for name, factory in variants.items()}
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--methods", default=",".join(runners), help="comma-separated names")
     args = parser.parse_args()
-    names = args.methods.split(",")
     warnings.filterwarnings("ignore")
-    print_masking_check(runners, names)
-    return 0
+    return runners, args.methods.split(",")
 
 
 def print_masking_check(runners: dict, names: list[str]) -> None:

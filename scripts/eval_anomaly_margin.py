@@ -31,9 +31,7 @@ Each candidate is the session-9 default (bags on) with one change, as a subclass
 
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 from functools import partial
 from pathlib import Path
 
@@ -202,16 +200,9 @@ VARIANTS = {
 
 
 def main() -> int:
-    import eval_adbench
-    from eval_anomaly_candidates import print_masking_check
+    from eval_anomaly_candidates import methods_from_command_line, print_masking_check
 
-    runners = {"iforest": None, "default": eval_adbench.detector_runner(TableAnomalyDetector)}
-    runners |= {name: eval_adbench.detector_runner(factory) for name, factory in VARIANTS.items()}
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default=",".join(runners), help="comma-separated names")
-    args = parser.parse_args()
-    names = args.methods.split(",")
-    warnings.filterwarnings("ignore")
+    runners, names = methods_from_command_line(VARIANTS, __doc__)
     print_masking_check(runners, names)
     # the demo's orders (0.8% planted among ordinary segments): planted orders among the 30 least likely
     folder = HERE.parent / "sample_images" / "orders"

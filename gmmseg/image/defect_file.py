@@ -20,9 +20,6 @@ Layout version 6 (written now)::
                 replace the (first) scale's; since session 7 metadata
                 ``training_images`` (min_size, max_size, modes of the fit images), optional
 
-Since session 11 both layouts may carry ``connected`` (level, center, top, weight of the
-connected evidence, :mod:`gmmseg.image.defect_evidence`); files without it score without it.
-
 Files of versions 1 (before the tail mixture and the two scales) and 2 (before the broad
 channel) still load, without a broad channel; so do files of versions 3 and 4 without the
 broad channel (version 4 changed only its features and its part of the map, version 5 how
@@ -46,7 +43,6 @@ from ..core.mixture_file import check_mixture, mixture_from_file, mixture_to_fil
 from ..core.persist import register_check
 from ..errors import ModelFileError, ParameterError
 from .defect_broad import BroadChannel
-from .defect_evidence import ConnectedEvidence
 from .defect_image import ImageChannel
 from .defect_match import MATCH_LEVELS, MapMatch
 from .defect_scale import SCALES, ScaleModel
@@ -404,14 +400,6 @@ def to_file(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays |= image_arrays
     if model.training_images_ is not None:
         metadata["training_images"] = model.training_images_
-    if model.evidence_ is not None:
-        ev = model.evidence_
-        metadata["connected"] = {
-            "level": ev.level_,
-            "center": ev.center_,
-            "top": ev.top_,
-            "weight": model.broad_weight_,
-        }
     if model.broad_ is not None or model.image_ is not None:
         # the excesses change the model's calibration, not its scale's
         metadata["threshold"] = float(model.threshold_)
@@ -497,11 +485,6 @@ def from_file(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]):
         image = ImageChannel(int(model.work_size), model.random_state)
         model.image_ = _channel_from_file(image, "image", metadata["image_channel"], arrays)
         model.broad_weight_ = float(metadata["image_channel"]["weight"])
-    model.evidence_ = None  # absent in files before session 11
-    if "connected" in metadata:
-        c = metadata["connected"]
-        model.evidence_ = ConnectedEvidence(float(model.border_margin)).set_state(c["level"], c["center"], c["top"])
-        model.broad_weight_ = float(c["weight"])
     model.n_train_images_ = int(metadata["n_train_images"])
     model.n_holdout_images_ = int(metadata["n_holdout_images"])
     model.fit_seconds_ = float(metadata["fit_seconds"])

@@ -39,7 +39,6 @@ from ..core.persist import load_arrays, register_kind, save_arrays
 from ..errors import InputError, ModelFileError, NotFittedError, ParameterError
 from . import defect_file
 from .defect_broad import BroadChannel
-from .defect_evidence import ConnectedEvidence
 from .defect_image import ImageChannel
 from .defect_match import MapMatch
 from .defect_scale import SCALES, ScaleModel
@@ -147,10 +146,6 @@ class DefectModel:
         between the median held-out fine score and the fine threshold.
     image_ : ImageChannel or None
         The image channel (``image_channel=True`` and 5 or more good images).
-    evidence_ : ConnectedEvidence or None
-        The connected evidence of the fine map (:mod:`gmmseg.image.defect_evidence`): its
-        excess over the most unusual held-out good image is added to the score, in the units
-        of the broad channel's. None for a file written before it existed.
     scale_center_, scale_spread_ : list of float
         With two scales: mean and standard deviation of each scale's held-out good
         scores, which standardize its scores and maps.
@@ -351,8 +346,6 @@ class DefectModel:
             self.calibration_scores_ = np.asarray(self.calibration_scores_, dtype=np.float64) + excess
             q = 1.0 - float(self.target_fpr)
             self.threshold_ = float(np.quantile(self.calibration_scores_, q, method="higher"))
-        # calibration images add no excess (their maximum is the reference), so the threshold stands
-        self.evidence_ = ConnectedEvidence(float(self.border_margin)).fit(fine_maps)
         self.n_train_images_ = int(len(train_idx))
         self.n_holdout_images_ = int(n_hold)
         self.training_images_ = describe_images(shapes)
@@ -441,8 +434,6 @@ class DefectModel:
             score, small = self._combine([scale.score_map(arr) for scale in self.scales_])
         if self.image_ is not None:
             score += self._image_excess(arr)
-        if self.evidence_ is not None:
-            score += float(self.broad_weight_) * max(self.evidence_.relative(small) - 1.0, 0.0)
         if self.broad_ is None:
             return score, small
         relative = self.broad_.relative_map(arr)

@@ -115,7 +115,8 @@ def select_components(
     With ``n_init=1``, the chosen K and the next smaller and larger K then get ``restarts``
     more starts each, from the next larger K's fit with its closest pair of components merged
     (the best log-likelihood per K is kept and K chosen again), as one start at the true
-    K often lands in a poor optimum that makes the criterion prefer another K.
+    K often lands in a poor optimum that makes the criterion prefer another K; the next
+    larger K also starts once from the chosen K's fit with its widest component split.
 
     Parameters
     ----------

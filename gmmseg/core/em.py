@@ -321,7 +321,10 @@ def singular_components(covariance_type: str, cov: np.ndarray, prec_chol: np.nda
     else:
         conditional = np.broadcast_to(cov[:, None], (cov.shape[0], floor.shape[0]))
         floor = np.full_like(floor, floor.mean())
-    bad = np.flatnonzero(np.any(conditional < floor[None, :], axis=1)).tolist()
+    low = conditional < floor[None, :]
+    if not low.any():  # the usual case: skips the per-component search (EM calls this every iteration)
+        return []
+    bad = np.flatnonzero(np.any(low, axis=1)).tolist()
     if covariance_type == "tied" and bad:
         return [-1]
     return bad

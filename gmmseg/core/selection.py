@@ -115,7 +115,8 @@ def select_components(
     With ``n_init=1``, the chosen K and the next smaller and larger K then get ``restarts``
     more starts each, from the next larger K's fit with its closest pair of components merged
     (the best log-likelihood per K is kept and K chosen again), as one start at the true
-    K often lands in a poor optimum that makes the criterion prefer another K.
+    K often lands in a poor optimum that makes the criterion prefer another K; the next
+    larger K also starts once from the chosen K's fit with its widest component split.
 
     Parameters
     ----------
@@ -185,12 +186,25 @@ def select_components(
             model.feature_names_in_ = np.asarray(list(names), dtype=object)
         model.n_features_in_ = Xa.shape[1]
         fit_arrays(model, Xa, w, centers=centers, data_moments=data_moments)
+
+    def evaluate(model):
         return model.expectation(Xa, w, entropy=True)
 
     with limit_blas_threads(1):
         distinct = count_distinct_rows(Xa, w, ks[-1])
         return run_grid(
-            ks, covariance_types, criterion, distinct, sample, sw, rng, params, fit, keep_models, progress, restarts
+            ks,
+            covariance_types,
+            criterion,
+            distinct,
+            sample,
+            sw,
+            rng,
+            params,
+            (fit, evaluate),
+            keep_models,
+            progress,
+            restarts,
         )
 
 
@@ -248,9 +262,11 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     rng : numpy Generator
     params : dict
         Other :class:`GaussianMixture` parameters of every model.
-    fit : callable
-        ``fit(model, centers) -> Stats`` fits one model (from ``centers`` when not None) and
-        returns the statistics, with entropy, of its final E-step: they give the table row.
+    fit : tuple of two callables
+        ``(fit, evaluate)``: ``fit(model, centers)`` fits one model in place (from ``centers``
+        when not None); ``evaluate(model) -> Stats`` returns the statistics, with entropy, of
+        its final E-step: they give the table row (a restart that does not improve its K
+        skips it).
     keep_models : bool
     progress : callable or None
         Called as ``progress(done, total, row)``.
@@ -303,26 +319,38 @@ def _restart_near_best(table, fitted, best_model, criterion, params, fit, restar
     made the criterion take one K too few. Larger K are not: better optima there remove the
     criterion's interior minimum on real data (session 8's k-means++ restarts of K* + 1 did
     on the CDNOW customers; one merged start there does not).
+
+    In the first round K* + 1 also starts from K*'s fit with its widest component split
+    (:func:`_split_start`), before its merged start: when the shared seeding put every K from
+    K* up in one poor optimum, no merge of a larger K leaves it, and a split of K*'s fit does.
     ``fitted`` holds the current model of every (K, type); each row of ``table`` (and
     entry of ``fitted``) is replaced by a restart with a log-likelihood
     higher by more than ``tol`` per row. Returns the best model after the restarts.
     """
     index = {(r["n_components"], r["covariance_type"]): i for i, r in enumerate(table)}
     ct = best_model.covariance_type
+    fit_model, evaluate = fit
     restarted: set[int] = set()
-    for _ in range(RESTART_ROUNDS):
+    for round_ in range(RESTART_ROUNDS):
         chosen = best_model.n_components
-        candidates = [k for k in (chosen + 1, chosen, chosen - 1) if (k, ct) in index and (k + 1, ct) in fitted]
-        for k in (k for k in candidates if k not in restarted):
+        candidates = [k for k in (chosen + 1, chosen, chosen - 1) if (k, ct) in index and k not in restarted]
+        for k in candidates:
             restarted.add(k)
             i = index[(k, ct)]
-            for start in _merged_starts(fitted[(k + 1, ct)], restarts):
-                model, row = _fit_row(k, ct, None, {**params, **start}, fit)
+            starts = _merged_starts(fitted[(k + 1, ct)], restarts) if (k + 1, ct) in fitted else []
+            if round_ == 0 and k == chosen + 1:
+                starts.insert(0, _split_start(fitted[(chosen, ct)]))
+            for start in starts:
+                model = GaussianMixture(k, covariance_type=ct, **{**params, **start})
+                started = time.perf_counter()
+                _quiet_fit(fit_model, model, None)
                 # Better by more than EM's stopping tolerance (per row): the same optimum
                 # reached again keeps the grid's model, whose log-likelihood differs only by
                 # rounding (the Dask backend's sums would otherwise pick the other one).
-                gain = model.lower_bound_ - fitted[(k, ct)].lower_bound_
-                if row["log_likelihood"] > table[i]["log_likelihood"] and gain > params["tol"]:
+                if model.lower_bound_ - fitted[(k, ct)].lower_bound_ <= params["tol"]:
+                    continue  # no table row: its final E-step is not needed
+                row = _table_row(model, evaluate(model), time.perf_counter() - started)
+                if row["log_likelihood"] > table[i]["log_likelihood"]:
                     table[i] = row
                     fitted[(k, ct)] = model
                     if row[criterion] < min(r[criterion] for r in table if r is not row):
@@ -330,6 +358,42 @@ def _restart_near_best(table, fitted, best_model, criterion, params, fit, restar
         if best_model.n_components == chosen:
             break
     return best_model
+
+
+def _split_start(model: GaussianMixture) -> dict[str, np.ndarray]:
+    """A start with one component more than ``model``: its widest component split in two.
+
+    The component of the largest weight times variance along its main axis is replaced by
+    two of half its weight at ``mean ± a``, ``a`` half a standard deviation along that axis,
+    each with the covariance less ``a aᵀ`` (the pair keeps the component's mean and
+    covariance).
+
+    Parameters
+    ----------
+    model : GaussianMixture
+        A fitted mixture of K components.
+
+    Returns
+    -------
+    dict
+        ``weights_init`` (K+1,), ``means_init`` (K+1, D) and ``precisions_init`` (the shape
+        of ``model.precisions_`` with K+1 components) for :class:`GaussianMixture`.
+    """
+    k, ct = model.n_components, model.covariance_type
+    w = np.asarray(model.weights_, dtype=np.float64)
+    mu = np.asarray(model.means_, dtype=np.float64)
+    cov = full_matrices(ct, np.asarray(model.covariances_, dtype=np.float64), k, mu.shape[1])
+    variance, axes = np.linalg.eigh(cov)  # ascending: the main axis is the last
+    j = int(np.argmax(w * variance[:, -1]))
+    a = 0.5 * np.sqrt(variance[j, -1]) * axes[j, :, -1]
+    keep = [i for i in range(k) if i != j]
+    half = cov[j] - np.outer(a, a)
+    weights = np.concatenate([w[keep], [w[j] / 2, w[j] / 2]])
+    return dict(
+        weights_init=weights / weights.sum(),
+        means_init=np.vstack([mu[keep], mu[j] + a, mu[j] - a]),
+        precisions_init=_precisions(ct, np.concatenate([cov[keep], half[None], half[None]]), model),
+    )
 
 
 def _merged_starts(model: GaussianMixture, n_starts: int) -> list[dict[str, np.ndarray]]:
@@ -391,12 +455,17 @@ def _precisions(ct: str, covs: np.ndarray, model: GaussianMixture) -> np.ndarray
 
 def _fit_row(k: int, ct: str, centers, params, fit) -> tuple[GaussianMixture, dict[str, Any]]:
     """One model of the grid fitted by ``fit`` (from ``centers`` when not None), and its table row."""
+    fit_model, evaluate = fit
     model = GaussianMixture(k, covariance_type=ct, **params)
     started = time.perf_counter()
+    _quiet_fit(fit_model, model, centers)
+    return model, _table_row(model, evaluate(model), time.perf_counter() - started)
+
+
+def _quiet_fit(fit_model, model: GaussianMixture, centers) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        stats = fit(model, centers)
-    return model, _table_row(model, stats, time.perf_counter() - started)
+        fit_model(model, centers)
 
 
 def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:

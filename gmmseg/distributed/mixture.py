@@ -247,6 +247,8 @@ def select_components(
 
     def fit(model, centers):
         _fit_model(model, data, summary, rng, centers=centers)
+
+    def evaluate(model):
         shift = model.weights_ @ model.means_
         funcs = COVARIANCE[model.covariance_type]
         request = (
@@ -269,7 +271,7 @@ def select_components(
         summary.sample_weight,
         rng,
         params,
-        fit,
+        (fit, evaluate),
         keep_models,
         progress,
         restarts,

@@ -22,7 +22,7 @@ from ..core.mixture import GaussianMixture
 from ..core.mixture_file import check_mixture, mixture_from_file, mixture_to_file
 from ..core.persist import load_arrays, register_check, register_kind, save_arrays
 from ..errors import ModelFileError
-from .prepare import ROLES, FeaturePrep
+from .prepare import ROLES, SKEW_TRANSFORMS, FeaturePrep
 
 __all__ = ["CustomerSegmentModel", "load_customer_model", "check_file"]
 
@@ -161,7 +161,7 @@ def _check_prep(state: dict[str, Any]) -> int:
     if unknown:
         raise ModelFileError(f"{where}unknown settings {sorted(unknown)!r:.80}")
     fc.choice(params, "scaling", ("standard", "robust"), where=where)
-    fc.choice(params, "skew_transform", ("auto", "none", "log1p"), where=where)
+    fc.choice(params, "skew_transform", SKEW_TRANSFORMS, where=where)
     fc.choice(params, "dequantize", ("auto", "never"), where=where)
     fc.integer(params, "max_categories", 1, 10**6, where=where)
     fc.number(params, "rare_share", 0.0, 1.0, where=where)

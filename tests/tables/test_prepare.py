@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gmmseg.tables.prepare import FeaturePrep, _log_gain
+from gmmseg.errors import ParameterError
+from gmmseg.tables.prepare import FeaturePrep, _log_gain, _mixture_log_likelihood
 
 from .conftest import make_customers
 
@@ -56,6 +57,38 @@ def test_log1p_chosen_only_where_it_raises_the_likelihood():
     y = np.log1p(x)
     ll_log = (stats.norm(y.mean(), y.std()).logpdf(y) - np.log1p(x)).mean()
     assert _log_gain(x, 0.0, 1.0) == pytest.approx(ll_log - ll_id, rel=1e-9)
+
+
+def test_mixture_skew_transform_leaves_a_second_mode_unlogged():
+    # "mixture" logs a lognormal amount, as "auto" does, but not a column whose right skew is a
+    # second mode (a 1-D mixture fits it as it is; the log would pull the mode's rows in)
+    rng = np.random.default_rng(2)
+    n = 3000
+    modes = np.where(rng.random(n) < 0.7, rng.normal(2.0, 0.6, n), rng.normal(8.0, 1.0, n)).clip(0.0, None)
+    frame = pd.DataFrame({"amount": rng.lognormal(3, 1, n), "modes": modes, "left": 50 - rng.lognormal(2, 0.5, n)})
+    auto = FeaturePrep().fit(frame)
+    mixture = FeaturePrep(skew_transform="mixture").fit(frame)
+    assert [auto.numeric_[c]["transform"] for c in frame] == ["log1p", "log1p", "identity"]
+    assert [mixture.numeric_[c]["transform"] for c in frame] == ["log1p", "identity", "identity"]
+    with pytest.raises(ParameterError, match="skew_transform must be one of auto, mixture, none, log1p"):
+        FeaturePrep(skew_transform="mix").fit(frame)
+
+
+def test_mixture_log_likelihood_is_the_chosen_mixtures_density_in_the_columns_units():
+    # against an explicit loop over the components with scipy.stats.norm, in the original units
+    from gmmseg.core.selection import select_components
+
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.normal(10.0, 2.0, 600), rng.normal(30.0, 4.0, 400)])
+    z = ((v - v.mean()) / v.std())[:, None]
+    model = select_components(z, range(1, 4), "full", random_state=0, reg_covar=1e-3, restarts=0).best_model
+    assert model.n_components == 2
+    density = np.zeros_like(v)
+    for k in range(model.n_components):
+        mean = v.mean() + v.std() * model.means_[k, 0]
+        sd = v.std() * np.sqrt(model.covariances_[k, 0, 0])
+        density += model.weights_[k] * stats.norm(mean, sd).pdf(v)
+    assert _mixture_log_likelihood(v) == pytest.approx(np.mean(np.log(density)), rel=1e-10)
 
 
 @pytest.mark.parametrize("scaling", ["standard", "robust"])

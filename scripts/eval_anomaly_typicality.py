@@ -43,7 +43,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's gmmseg
@@ -302,21 +301,11 @@ VARIANTS = {
 
 
 def main() -> int:
-    from eval_anomaly_candidates import methods_from_command_line, print_masking_check
+    from eval_anomaly_candidates import methods_from_command_line, print_masking_check, print_orders_check
 
     runners, names = methods_from_command_line(VARIANTS, __doc__)
     print_masking_check(runners, names)
-    folder = HERE.parent / "sample_images" / "orders"
-    orders = pd.read_csv(folder / "orders.csv")
-    planted = orders["order_id"].isin(pd.read_csv(folder / "orders.truth.csv")["order_id"]).to_numpy()
-    found = {}
-    for m in names:
-        if m == "iforest":
-            continue
-        factory = TableAnomalyDetector if m == "default" else VARIANTS[m]
-        scores = factory(roles={"order_id": "id"}).fit(orders).training_scores_
-        found[m] = int(planted[np.argsort(scores, kind="stable")[:30]].sum())
-    print(f"{'orders (of 24 planted)':<22}" + "  ".join(f"{m} {v}" for m, v in found.items()), flush=True)
+    print_orders_check(VARIANTS, names)
     return 0
 
 

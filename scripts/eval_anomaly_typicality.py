@@ -5,7 +5,7 @@ A mixture's log-density ``log sum_k w_k N_k(x)`` mixes how far a row is from a c
 sparse component gets a low density although it is typical of that component. Each candidate
 is the session-10 default (bags on; ``S10_default``, whose FeaturePrep has ``skew_transform="auto"``) with one change to the term a fitted mixture gives a row
 (K, covariance types, trimming, members and the bags' fits are the default's); the rule they were
-judged by is ``/work/scratch/t11/RULE.txt`` (docs/anomalies.md, "Session 11"):
+judged by, written down before they ran, is quoted in docs/anomalies.md ("Session 11"):
 
 - ``T1w_typicality_weights``: every member's joint term is ``log sum_k w_k sf_d(D2_k)``, with
   ``sf_d`` the chi-square(d) survival function (the tail probability of the row's distance under

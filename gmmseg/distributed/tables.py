@@ -306,7 +306,8 @@ def score_table(
     """``gmmseg anomalies`` on a table larger than memory (Parquet dataset or CSV glob), on Dask.
 
     The joint-mixture part of :class:`~gmmseg.tables.anomalies.TableAnomalyDetector`: FeaturePrep
-    (robust scaling) is fitted on a random sample of ``sample_rows`` rows of the reference
+    (robust scaling; ``skew_transform="auto"``, as the in-memory detector's ``"mixture"`` has not
+    been measured on this one-model path) is fitted on a random sample of ``sample_rows`` rows of the reference
     (default: the table itself); K = 1..``max_components`` and full/diag are chosen by BIC with
     :func:`select_components` on the workers (skipping models with a component under 1% of the
     rows); with ``trim`` the fit is repeated without the least likely ``trim`` share of the rows

@@ -16,7 +16,9 @@ Choices, and why
   ``skew_transform="mixture"`` (the anomaly detector's) also asks the best 1-D mixture
   (K 1..3 by BIC) to gain 0.05 nats per row from the log: a column whose skew is a second
   mode (often where the anomalies lie) is then left as it is, since the log would pull those
-  rows in, while a lognormal amount is still logged (docs/anomalies.md, "Session 11").
+  rows in. A long-tailed amount (lognormal with sigma about 1 or more, on a thousand rows or
+  more) is still logged; a mildly skewed one (sigma about 0.5), which a mixture of up to 3
+  Gaussians fits as it is, is not (docs/anomalies.md, "Session 11").
 - **Binary columns.** A number column with exactly two distinct values (``0/1`` flags such
   as ``partner`` or ``senior_citizen``) is modelled as 0 (its lower value) / 1, unscaled,
   neither log-transformed nor dequantized: it is a share, not a count.
@@ -55,10 +57,11 @@ _DATE_NAME = re.compile(r"date|time|day|_at$|^dt", re.I)
 OTHER = "(other)"
 #: Gain in mean log-likelihood per row (nats) that log1p must bring to be used.
 LOG_GAIN_MIN = 0.05
+#: Accepted values of ``FeaturePrep(skew_transform=...)``.
 SKEW_TRANSFORMS = ("auto", "mixture", "none", "log1p")
 #: ``skew_transform="mixture"``: the 1-D mixtures that decide a column's log1p are fitted on at
 #: most this many of its rows (a seeded sample), K in 1..3, with this covariance floor on the
-#: standardized column (the anomaly detector's per-feature experts' settings).
+#: standardized column (the anomaly detector's per-feature experts' defaults).
 MIXTURE_GAIN_ROWS = 5000
 MIXTURE_GAIN_COMPONENTS = range(1, 4)
 MIXTURE_GAIN_REG_COVAR = 1e-3
@@ -337,6 +340,7 @@ class FeaturePrep(EstimatorBase):
         step = resolution if resolution > 1 else 1.0
         shift = float(min(0.0, x.min()))
         log_gain = _log_gain(x, shift, step)
+        mixture_gain = None  # asked only by skew_transform="mixture", where one Gaussian wants the log
         if self.skew_transform == "log1p":
             use_log = True
         elif self.skew_transform == "none":
@@ -347,8 +351,8 @@ class FeaturePrep(EstimatorBase):
             skew = float(np.mean((x - x.mean()) ** 3) / np.std(x) ** 3)
             use_log = bool(x.min() >= 0 and skew > 0 and log_gain > LOG_GAIN_MIN)
             if use_log and self.skew_transform == "mixture":
-                finite = values[np.isfinite(values)]
-                use_log = _mixture_log_gain(finite, shift, step, resolution if dequant else 0.0) > LOG_GAIN_MIN
+                mixture_gain = _mixture_log_gain(finite, shift, step, resolution if dequant else 0.0)
+                use_log = mixture_gain > LOG_GAIN_MIN
         state = {
             "transform": "log1p" if use_log else "identity",
             "shift": shift,
@@ -361,6 +365,9 @@ class FeaturePrep(EstimatorBase):
             "low": float(x.min()),
             "high": float(x.max()),
         }
+        if mixture_gain is not None:  # only where it was asked: other preps' saved states are unchanged
+            # None where a side is constant (-inf; JSON has no infinities)
+            state["mixture_log_gain"] = float(mixture_gain) if np.isfinite(mixture_gain) else None
         y = _forward(x, state)
         if self.scaling == "robust":
             q1, med, q3 = np.percentile(y, [25, 50, 75])
@@ -817,6 +824,9 @@ def _describe_numeric(state: Mapping[str, Any], role: str) -> dict[str, Any]:
         "resolution": state["resolution"],
         "top_value_share": round(state["top_share"], 4),
     }
+    if "mixture_log_gain" in state:  # the best 1-D mixture's gain, where it decided (skew_transform="mixture")
+        gain = state["mixture_log_gain"]
+        out["mixture_log1p_gain_nats_per_row"] = None if gain is None else round(gain, 4)
     if role == "date":
         out["unit"] = f"days before {state['reference_date']}"
     return out

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from gmmseg.errors import ParameterError
-from gmmseg.tables.prepare import FeaturePrep, _log_gain, _mixture_log_likelihood
+from gmmseg.tables.prepare import FeaturePrep, _log_gain, _mixture_log_gain, _mixture_log_likelihood
 
 from .conftest import make_customers
 
@@ -70,8 +70,26 @@ def test_mixture_skew_transform_leaves_a_second_mode_unlogged():
     mixture = FeaturePrep(skew_transform="mixture").fit(frame)
     assert [auto.numeric_[c]["transform"] for c in frame] == ["log1p", "log1p", "identity"]
     assert [mixture.numeric_[c]["transform"] for c in frame] == ["log1p", "identity", "identity"]
+    # the summary gives the gain that decided: the mixture's where it was asked, else None
+    described = {e["column"]: e for e in mixture.report_}
+    assert described["amount"]["mixture_log1p_gain_nats_per_row"] > 0.05
+    assert described["modes"]["log1p_gain_nats_per_row"] > 0.05
+    assert described["modes"]["mixture_log1p_gain_nats_per_row"] <= 0.05
+    assert "mixture_log1p_gain_nats_per_row" not in described["left"]  # left-skewed: never asked
+    assert not any("mixture_log1p_gain_nats_per_row" in e for e in auto.report_)
     with pytest.raises(ParameterError, match="skew_transform must be one of auto, mixture, none, log1p"):
         FeaturePrep(skew_transform="mix").fit(frame)
+
+
+def test_mixture_log_gain_is_the_log_jacobian_corrected_difference_and_step_free():
+    # log1p((x - shift) / step) is a density of x only with the Jacobian -log1p(u) - log(step):
+    # the gain must equal the explicit difference, and a column in other units (x / s with step
+    # 1 against x with step s) must give the same gain
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(2.0, 1.2, 2000)
+    explicit = _mixture_log_likelihood(np.log1p(x)) - np.mean(np.log1p(x)) - _mixture_log_likelihood(x)
+    assert _mixture_log_gain(x, 0.0, 1.0, 0.0) == pytest.approx(explicit, rel=1e-10)
+    assert _mixture_log_gain(x * 7.0, 0.0, 7.0, 0.0) == pytest.approx(_mixture_log_gain(x, 0.0, 1.0, 0.0), rel=1e-6)
 
 
 def test_mixture_log_likelihood_is_the_chosen_mixtures_density_in_the_columns_units():

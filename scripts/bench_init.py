@@ -22,7 +22,7 @@ B. **Choosing K on hard mixtures.** 30 synthetic mixtures with overlapping, elon
    ratio holds on a loaded machine. (The grid is full covariances only to keep the loop short.)
 
 Settings are chosen on the ``dev`` seeds and confirmed on the ``confirm`` seeds (disjoint);
-``confirm2`` to ``confirm5`` are fresh confirmation sets for part B; all are reported.
+``confirm2`` to ``confirm6`` are fresh confirmation sets for part B; all are reported.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from tests.image.synthetic import random_color_scene  # noqa: E402  (the scenes 
 #: Seeds of the scenes / mixtures: settings are chosen on "dev" and confirmed on "confirm".
 #: "confirm2" is the fresh set for the restarts near the chosen K (session 8; "confirm" had been looked at),
 #: "confirm3" the fresh set for their merged starts (session 9), "confirm4" for the merged start above the
-#: chosen K (session 10), "confirm5" for the split start of K* + 1 (session 11).
+#: chosen K (session 10), "confirm5" for the split start of K* + 1 (session 11), "confirm6" for two split
+#: starts of K* + 1 after every new choice (session 11b, not kept; "confirm5" had been looked at).
 SEEDS = {
     "dev": range(0, 30),
     "confirm": range(100, 130),
@@ -52,6 +53,7 @@ SEEDS = {
     "confirm3": range(300, 330),
     "confirm4": range(400, 430),
     "confirm5": range(500, 530),
+    "confirm6": range(600, 630),
 }
 #: Below the best mean log-likelihood per pixel of a scene by more than this: a poor optimum.
 POOR_GAP = 0.01

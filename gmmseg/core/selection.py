@@ -139,8 +139,9 @@ def select_components(
     restarts : int, default=1
         Extra starts for the chosen K and the next smaller and larger K when ``n_init=1``,
         each from the next larger K's fit with one of its ``restarts`` closest pairs of
-        components merged (0: one start per K). They add about a tenth to the one-start
-        grid's time.
+        components merged (0: one start per K); in the first round the next larger K also
+        gets one start from the chosen K's fit with its widest component split. They add
+        about a tenth to the one-start grid's time.
 
     Returns
     -------
@@ -276,7 +277,18 @@ def run_grid(ks, covariance_types, criterion, distinct, sample, sw, rng, params,
     Returns
     -------
     SelectionResult
+
+    Raises
+    ------
+    ParameterError
+        ``fit`` is not a ``(fit, evaluate)`` pair of callables (a single callable was the
+        signature before session 11).
     """
+    if not (isinstance(fit, tuple) and len(fit) == 2 and all(callable(f) for f in fit)):
+        raise ParameterError(
+            "run_grid's fit must be a (fit, evaluate) pair of callables: fit(model, centers) fits in place, "
+            "evaluate(model) returns the final E-step's statistics"
+        )
     usable = [k for k in ks if k <= distinct]
     if not usable:
         raise FittingError(f"the data have only {distinct} distinct row(s); ask for at most {distinct} components")
@@ -366,7 +378,8 @@ def _split_start(model: GaussianMixture) -> dict[str, np.ndarray]:
     The component of the largest weight times variance along its main axis is replaced by
     two of half its weight at ``mean ± a``, ``a`` half a standard deviation along that axis,
     each with the covariance less ``a aᵀ`` (the pair keeps the component's mean and
-    covariance).
+    covariance). Tied: the shared covariance is kept (the component of the largest weight is
+    split); spherical: the split is along the last feature (every axis is a main axis).
 
     Parameters
     ----------

@@ -154,8 +154,9 @@ def test_merged_start_pools_the_closest_pair(covariance_type):
 def test_split_start_of_k_plus_one_leaves_a_shared_poor_optimum():
     """Hard mixture 323 of scripts/bench_init.py: the shared seeding puts K = 5..8 in one poor optimum.
 
-    No merge of a poor larger K leaves it; K*+1's start from K*'s fit with its widest
-    component split does, and the true K=6 is chosen.
+    The one-start grid chooses K=6 in it (session 10's merged restart of K=5 then beat that poor
+    K=6). K=7's split start from the K=6 fit leaves the optimum, K=6 merged from the restarted
+    K=7 follows, and the true K=6 stays chosen.
     """
     from scripts.bench_init import hard_mixture
 
@@ -172,9 +173,14 @@ def test_split_start_of_k_plus_one_leaves_a_shared_poor_optimum():
     assert bic[k] < 25_200
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
 def test_split_start_keeps_the_split_components_moments(covariance_type):
-    """The two halves keep the split component's weight, mean and (full) covariance."""
+    """The two halves keep the split component's weight and mean, and (full) its covariance.
+
+    Each half's covariance is the component's less ``a aᵀ`` (``a`` the half gap), read as its
+    type stores it: the diagonal (diag), the mean of the diagonal (spherical); tied keeps the
+    shared covariance.
+    """
     from gmmseg.core.selection import _split_start
 
     rng = np.random.default_rng(0)
@@ -182,13 +188,32 @@ def test_split_start_keeps_the_split_components_moments(covariance_type):
     model = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
     start = _split_start(model)
     wide = int(np.argmin(model.means_[:, 0]))  # the heavy, elongated component
-    w, mu = start["weights_init"], start["means_init"]
+    w, mu, precision = start["weights_init"], start["means_init"], start["precisions_init"]
     assert np.allclose(w[:1], model.weights_[1 - wide]) and np.allclose(w[1:], model.weights_[wide] / 2)
-    assert np.allclose(mu[1:].mean(axis=0), model.means_[wide])
+    assert np.allclose(mu[0], model.means_[1 - wide]) and np.allclose(mu[1:].mean(axis=0), model.means_[wide])
     gap = (mu[1] - mu[2]) / 2
     if covariance_type == "full":
-        halves = np.linalg.inv(start["precisions_init"][1])
+        halves = np.linalg.inv(precision[1])
         assert np.allclose(halves + np.outer(gap, gap), model.covariances_[wide])
         assert np.allclose(np.abs(gap) / np.linalg.norm(gap), [1.0, 0.0], atol=0.05)  # along the long axis
+        assert np.allclose(precision[0], model.precisions_[1 - wide])
+    elif covariance_type == "diag":
+        assert np.allclose(precision[1:], 1.0 / (model.covariances_[wide] - gap**2))
+        assert np.allclose(np.abs(gap) / np.linalg.norm(gap), [1.0, 0.0])  # the larger variance
+    elif covariance_type == "spherical":
+        assert np.allclose(precision[1:], 1.0 / np.mean(model.covariances_[wide] - gap**2))
+        assert np.isclose(np.linalg.norm(gap), 0.5 * np.sqrt(model.covariances_[wide]))
     else:
-        assert start["precisions_init"].shape == (3,) + model.precisions_.shape[1:]
+        assert np.array_equal(precision, model.precisions_)
+        assert np.isclose(gap @ np.linalg.solve(model.covariances_, gap), 0.25)  # half a sd on the main axis
+
+
+def test_run_grid_refuses_a_single_fit_callable():
+    """run_grid takes a (fit, evaluate) pair since session 11; an old-style caller gets a clear error."""
+    from gmmseg.core.selection import check_grid, run_grid
+    from gmmseg.errors import ParameterError
+
+    ks, cts, criterion = check_grid(range(1, 3), "full", "bic")
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(ParameterError, match=r"\(fit, evaluate\) pair"):
+        run_grid(ks, cts, criterion, 50, X, None, np.random.default_rng(0), {}, lambda m, c: None, False, None, 1)

@@ -353,9 +353,7 @@ def _restart_near_best(table, fitted, best_model, criterion, params, fit, restar
             if round_ == 0 and k == chosen + 1:
                 starts.insert(0, _split_start(fitted[(chosen, ct)]))
             for start in starts:
-                model = GaussianMixture(k, covariance_type=ct, **{**params, **start})
-                started = time.perf_counter()
-                _quiet_fit(fit_model, model, None)
+                model, started = _fitted(k, ct, None, {**params, **start}, fit_model)
                 # Better by more than EM's stopping tolerance (per row): the same optimum
                 # reached again keeps the grid's model, whose log-likelihood differs only by
                 # rounding (the Dask backend's sums would otherwise pick the other one).
@@ -469,16 +467,18 @@ def _precisions(ct: str, covs: np.ndarray, model: GaussianMixture) -> np.ndarray
 def _fit_row(k: int, ct: str, centers, params, fit) -> tuple[GaussianMixture, dict[str, Any]]:
     """One model of the grid fitted by ``fit`` (from ``centers`` when not None), and its table row."""
     fit_model, evaluate = fit
-    model = GaussianMixture(k, covariance_type=ct, **params)
-    started = time.perf_counter()
-    _quiet_fit(fit_model, model, centers)
+    model, started = _fitted(k, ct, centers, params, fit_model)
     return model, _table_row(model, evaluate(model), time.perf_counter() - started)
 
 
-def _quiet_fit(fit_model, model: GaussianMixture, centers) -> None:
+def _fitted(k: int, ct: str, centers, params, fit_model) -> tuple[GaussianMixture, float]:
+    """A model of K ``k`` and type ``ct`` fitted by ``fit_model`` (quietly), and when its fit started."""
+    model = GaussianMixture(k, covariance_type=ct, **params)
+    started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit_model(model, centers)
+    return model, started
 
 
 def _table_row(model: GaussianMixture, stats, seconds: float) -> dict[str, Any]:
